@@ -1,0 +1,42 @@
+//! auditwatch: a streaming anomaly detector for the audit logs of automation (service accounts,
+//! API keys, OAuth tokens of integrations).
+//!
+//! ```text
+//!  JSON lines / Kafka ──► event::decode ──► engine::Engine ──► alert::Alert ──► sinks
+//!                            │ bad input        │  per-account baselines          (stdout,
+//!                            ▼                  │  (baseline), detectors          JSON lines,
+//!                       dead letter             │  (detect/*), incidents          webhook...)
+//!                       (reason, source, raw)   ▼
+//!                                          EngineStats (metrics, summaries)
+//! ```
+//!
+//! Invariants:
+//! - **One way through.** Bytes are decoded once into a validated [`event::AuditEvent`]; the
+//!   [`engine::Engine`] is the only place that holds state; alerts leave as [`alert::Alert`].
+//! - **Pure core.** `event`, `baseline`, `detect`, `engine` and `definition` never read the
+//!   clock, the network or the disk. Event time drives every window and baseline, so a replay
+//!   of history gives the alerts live processing would have given.
+//! - **Score, then learn.** Each event is judged against the baseline as it was before it.
+//! - **Bounded.** Per-account state is fixed-size, the number of accounts, keys and spray
+//!   sources has a ceiling, and evidence lists are capped.
+//! - **Nothing lost.** Input that cannot be decoded gets a precise [`event::DecodeError`] and
+//!   goes to the dead-letter destination; the stream goes on.
+//!
+//! Layout, in the order data flows: [`time`] (event time, weeks, durations), [`event`] (the
+//! input contract), [`definition`] and [`schedule`] (detector files), [`baseline`] (what is
+//! normal per account and key), [`detect`] (the detector logic per category), [`engine`] (state,
+//! dedup, cooldown), [`alert`] (the output contract), [`replay`] (JSON lines in, alerts out),
+//! [`pack`] (the shipped detectors), [`inline_test`] (tests inside detector files),
+//! `gen`/`eval` (synthetic traffic with labelled incidents, and scoring against it).
+
+pub mod alert;
+pub mod baseline;
+pub mod definition;
+pub mod detect;
+pub mod engine;
+pub mod event;
+pub mod inline_test;
+pub mod pack;
+pub mod replay;
+pub mod schedule;
+pub mod time;

@@ -1,0 +1,199 @@
+//! `auditwatch replay`: run the engine over JSON-lines history, in order.
+//!
+//! Alerts go out as JSON lines. A line that cannot be decoded (or arrives later than the
+//! allowed lateness) goes to the dead-letter writer as one JSON object
+//! `{"reason", "kind", "field", "source": {"file", "line"}, "raw"}` (plus `raw_base64` when the
+//! line is not UTF-8, so the original bytes survive) and the run goes on. Only I/O errors stop
+//! a replay. Blank lines are skipped.
+
+use std::io::{self, BufRead, Write};
+
+use base64::Engine as _;
+use serde_json::json;
+
+use crate::alert::Alert;
+use crate::engine::Engine;
+use crate::event::{decode, DecodeError};
+
+/// Lines longer than this are cut in the dead-letter copy (they are rejected anyway).
+const MAX_RAW_COPY: usize = 64 << 20;
+
+/// Counts for the summary.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ReplaySummary {
+    pub lines: u64,
+    pub events: u64,
+    pub bad_lines: u64,
+    pub bytes: u64,
+}
+
+/// Where bad lines go.
+pub trait DeadLetter {
+    fn reject(&mut self, file: &str, line: u64, raw: &[u8], error: &Rejection) -> io::Result<()>;
+}
+
+/// Why a line was rejected.
+#[derive(Debug)]
+pub enum Rejection {
+    Decode(DecodeError),
+    Late(crate::engine::LateEvent),
+}
+
+impl Rejection {
+    pub fn reason(&self) -> String {
+        match self {
+            Rejection::Decode(e) => e.to_string(),
+            Rejection::Late(e) => e.to_string(),
+        }
+    }
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Rejection::Decode(e) => e.kind.as_str(),
+            Rejection::Late(_) => "late",
+        }
+    }
+}
+
+/// Dead letters as JSON lines.
+pub struct JsonLinesDeadLetter<W: Write>(pub W);
+
+impl<W: Write> DeadLetter for JsonLinesDeadLetter<W> {
+    fn reject(&mut self, file: &str, line: u64, raw: &[u8], error: &Rejection) -> io::Result<()> {
+        let field = match error {
+            Rejection::Decode(e) => e.field.clone(),
+            Rejection::Late(_) => Some("time".to_string()),
+        };
+        let mut entry = json!({
+            "reason": error.reason(),
+            "kind": error.kind(),
+            "field": field,
+            "source": {"file": file, "line": line},
+            "raw": String::from_utf8_lossy(raw),
+        });
+        if std::str::from_utf8(raw).is_err() {
+            entry["raw_base64"] = json!(base64::engine::general_purpose::STANDARD.encode(raw));
+        }
+        serde_json::to_writer(&mut self.0, &entry)?;
+        self.0.write_all(b"\n")
+    }
+}
+
+/// Drops bad lines after counting them (no `--dead-letter` given).
+pub struct CountOnly;
+
+impl DeadLetter for CountOnly {
+    fn reject(&mut self, _: &str, _: u64, _: &[u8], _: &Rejection) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Replays one input. `on_alert` receives each alert as it fires; `on_progress` the bytes read.
+pub fn replay_reader(
+    engine: &mut Engine,
+    name: &str,
+    input: &mut dyn BufRead,
+    max_event_bytes: usize,
+    dead_letter: &mut dyn DeadLetter,
+    on_alert: &mut dyn FnMut(Alert) -> io::Result<()>,
+    on_progress: &mut dyn FnMut(u64),
+) -> io::Result<ReplaySummary> {
+    let mut summary = ReplaySummary::default();
+    let mut line = Vec::with_capacity(1024);
+    let mut alerts = Vec::new();
+    loop {
+        line.clear();
+        let read = read_line_bounded(input, &mut line, MAX_RAW_COPY)?;
+        if read == 0 {
+            break;
+        }
+        summary.lines += 1;
+        summary.bytes += read as u64;
+        if summary.lines % 4096 == 0 {
+            on_progress(summary.bytes);
+        }
+        let mut raw = line.as_slice();
+        while let [rest @ .., b'\n' | b'\r'] = raw {
+            raw = rest;
+        }
+        if raw.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        // A line cut at MAX_RAW_COPY is judged by its real length.
+        let outcome = if read > MAX_RAW_COPY {
+            Err(Rejection::Decode(DecodeError::too_large(read, max_event_bytes)))
+        } else {
+            match decode(raw, max_event_bytes) {
+                Ok(event) => engine.process(&event, &mut alerts).map_err(Rejection::Late),
+                Err(e) => Err(Rejection::Decode(e)),
+            }
+        };
+        match outcome {
+            Ok(()) => summary.events += 1,
+            Err(rejection) => {
+                summary.bad_lines += 1;
+                dead_letter.reject(name, summary.lines, raw, &rejection)?;
+            }
+        }
+        for alert in alerts.drain(..) {
+            on_alert(alert)?;
+        }
+    }
+    on_progress(summary.bytes);
+    Ok(summary)
+}
+
+/// Read through the next newline, keeping at most `max` bytes; returns the bytes consumed.
+fn read_line_bounded(input: &mut dyn BufRead, out: &mut Vec<u8>, max: usize) -> io::Result<usize> {
+    let mut consumed = 0;
+    loop {
+        let (done, used) = {
+            let buf = match input.fill_buf() {
+                Ok(buf) => buf,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if buf.is_empty() {
+                return Ok(consumed);
+            }
+            let (done, used) = match memchr(b'\n', buf) {
+                Some(i) => (true, i + 1),
+                None => (false, buf.len()),
+            };
+            let room = max.saturating_sub(out.len());
+            out.extend_from_slice(&buf[..used.min(room)]);
+            (done, used)
+        };
+        input.consume(used);
+        consumed += used;
+        if done {
+            return Ok(consumed);
+        }
+    }
+}
+
+fn memchr(needle: u8, haystack: &[u8]) -> Option<usize> {
+    haystack.iter().position(|&b| b == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounded_lines() {
+        let mut input = io::Cursor::new(b"abc\ndefgh\n\nxy".to_vec());
+        let mut out = Vec::new();
+        assert_eq!(read_line_bounded(&mut input, &mut out, 2).unwrap(), 4);
+        assert_eq!(out, b"ab");
+        out.clear();
+        assert_eq!(read_line_bounded(&mut input, &mut out, 100).unwrap(), 6);
+        assert_eq!(out, b"defgh\n");
+        out.clear();
+        assert_eq!(read_line_bounded(&mut input, &mut out, 100).unwrap(), 1);
+        out.clear();
+        assert_eq!(read_line_bounded(&mut input, &mut out, 100).unwrap(), 2);
+        assert_eq!(out, b"xy");
+        out.clear();
+        assert_eq!(read_line_bounded(&mut input, &mut out, 100).unwrap(), 0);
+    }
+}
