@@ -18,6 +18,7 @@
 
 use std::net::IpAddr;
 
+use crate::codec::{CodecError, Reader, Writer};
 use crate::time::{self, Millis, HOUR, HOURS_PER_WEEK};
 
 /// Log-scale volume levels: level = round(6·log2(1+v)), so 255 ≈ 6 TB.
@@ -429,6 +430,134 @@ impl CredentialProfile {
 
     pub fn knows_network(&self, ip: IpAddr) -> bool {
         self.networks.contains(Network::of(ip).0)
+    }
+}
+
+impl HourTotals {
+    fn save(&self, w: &mut Writer) {
+        w.u64(self.bytes);
+        w.u64(self.records);
+        w.u32(self.events);
+        w.u32(self.failures);
+        w.u32(self.denied);
+    }
+    fn load(r: &mut Reader) -> Result<Self, CodecError> {
+        Ok(HourTotals { bytes: r.u64()?, records: r.u64()?, events: r.u32()?, failures: r.u32()?, denied: r.u32()? })
+    }
+}
+
+impl AccountBaseline {
+    /// Checkpoint encoding; the field order is the format (see `checkpoint`).
+    pub fn save(&self, w: &mut Writer) {
+        w.i64(self.first_seen);
+        w.i64(self.last_seen);
+        w.u64(self.events);
+        w.raw(&self.presence);
+        w.raw(&self.bytes_level);
+        w.raw(&self.records_level);
+        w.u16(self.weeks_observed);
+        w.u16(self.hours_observed);
+        w.i32(self.week);
+        for word in self.active_this_week {
+            w.u64(word);
+        }
+        w.i32(self.hour);
+        self.current.save(w);
+        self.previous.save(w);
+        for (b, r) in self.recent_bytes.iter().zip(&self.recent_records) {
+            w.i8(*b);
+            w.i8(*r);
+        }
+        for v in [self.typical_bytes_level, self.typical_records_level, self.dispersion, self.failure_rate, self.denied_rate] {
+            w.f32(v);
+        }
+    }
+
+    pub fn load(r: &mut Reader) -> Result<Self, CodecError> {
+        let mut b = AccountBaseline::new(0);
+        b.first_seen = r.i64()?;
+        b.last_seen = r.i64()?;
+        b.events = r.u64()?;
+        b.presence = r.fixed()?;
+        b.bytes_level = r.fixed()?;
+        b.records_level = r.fixed()?;
+        b.weeks_observed = r.u16()?;
+        b.hours_observed = r.u16()?;
+        b.week = r.i32()?;
+        for word in &mut b.active_this_week {
+            *word = r.u64()?;
+        }
+        b.hour = r.i32()?;
+        b.current = HourTotals::load(r)?;
+        b.previous = HourTotals::load(r)?;
+        for i in 0..RECENT_HOURS {
+            b.recent_bytes[i] = r.i8()?;
+            b.recent_records[i] = r.i8()?;
+        }
+        for v in [&mut b.typical_bytes_level, &mut b.typical_records_level, &mut b.dispersion, &mut b.failure_rate, &mut b.denied_rate] {
+            *v = r.f32()?;
+        }
+        Ok(b)
+    }
+}
+
+impl<const N: usize> RecentSet<N> {
+    fn save(&self, w: &mut Writer) {
+        for v in self.items {
+            w.u32(v);
+        }
+        w.u8(self.next);
+    }
+    fn load(r: &mut Reader) -> Result<Self, CodecError> {
+        let mut s = RecentSet::default();
+        for v in &mut s.items {
+            *v = r.u32()?;
+        }
+        s.next = r.u8()?;
+        if usize::from(s.next) >= N {
+            return Err(r.invalid("recent-set cursor"));
+        }
+        Ok(s)
+    }
+}
+
+impl CredentialProfile {
+    pub fn save(&self, w: &mut Writer) {
+        w.u32(self.owner);
+        w.str(self.owner_name.as_deref().unwrap_or(""));
+        w.bool(self.owner_stated);
+        self.users.save(w);
+        w.i64(self.first_seen);
+        w.i64(self.last_seen);
+        w.u32(self.uses);
+        w.opt_i64(self.created_at);
+        w.opt_i64(self.rotated_at);
+        w.opt_i64(self.revoked_at);
+        self.networks.save(w);
+        self.asns.save(w);
+        self.countries.save(w);
+        self.user_agents.save(w);
+    }
+
+    pub fn load(r: &mut Reader) -> Result<Self, CodecError> {
+        let owner = r.u32()?;
+        let name = r.string()?;
+        Ok(CredentialProfile {
+            owner,
+            owner_name: (!name.is_empty()).then(|| name.into_boxed_str()),
+            owner_stated: r.bool()?,
+            users: RecentSet::load(r)?,
+            first_seen: r.i64()?,
+            last_seen: r.i64()?,
+            uses: r.u32()?,
+            created_at: r.opt_i64()?,
+            rotated_at: r.opt_i64()?,
+            revoked_at: r.opt_i64()?,
+            networks: RecentSet::load(r)?,
+            asns: RecentSet::load(r)?,
+            countries: RecentSet::load(r)?,
+            user_agents: RecentSet::load(r)?,
+        })
     }
 }
 

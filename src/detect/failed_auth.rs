@@ -15,6 +15,7 @@ use statrs::distribution::{DiscreteCDF, Poisson};
 
 use super::{facts, human_duration, Context, Finding};
 use crate::alert::{sql_literal, MAX_EVIDENCE_EVENTS};
+use crate::codec::{CodecError, Reader, Writer};
 use crate::definition::{FailureBurstParams, PasswordSprayParams};
 use crate::event::Outcome;
 use crate::time::{Millis, HOUR};
@@ -52,6 +53,49 @@ impl BurstCounter {
         self.event_ids.push_back(event_id.to_string());
         let carry = 1.0 - t.rem_euclid(window) as f64 / window as f64;
         f64::from(self.current) + carry * f64::from(self.previous)
+    }
+}
+
+fn save_strings<'a>(w: &mut Writer, items: impl ExactSizeIterator<Item = &'a String>) {
+    w.u32(items.len() as u32);
+    for s in items {
+        w.str(s);
+    }
+}
+
+fn load_strings(r: &mut Reader) -> Result<VecDeque<String>, CodecError> {
+    let n = r.count(4)?;
+    (0..n).map(|_| r.string()).collect()
+}
+
+impl BurstCounter {
+    pub fn save(&self, w: &mut Writer) {
+        w.i64(self.bucket);
+        w.u32(self.current);
+        w.u32(self.previous);
+        w.i64(self.started);
+        save_strings(w, self.event_ids.iter());
+    }
+    pub fn load(r: &mut Reader) -> Result<Self, CodecError> {
+        Ok(BurstCounter { bucket: r.i64()?, current: r.u32()?, previous: r.u32()?, started: r.i64()?, event_ids: load_strings(r)? })
+    }
+}
+
+impl SprayCounter {
+    pub fn save(&self, w: &mut Writer) {
+        w.u32(self.accounts.len() as u32);
+        for (account, t) in &self.accounts {
+            w.u64(*account);
+            w.i64(*t);
+        }
+        save_strings(w, self.names.iter());
+        save_strings(w, self.event_ids.iter());
+        w.i64(self.last);
+    }
+    pub fn load(r: &mut Reader) -> Result<Self, CodecError> {
+        let n = r.count(16)?;
+        let accounts = (0..n).map(|_| Ok((r.u64()?, r.i64()?))).collect::<Result<_, CodecError>>()?;
+        Ok(SprayCounter { accounts, names: load_strings(r)?, event_ids: load_strings(r)?, last: r.i64()? })
     }
 }
 
