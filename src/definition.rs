@@ -187,6 +187,7 @@ pub struct VolumeBurstParams {
 pub struct SustainedVolumeParams {
     pub hours: u8,
     pub min_ratio: f64,
+    pub min_z: f64,
     pub min_bytes_per_hour: ByteSize,
     pub min_records_per_hour: u64,
 }

@@ -228,8 +228,12 @@ impl Engine {
         baseline.advance(t);
         baseline.count(event.bytes.unwrap_or(0), event.records.unwrap_or(0), event.outcome == Outcome::Failure, event.outcome == Outcome::Denied);
 
-        let credential_key = event.credential.as_ref().map(|c| key_of(&[tenant, c.id.as_bytes()]));
+        // Key ids are global: a key presented under another tenant is the same key.
+        let credential_key = event.credential.as_ref().map(|c| key_of(&[c.id.as_bytes()]));
         let is_use = event.lifecycle().is_none();
+        // A failed authentication did not get in with the key: it says nothing about where
+        // the key is really used or by whom (a spray presents other accounts' key ids).
+        let authenticated_use = is_use && event.outcome != Outcome::Failure;
         let mut findings: Vec<(usize, Finding)> = Vec::new();
         for (index, detector) in self.detectors.iter().enumerate() {
             if !detector.select.matches(event) {
@@ -266,9 +270,9 @@ impl Engine {
                 DetectorKind::SustainedVolume(p) => data_volume::sustained(&ctx, p),
                 DetectorKind::OffHours { params, schedules } => off_hours::check(&ctx, params, schedules),
                 DetectorKind::RevokedCredential(p) => profile.filter(|_| is_use).and_then(|prof| credential::revoked(&ctx, p, key, prof)),
-                DetectorKind::ForeignCredential(p) if is_use && credential_key.is_some() => credential::foreign(&ctx, p, key, short_key(account_key), profile),
+                DetectorKind::ForeignCredential(p) if authenticated_use && credential_key.is_some() => credential::foreign(&ctx, p, key, short_key(account_key), profile),
                 DetectorKind::ForeignCredential(_) => None,
-                DetectorKind::NewNetwork(p) => profile.filter(|_| is_use).and_then(|prof| credential::new_network(&ctx, p, key, prof)),
+                DetectorKind::NewNetwork(p) => profile.filter(|_| authenticated_use).and_then(|prof| credential::new_network(&ctx, p, key, prof)),
             };
             if let Some(finding) = finding {
                 findings.push((index, finding));
@@ -311,6 +315,7 @@ impl Engine {
             }
             Some(Lifecycle::Rotate) => profile.rotated_at = Some(t),
             Some(Lifecycle::Revoke) => profile.revoked_at = Some(t),
+            None if event.outcome == Outcome::Failure => {}
             None => {
                 if let Some(owner) = credential.owner.as_deref() {
                     if !profile.owner_stated {

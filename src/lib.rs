@@ -29,14 +29,26 @@
 //! [`pack`] (the shipped detectors), [`inline_test`] (tests inside detector files),
 //! `gen`/`eval` (synthetic traffic with labelled incidents, and scoring against it).
 
+pub mod admin;
 pub mod alert;
 pub mod baseline;
+pub mod checkpoint;
+pub mod codec;
+pub mod config;
 pub mod definition;
+pub mod demo;
 pub mod detect;
 pub mod engine;
+pub mod eval;
 pub mod event;
+pub mod gen;
 pub mod inline_test;
+pub mod kafka;
+pub mod ledger;
+pub mod metrics;
+pub mod outputs;
 pub mod pack;
 pub mod replay;
 pub mod schedule;
+pub mod service;
 pub mod time;

@@ -106,7 +106,7 @@ pub fn sustained(ctx: &Context, params: &SustainedVolumeParams) -> Option<Findin
         .into_iter()
         .zip(floors)
         .zip(holds)
-        .filter(|((m, floor), held)| *held && m.observed >= *floor && m.ratio >= params.min_ratio)
+        .filter(|((m, floor), held)| *held && m.observed >= *floor && m.ratio >= params.min_ratio && m.z >= params.min_z)
         .map(|((m, _), _)| m)
         .max_by(|a, b| a.ratio.total_cmp(&b.ratio))?;
     let when = time::describe_hour_of_week(how);

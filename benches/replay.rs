@@ -1,0 +1,120 @@
+//! Replay throughput: decode + engine + alert formatting, against plain zero-copy serde_json
+//! deserialization of the same lines, in the same run. Fed by `auditwatch gen`.
+//!
+//! `cargo bench --bench replay` (one thread). The target: replay ≥ 0.6 × serde, and
+//! ≥ 600k events/s.
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use serde::Deserialize;
+
+use auditwatch::engine::{Engine, EngineOptions};
+use auditwatch::event::{decode, DEFAULT_MAX_EVENT_BYTES};
+use auditwatch::gen::{generate, GenOptions};
+
+/// The contract's fields, strings borrowed from the input: the fastest honest serde baseline.
+#[allow(dead_code)]
+#[derive(Deserialize)]
+struct PlainEvent<'a> {
+    id: Option<&'a str>,
+    time: &'a str,
+    account: &'a str,
+    action: &'a str,
+    outcome: &'a str,
+    #[serde(borrow)]
+    credential: Option<PlainCredential<'a>>,
+    #[serde(borrow)]
+    source: Option<PlainSource<'a>>,
+    #[serde(borrow)]
+    target: Option<PlainTarget<'a>>,
+    bytes: Option<u64>,
+    records: Option<u64>,
+    reason: Option<&'a str>,
+    tenant: Option<&'a str>,
+}
+
+#[allow(dead_code)]
+#[derive(Deserialize)]
+struct PlainCredential<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: Option<&'a str>,
+    owner: Option<&'a str>,
+}
+
+#[allow(dead_code)]
+#[derive(Deserialize)]
+struct PlainSource<'a> {
+    ip: Option<&'a str>,
+    country: Option<&'a str>,
+    asn: Option<u64>,
+    user_agent: Option<&'a str>,
+}
+
+#[allow(dead_code)]
+#[derive(Deserialize)]
+struct PlainTarget<'a> {
+    system: Option<&'a str>,
+    resource: Option<&'a str>,
+}
+
+const LINES: usize = 200_000;
+
+/// Generated traffic split into the history that warms the engine up and the lines measured,
+/// so every detector is live while measuring.
+fn lines() -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    let mut out = Vec::new();
+    generate(&GenOptions { seed: 7, accounts: 100, days: 21, ..GenOptions::default() }, &mut out).expect("generate");
+    let mut all: Vec<Vec<u8>> = out.split(|&b| b == b'\n').filter(|l| !l.is_empty()).map(<[u8]>::to_vec).collect();
+    let start = all.len().saturating_sub(LINES);
+    let measured = all.split_off(start);
+    (all, measured)
+}
+
+fn bench(c: &mut Criterion) {
+    let (history, lines) = lines();
+    let mean = lines.iter().map(Vec::len).sum::<usize>() / lines.len();
+    eprintln!("{} lines measured after {} of history, {mean} bytes per line on average", lines.len(), history.len());
+    let mut warm = Engine::new(auditwatch::pack::load().expect("pack"), EngineOptions::default());
+    let mut alerts = Vec::new();
+    for line in &history {
+        if let Ok(event) = decode(line, DEFAULT_MAX_EVENT_BYTES) {
+            let _ = warm.process(&event, &mut alerts);
+        }
+    }
+    let mut group = c.benchmark_group("replay");
+    group.throughput(Throughput::Elements(lines.len() as u64));
+    group.sample_size(10);
+    group.bench_function("serde_zero_copy_baseline", |b| {
+        b.iter(|| {
+            let mut n = 0u64;
+            for line in &lines {
+                let e: PlainEvent = serde_json::from_slice(line).expect("valid");
+                n += e.bytes.unwrap_or(0) & 1;
+            }
+            n
+        })
+    });
+    group.bench_function("decode_engine_alerts", |b| {
+        b.iter_batched(
+            || warm.clone(),
+            |mut engine| {
+                let mut alerts = Vec::new();
+                let mut out = Vec::new();
+                for line in &lines {
+                    if let Ok(event) = decode(line, DEFAULT_MAX_EVENT_BYTES) {
+                        let _ = engine.process(&event, &mut alerts);
+                    }
+                    for alert in alerts.drain(..) {
+                        serde_json::to_writer(&mut out, &alert).expect("serialize");
+                    }
+                }
+                (engine, out)
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,188 @@
+//! The Kafka edge: client settings, the consumer's callbacks (rebalance, statistics, logs),
+//! and the producer used for alerts and dead letters.
+//!
+//! Consumer settings are chosen for throughput with bounded latency: offsets are never
+//! committed automatically (the pipeline commits only what a checkpoint covers), fetches wait
+//! up to 100 ms for 64 KiB, and the local queue holds up to 64 MiB. Settings under
+//! `[kafka.client]` in the config override these defaults; secrets come from `[kafka.secrets]`.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use rdkafka::client::ClientContext;
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
+use rdkafka::error::KafkaError;
+use rdkafka::producer::{DeliveryResult, ProducerContext, ThreadedProducer};
+use rdkafka::statistics::Statistics;
+use rdkafka::{ClientConfig, TopicPartitionList};
+use tracing::{debug, error, info, warn};
+
+use crate::config::Config;
+use crate::metrics::Metrics;
+
+pub type Consumer = BaseConsumer<ConsumerCallbacks>;
+pub type Producer = ThreadedProducer<ProducerCallbacks>;
+
+/// Tuned defaults; the config's `[kafka.client]` wins over these.
+const CONSUMER_DEFAULTS: &[(&str, &str)] = &[
+    ("enable.auto.commit", "false"),
+    ("enable.auto.offset.store", "false"),
+    ("auto.offset.reset", "earliest"),
+    ("enable.partition.eof", "false"),
+    ("fetch.min.bytes", "65536"),
+    ("fetch.wait.max.ms", "100"),
+    ("fetch.max.bytes", "52428800"),
+    ("max.partition.fetch.bytes", "4194304"),
+    ("queued.min.messages", "200000"),
+    ("queued.max.messages.kbytes", "65536"),
+    ("statistics.interval.ms", "2000"),
+    ("session.timeout.ms", "30000"),
+];
+
+const PRODUCER_DEFAULTS: &[(&str, &str)] = &[
+    ("acks", "all"),
+    ("linger.ms", "5"),
+    ("queue.buffering.max.messages", "200000"),
+    ("message.timeout.ms", "60000"),
+];
+
+/// Client settings for the consumer or the producer, secrets resolved from the environment.
+pub fn client_config(config: &Config, consumer: bool) -> Result<ClientConfig, crate::config::ConfigError> {
+    let mut client = ClientConfig::new();
+    client.set("bootstrap.servers", &config.kafka.brokers);
+    client.set("client.id", "auditwatch");
+    let defaults = if consumer { CONSUMER_DEFAULTS } else { PRODUCER_DEFAULTS };
+    for (key, value) in defaults {
+        client.set(*key, *value);
+    }
+    if consumer {
+        client.set("group.id", &config.kafka.group_id);
+    }
+    let env = |name: &str| std::env::var(name).ok();
+    let properties = config.kafka.client_properties(&env).map_err(crate::config::ConfigError::Invalid)?;
+    for (key, value) in properties {
+        // Consumer-only settings would only make the producer log warnings, and vice versa.
+        if !consumer && is_consumer_only(&key) {
+            continue;
+        }
+        client.set(key, value.expose());
+    }
+    client.set_log_level(RDKafkaLogLevel::Warning);
+    Ok(client)
+}
+
+fn is_consumer_only(key: &str) -> bool {
+    CONSUMER_DEFAULTS.iter().any(|(k, _)| *k == key) || key.starts_with("group.") || key.starts_with("fetch.") || key.starts_with("queued.")
+}
+
+/// Consumer callbacks: assignment and lag go to the metrics; librdkafka logs go to tracing.
+pub struct ConsumerCallbacks {
+    pub metrics: Arc<Metrics>,
+    /// Partitions currently assigned, with the lag last reported for each (-1 = unknown).
+    pub assigned: Mutex<BTreeMap<(String, i32), i64>>,
+    /// Lag at or below this counts as caught up.
+    pub caught_up_lag: i64,
+    pub rebalanced: AtomicBool,
+}
+
+impl ConsumerCallbacks {
+    pub fn new(metrics: Arc<Metrics>, caught_up_lag: i64) -> Self {
+        ConsumerCallbacks { metrics, assigned: Mutex::new(BTreeMap::new()), caught_up_lag, rebalanced: AtomicBool::new(false) }
+    }
+
+    fn update_readiness(&self, assigned: &BTreeMap<(String, i32), i64>) {
+        self.metrics.set_partitions_assigned(assigned.len() as i64);
+        let caught_up = !assigned.is_empty() && assigned.values().all(|&lag| (0..=self.caught_up_lag).contains(&lag));
+        self.metrics.set_caught_up(caught_up);
+    }
+}
+
+impl ClientContext for ConsumerCallbacks {
+    fn stats(&self, statistics: Statistics) {
+        let Ok(mut assigned) = self.assigned.lock() else { return };
+        for (topic_name, topic) in &statistics.topics {
+            for (partition, p) in &topic.partitions {
+                if let Some(lag) = assigned.get_mut(&(topic_name.clone(), *partition)) {
+                    *lag = p.consumer_lag;
+                    if p.consumer_lag >= 0 {
+                        self.metrics.set_consumer_lag(topic_name, *partition, p.consumer_lag);
+                    }
+                }
+            }
+        }
+        self.update_readiness(&assigned);
+    }
+
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        log_librdkafka(level, facility, message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        warn!(%error, reason, "kafka client error");
+    }
+}
+
+impl ConsumerContext for ConsumerCallbacks {
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let Ok(mut assigned) = self.assigned.lock() else { return };
+        match rebalance {
+            Rebalance::Assign(tpl) => {
+                for e in tpl.elements() {
+                    assigned.insert((e.topic().to_string(), e.partition()), -1);
+                }
+                info!(partitions = tpl.count(), "partitions assigned");
+            }
+            Rebalance::Revoke(tpl) => {
+                for e in tpl.elements() {
+                    assigned.remove(&(e.topic().to_string(), e.partition()));
+                    self.metrics.clear_consumer_lag(e.topic(), e.partition());
+                }
+                info!(partitions = tpl.count(), "partitions revoked");
+            }
+            Rebalance::Error(error) => warn!(%error, "rebalance failed"),
+        }
+        self.rebalanced.store(true, Ordering::Relaxed);
+        self.update_readiness(&assigned);
+    }
+
+    fn commit_callback(&self, result: rdkafka::error::KafkaResult<()>, offsets: &TopicPartitionList) {
+        match result {
+            Ok(()) => debug!(partitions = offsets.count(), "offsets committed"),
+            Err(error) => warn!(%error, "offset commit failed; the next checkpoint commits again"),
+        }
+    }
+}
+
+/// Producer callbacks: failed deliveries are counted and logged.
+#[derive(Default)]
+pub struct ProducerCallbacks {
+    pub failed: AtomicU64,
+}
+
+impl ClientContext for ProducerCallbacks {
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        log_librdkafka(level, facility, message);
+    }
+}
+
+impl ProducerContext for ProducerCallbacks {
+    type DeliveryOpaque = ();
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if let Err((error, message)) = result {
+            self.failed.fetch_add(1, Ordering::Relaxed);
+            use rdkafka::Message;
+            error!(%error, topic = message.topic(), "could not deliver a message to Kafka");
+        }
+    }
+}
+
+fn log_librdkafka(level: RDKafkaLogLevel, facility: &str, message: &str) {
+    match level {
+        RDKafkaLogLevel::Emerg | RDKafkaLogLevel::Alert | RDKafkaLogLevel::Critical | RDKafkaLogLevel::Error => error!(facility, "librdkafka: {message}"),
+        RDKafkaLogLevel::Warning => warn!(facility, "librdkafka: {message}"),
+        RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => info!(facility, "librdkafka: {message}"),
+        RDKafkaLogLevel::Debug => debug!(facility, "librdkafka: {message}"),
+    }
+}

@@ -1,0 +1,328 @@
+//! The `auditwatch` command line. Arguments are parsed and validated here; everything else
+//! lives in the library. `anyhow` is used only in this file.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, BufWriter, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context as _};
+use clap::{Parser, Subcommand};
+
+use auditwatch::alert::Alert;
+use auditwatch::definition::{self, Category, Detector};
+use auditwatch::engine::{Engine, EngineOptions};
+use auditwatch::event::DEFAULT_MAX_EVENT_BYTES;
+use auditwatch::metrics::Metrics;
+use auditwatch::replay::{self, CountOnly, DeadLetter, JsonLinesDeadLetter, ReplaySummary};
+use auditwatch::service::{Control, Pipeline};
+use auditwatch::{config, demo, eval, gen, pack};
+
+#[derive(Parser)]
+#[command(name = "auditwatch", version, about = "Streaming anomaly detection for the audit logs of automation credentials")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The service: Kafka in, detection, alerts out, checkpoints, admin HTTP.
+    Run {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// The main job end to end on this machine with nothing installed (in-process Kafka).
+    Demo {
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        #[arg(long, default_value_t = 60)]
+        accounts: usize,
+        #[arg(long, default_value_t = 21)]
+        days: u32,
+    },
+    /// Check a config file, or print the config JSON Schema.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+    /// Run the engine over JSON-lines history, in order; alerts go to stdout as JSON lines.
+    Replay {
+        /// Input files (`-` for standard input); read in the order given.
+        #[arg(default_value = "-")]
+        files: Vec<PathBuf>,
+        /// Detector definitions directory (default: the built-in pack).
+        #[arg(long)]
+        detectors: Option<PathBuf>,
+        /// Write each rejected line here as a JSON object with reason, source and raw text.
+        #[arg(long)]
+        dead_letter: Option<PathBuf>,
+        /// Largest accepted line, in bytes.
+        #[arg(long, default_value_t = DEFAULT_MAX_EVENT_BYTES)]
+        max_event_bytes: usize,
+        /// Allowed lateness of an event behind the newest one (e.g. "1h").
+        #[arg(long, default_value = "1h")]
+        allowed_lateness: auditwatch::time::Duration,
+    },
+    /// Validate or test detector definitions.
+    Detectors {
+        #[command(subcommand)]
+        action: DetectorsAction,
+    },
+    /// Generate deterministic synthetic traffic with labelled incidents.
+    Gen {
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long, default_value_t = 100)]
+        accounts: usize,
+        #[arg(long, default_value_t = 21)]
+        days: u32,
+        /// Output directory for events.jsonl and labels.json.
+        #[arg(long, default_value = "out")]
+        out: PathBuf,
+    },
+    /// Score alerts (JSON lines) against the labels written by `gen`.
+    Eval {
+        #[arg(long)]
+        labels: PathBuf,
+        #[arg(long)]
+        alerts: PathBuf,
+        /// Print the report as JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigAction {
+    /// Report every problem in a config file at once (secrets are resolved, never printed).
+    Check { file: PathBuf },
+    /// Print the JSON Schema of the config (schemas/config.schema.json).
+    Schema,
+}
+
+#[derive(Subcommand)]
+enum DetectorsAction {
+    /// Validate every definition and report all problems with file and field.
+    Check { dir: Option<PathBuf> },
+    /// Run every inline test of every definition.
+    Test { dir: Option<PathBuf> },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run { config } => run_service(&config),
+        Command::Demo { seed, accounts, days } => {
+            init_tracing("warn");
+            let report = demo::run(&demo::DemoOptions { seed, accounts, days })?;
+            report.print();
+            Ok(())
+        }
+        Command::Config { action: ConfigAction::Check { file } } => {
+            print!("{}", config::check_report(&file)?);
+            Ok(())
+        }
+        Command::Config { action: ConfigAction::Schema } => {
+            print!("{}", config::schema_json());
+            Ok(())
+        }
+        Command::Replay { files, detectors, dead_letter, max_event_bytes, allowed_lateness } => {
+            let options = EngineOptions { allowed_lateness, ..EngineOptions::default() };
+            replay_files(&files, load_detectors(detectors.as_deref())?, options, dead_letter.as_deref(), max_event_bytes)
+        }
+        Command::Detectors { action: DetectorsAction::Check { dir } } => {
+            let detectors = load_detectors(dir.as_deref())?;
+            println!("{} detector definition(s) are valid:", detectors.len());
+            for d in &detectors {
+                println!("  {:<22} {:<18} {:<9} {} test(s)", d.name, d.category.as_str(), format!("{:?}", d.severity).to_lowercase(), d.tests.len());
+            }
+            Ok(())
+        }
+        Command::Detectors { action: DetectorsAction::Test { dir } } => test_detectors(&load_detectors(dir.as_deref())?),
+        Command::Gen { seed, accounts, days, out } => {
+            std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+            let events_path = out.join("events.jsonl");
+            let mut events = BufWriter::with_capacity(1 << 20, File::create(&events_path).with_context(|| format!("creating {}", events_path.display()))?);
+            let options = gen::GenOptions { seed, accounts, days, ..gen::GenOptions::default() };
+            let labels = gen::generate(&options, &mut events)?;
+            events.flush()?;
+            let labels_path = out.join("labels.json");
+            std::fs::write(&labels_path, serde_json::to_vec_pretty(&labels)?)?;
+            eprintln!(
+                "wrote {} and {} ({} incidents, {} benign behaviours labelled)",
+                events_path.display(),
+                labels_path.display(),
+                labels.incidents.len(),
+                labels.benign.len()
+            );
+            Ok(())
+        }
+        Command::Eval { labels, alerts, json } => {
+            let labels: gen::Labels = serde_json::from_slice(&std::fs::read(&labels).with_context(|| format!("reading {}", labels.display()))?)
+                .with_context(|| format!("parsing {}", labels.display()))?;
+            let mut parsed = Vec::new();
+            for (n, line) in BufReader::new(File::open(&alerts).with_context(|| format!("opening {}", alerts.display()))?).lines().enumerate() {
+                let line = line?;
+                if !line.trim().is_empty() {
+                    parsed.push(serde_json::from_str(&line).with_context(|| format!("{}:{}: not an alert", alerts.display(), n + 1))?);
+                }
+            }
+            let report = eval::evaluate(&parsed, &labels);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{report}");
+            }
+            Ok(())
+        }
+    }
+}
+
+fn load_detectors(dir: Option<&Path>) -> anyhow::Result<Vec<Detector>> {
+    let loaded = match dir {
+        Some(dir) => definition::load_dir(dir),
+        None => pack::load(),
+    };
+    loaded.map_err(|problems| anyhow::anyhow!("{problems}"))
+}
+
+fn test_detectors(detectors: &[Detector]) -> anyhow::Result<()> {
+    let (mut passed, mut failed) = (0, 0);
+    for d in detectors {
+        for t in &d.tests {
+            match t.run(d) {
+                Ok(_) => {
+                    passed += 1;
+                    println!("ok    {} / {}", d.name, t.name);
+                }
+                Err(why) => {
+                    failed += 1;
+                    println!("FAIL  {} / {}\n      {}", d.name, t.name, why.replace('\n', "\n      "));
+                }
+            }
+        }
+    }
+    println!("{passed} passed, {failed} failed");
+    if failed > 0 {
+        bail!("{failed} detector test(s) failed");
+    }
+    Ok(())
+}
+
+fn replay_files(files: &[PathBuf], detectors: Vec<Detector>, options: EngineOptions, dead_letter: Option<&Path>, max_event_bytes: usize) -> anyhow::Result<()> {
+    let mut engine = Engine::new(detectors, options);
+    let mut dead: Box<dyn DeadLetter> = match dead_letter {
+        Some(path) => Box::new(JsonLinesDeadLetter(BufWriter::new(File::create(path).with_context(|| format!("creating {}", path.display()))?))),
+        None => Box::new(CountOnly),
+    };
+    let stdout = io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let mut on_alert = |mut alert: Alert| -> io::Result<()> {
+        alert.detected_at = Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+        serde_json::to_writer(&mut out, &alert)?;
+        out.write_all(b"\n")
+    };
+    let mut total = ReplaySummary::default();
+    for path in files {
+        let (name, mut input, size): (String, Box<dyn BufRead>, Option<u64>) = if path.as_os_str() == "-" {
+            ("-".into(), Box::new(BufReader::with_capacity(1 << 20, io::stdin())), None)
+        } else {
+            let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+            let size = file.metadata().ok().map(|m| m.len());
+            (path.display().to_string(), Box::new(BufReader::with_capacity(1 << 20, file)), size)
+        };
+        let bar = progress_bar(&name, size);
+        let summary = replay::replay_reader(&mut engine, &name, &mut input, max_event_bytes, dead.as_mut(), &mut on_alert, &mut |bytes| {
+            if let Some(bar) = &bar {
+                bar.set_position(bytes)
+            }
+        })
+        .with_context(|| format!("replaying {name}"))?;
+        if let Some(bar) = bar {
+            bar.finish_and_clear();
+        }
+        total.lines += summary.lines;
+        total.events += summary.events;
+        total.bad_lines += summary.bad_lines;
+        total.bytes += summary.bytes;
+    }
+    out.flush()?;
+    drop(dead);
+    let stats = engine.stats();
+    let mut err = io::stderr().lock();
+    writeln!(err, "replayed {} events from {} file(s); {} bad line(s){}", total.events, files.len(), total.bad_lines, if dead_letter.is_some() { " written to the dead-letter file" } else { "" })?;
+    writeln!(err, "{} alert(s) ({} repeats folded into open incidents); {} accounts tracked", stats.alerts, stats.folded_repeats, engine.accounts_tracked())?;
+    for category in Category::ALL {
+        writeln!(err, "  {:<18} {}", category.as_str(), stats.alerts_by_category[auditwatch::engine::category_index(category)])?;
+    }
+    Ok(())
+}
+
+fn progress_bar(name: &str, size: Option<u64>) -> Option<indicatif::ProgressBar> {
+    if !io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = match size {
+        Some(size) => indicatif::ProgressBar::new(size).with_style(
+            indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})").ok()?.progress_chars("=> "),
+        ),
+        None => indicatif::ProgressBar::new_spinner().with_style(indicatif::ProgressStyle::with_template("{msg} {spinner} {bytes} ({bytes_per_sec})").ok()?),
+    };
+    bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+    bar.set_message(name.to_string());
+    Some(bar)
+}
+
+fn init_tracing(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(io::stderr).init();
+}
+
+fn run_service(path: &Path) -> anyhow::Result<()> {
+    init_tracing("info");
+    let config = config::load(path)?;
+    let detectors = load_detectors(config.detectors.dir.as_deref())?;
+    let topics: Vec<String> = config.topics.iter().map(|t| t.name.clone()).collect();
+    let metrics = Arc::new(Metrics::new(&topics));
+    let control = Control::default();
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(config.admin.listen).await.with_context(|| format!("binding the admin server to {}", config.admin.listen))?;
+        tracing::info!(address = %listener.local_addr()?, "admin server listening");
+        let (stop_admin, admin_stopped) = tokio::sync::oneshot::channel::<()>();
+        let admin = tokio::spawn(auditwatch::admin::serve(listener, metrics.clone(), async move {
+            let _ = admin_stopped.await;
+        }));
+        let shutdown = control.shutdown.clone();
+        let grace = std::time::Duration::from_millis(config.state.shutdown_timeout.millis() as u64);
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("signal received: stopping intake");
+            shutdown.store(true, std::sync::atomic::Ordering::Relaxed);
+            tokio::time::sleep(grace).await;
+            tracing::error!(?grace, "graceful shutdown took too long; exiting without the final checkpoint");
+            std::process::exit(2);
+        });
+        let summary = tokio::task::spawn_blocking(move || Pipeline::start(&config, detectors, metrics, control)?.run()).await??;
+        let _ = stop_admin.send(());
+        let _ = admin.await;
+        tracing::info!(events = summary.events, alerts = summary.alerts_delivered, "exiting");
+        Ok(())
+    })
+}
+
+async fn wait_for_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(error) => {
+            tracing::warn!(%error, "cannot listen for SIGTERM; only Ctrl-C stops gracefully");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
