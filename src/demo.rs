@@ -116,9 +116,10 @@ path = "{alerts}"
             let mut produced = 0u64;
             // A few malformed messages among the good ones, to show the dead-letter path.
             let garbage: [&[u8]; 3] = [b"{\"time\": \"yesterday\", \"account\": \"svc-x\"", b"[1,2,3]", b"{\"account\":\"svc-x\",\"action\":\"a\",\"outcome\":\"success\"}"];
-            for (i, line) in events.split(|&b| b == b'\n').filter(|l| !l.is_empty()).enumerate() {
-                if i % 100_000 == 50_000 {
-                    let bad = garbage[(i / 100_000) % garbage.len()];
+            let lines: Vec<&[u8]> = events.split(|&b| b == b'\n').filter(|l| !l.is_empty()).collect();
+            for (i, line) in lines.iter().enumerate() {
+                // One of each malformed kind, spread through the stream.
+                if let Some(bad) = garbage.iter().enumerate().find(|(k, _)| i == (k + 1) * lines.len() / 4).map(|(_, bad)| *bad) {
                     send(&producer, b"garbage", bad);
                     produced += 1;
                 }

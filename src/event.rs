@@ -170,7 +170,14 @@ pub fn decode(bytes: &[u8], max_bytes: usize) -> Result<AuditEvent<'_>, DecodeEr
     let result = EventSeed { error: &mut side }.deserialize(&mut de).and_then(|event| de.end().map(|()| event));
     match result {
         Ok(event) => Ok(event.finish(bytes)),
-        Err(e) => Err(side.unwrap_or_else(|| syntax_error(&e))),
+        Err(e) => {
+            // Broken JSON inside a field is still broken JSON (the field helps find it); the
+            // typed pass cannot tell, so a plain syntax pass decides, on this error path only.
+            if let Err(syntax) = serde_json::from_str::<IgnoredAny>(text) {
+                return Err(DecodeError { kind: DecodeErrorKind::Syntax, field: side.and_then(|s| s.field), problem: format!("malformed JSON: {syntax}") });
+            }
+            Err(side.unwrap_or_else(|| syntax_error(&e)))
+        }
     }
 }
 
@@ -676,6 +683,9 @@ mod tests {
         assert_eq!(err("[1,2]").kind, DecodeErrorKind::NotAnObject);
         assert_eq!(err("\"hello\"").kind, DecodeErrorKind::NotAnObject);
         assert_eq!(err(r#"{"time":0,"account":"a","action":"x","outcome":"success"} trailing"#).kind, DecodeErrorKind::Syntax);
+        let inside = err(r#"{"time": oops}"#);
+        assert_eq!((inside.kind, inside.field.as_deref()), (DecodeErrorKind::Syntax, Some("time")));
+        assert!(inside.problem.starts_with("malformed JSON: expected value"), "{}", inside.problem);
         let bad_utf8 = b"{\"time\":0,\"account\":\"\xff\xfe\",\"action\":\"x\",\"outcome\":\"success\"}";
         let e = decode(bad_utf8, 1024).unwrap_err();
         assert_eq!(e.kind, DecodeErrorKind::InvalidUtf8);

@@ -12,7 +12,9 @@ use std::sync::{Arc, Mutex};
 
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
-use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
+use rdkafka::consumer::{BaseConsumer, Consumer as _, ConsumerContext, Rebalance, RebalanceProtocol};
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::Offset;
 use rdkafka::error::KafkaError;
 use rdkafka::producer::{DeliveryResult, ProducerContext, ThreadedProducer};
 use rdkafka::statistics::Statistics;
@@ -77,9 +79,14 @@ fn is_consumer_only(key: &str) -> bool {
     CONSUMER_DEFAULTS.iter().any(|(k, _)| *k == key) || key.starts_with("group.") || key.starts_with("fetch.") || key.starts_with("queued.")
 }
 
-/// Consumer callbacks: assignment and lag go to the metrics; librdkafka logs go to tracing.
+/// Consumer callbacks: partitions are resumed where the engine's state stops, assignment and
+/// lag go to the metrics, librdkafka logs go to tracing.
 pub struct ConsumerCallbacks {
     pub metrics: Arc<Metrics>,
+    /// Next offset per partition that the engine state covers (from the checkpoint, then kept
+    /// current by the pipeline). An assigned partition found here starts at that offset rather
+    /// than at the group's committed offset, so state and position never disagree.
+    pub resume: Mutex<BTreeMap<(String, i32), i64>>,
     /// Partitions currently assigned, with the lag last reported for each (-1 = unknown).
     pub assigned: Mutex<BTreeMap<(String, i32), i64>>,
     /// Lag at or below this counts as caught up.
@@ -89,7 +96,7 @@ pub struct ConsumerCallbacks {
 
 impl ConsumerCallbacks {
     pub fn new(metrics: Arc<Metrics>, caught_up_lag: i64) -> Self {
-        ConsumerCallbacks { metrics, assigned: Mutex::new(BTreeMap::new()), caught_up_lag, rebalanced: AtomicBool::new(false) }
+        ConsumerCallbacks { metrics, resume: Mutex::new(BTreeMap::new()), assigned: Mutex::new(BTreeMap::new()), caught_up_lag, rebalanced: AtomicBool::new(false) }
     }
 
     fn update_readiness(&self, assigned: &BTreeMap<(String, i32), i64>) {
@@ -125,6 +132,47 @@ impl ClientContext for ConsumerCallbacks {
 }
 
 impl ConsumerContext for ConsumerCallbacks {
+    /// The default rebalance, except that assigned partitions start at the offsets the state
+    /// covers. (Committing those offsets before subscribing does not work: a group with live
+    /// or lingering members rejects commits from a non-member.)
+    fn rebalance(&self, consumer: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
+        let cooperative = matches!(consumer.rebalance_protocol(), RebalanceProtocol::Cooperative);
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                if let Ok(resume) = self.resume.lock() {
+                    let partitions: Vec<(String, i32)> = tpl.elements().iter().map(|e| (e.topic().to_string(), e.partition())).collect();
+                    for (topic, partition) in partitions {
+                        if let Some(&next) = resume.get(&(topic.clone(), partition)) {
+                            if let Err(error) = tpl.set_partition_offset(&topic, partition, Offset::Offset(next)) {
+                                warn!(%error, topic, partition, "cannot resume partition at the checkpointed offset");
+                            }
+                        }
+                    }
+                }
+                let result = if cooperative { consumer.incremental_assign(tpl) } else { consumer.assign(tpl) };
+                if let Err(error) = result {
+                    error!(%error, "assigning partitions failed");
+                }
+                self.post_rebalance(consumer, &Rebalance::Assign(tpl));
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                let result = if cooperative { consumer.incremental_unassign(tpl) } else { consumer.unassign() };
+                if let Err(error) = result {
+                    error!(%error, "revoking partitions failed");
+                }
+                self.post_rebalance(consumer, &Rebalance::Revoke(tpl));
+            }
+            other => {
+                let error = KafkaError::Rebalance(other.into());
+                warn!(%error, "rebalance failed");
+                if let Err(error) = consumer.unassign() {
+                    error!(%error, "unassigning after a failed rebalance failed");
+                }
+                self.post_rebalance(consumer, &Rebalance::Error(error));
+            }
+        }
+    }
+
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         let Ok(mut assigned) = self.assigned.lock() else { return };
         match rebalance {

@@ -137,7 +137,7 @@ impl<'a> Pipeline<'a> {
         let (engine, offsets, delivered) = match restored {
             Some(cp) => {
                 let engine = Engine::restore(detectors, options, &mut Reader::new(&cp.engine))?;
-                info!(accounts = engine.accounts_tracked(), partitions = cp.offsets.len(), alerts_remembered = cp.delivered.len(), "restored checkpoint");
+                info!(accounts = engine.accounts_tracked(), events = engine.stats().events, offsets = ?cp.offsets, alerts_remembered = cp.delivered.len(), "restored checkpoint");
                 let offsets = cp.offsets.into_iter().map(|o| ((o.topic, o.partition), o.next_offset)).collect();
                 (engine, offsets, cp.delivered)
             }
@@ -153,11 +153,11 @@ impl<'a> Pipeline<'a> {
         let outputs = Outputs::open(&config.outputs, needs_producer.then(|| producer.clone()))?;
 
         let callbacks = ConsumerCallbacks::new(metrics.clone(), config.kafka.batch_size as i64);
-        let consumer: kafka::Consumer = kafka::client_config(config, true)?.create_with_context(callbacks).map_err(kafka_error("creating the consumer"))?;
-        if !offsets.is_empty() {
-            // Resume exactly where the checkpointed state stops.
-            consumer.commit(&partition_list(&offsets)?, CommitMode::Sync).map_err(kafka_error("committing the checkpoint's offsets"))?;
+        // Resume exactly where the checkpointed state stops (see ConsumerCallbacks::rebalance).
+        if let Ok(mut resume) = callbacks.resume.lock() {
+            resume.clone_from(&offsets);
         }
+        let consumer: kafka::Consumer = kafka::client_config(config, true)?.create_with_context(callbacks).map_err(kafka_error("creating the consumer"))?;
         let topics: Vec<String> = config.topics.iter().map(|t| t.name.clone()).collect();
         let names: Vec<&str> = topics.iter().map(String::as_str).collect();
         consumer.subscribe(&names).map_err(kafka_error("subscribing"))?;
@@ -214,20 +214,24 @@ impl<'a> Pipeline<'a> {
         let interval = Duration::from_millis(self.config.state.checkpoint_interval.millis() as u64);
         // A second handle, so a message can borrow the consumer while the pipeline handles it.
         let consumer = self.consumer.clone();
+        let mut touched = BTreeMap::new();
         while !self.control.shutdown.load(Ordering::Relaxed) {
             let deadline = Instant::now() + batch_timeout;
             for n in 0..batch_size {
                 let wait = if n == 0 { Duration::from_millis(100) } else { deadline.saturating_duration_since(Instant::now()) };
                 match consumer.poll(wait) {
                     None => break,
-                    Some(Ok(message)) => self.handle(&message)?,
+                    Some(Ok(message)) => {
+                        touched.insert((message.topic().to_string(), message.partition()), message.offset() + 1);
+                        self.handle(&message)?
+                    }
                     Some(Err(error)) => {
                         warn!(%error, "consumer error");
                         break;
                     }
                 }
             }
-            self.after_batch();
+            self.after_batch(&mut touched);
             self.collect_checkpoint_results()?;
             if !self.in_flight && self.last_checkpoint.elapsed() >= interval {
                 self.start_checkpoint()?;
@@ -299,7 +303,13 @@ impl<'a> Pipeline<'a> {
         Ok(())
     }
 
-    fn after_batch(&mut self) {
+    fn after_batch(&mut self, touched: &mut BTreeMap<(String, i32), i64>) {
+        // A partition reassigned to us later resumes where the state stops.
+        if !touched.is_empty() {
+            if let Ok(mut resume) = self.consumer.context().resume.lock() {
+                resume.append(touched);
+            }
+        }
         let stats = self.engine.stats();
         self.metrics.alerts_folded(stats.folded_repeats - self.seen_folded);
         self.seen_folded = stats.folded_repeats;
@@ -407,7 +417,7 @@ impl<'a> Pipeline<'a> {
         if let Some(writer) = self.writer.take() {
             let _ = writer.join();
         }
-        info!(events = self.summary.events, dead_letters = self.summary.dead_letters, alerts = self.summary.alerts_delivered, "stopped cleanly");
+        info!(events = self.summary.events, engine_events = self.engine.stats().events, ?offsets, dead_letters = self.summary.dead_letters, alerts = self.summary.alerts_delivered, "stopped cleanly");
         Ok(self.summary)
     }
 

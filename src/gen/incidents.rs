@@ -1,0 +1,840 @@
+//! Attacks injected after the warm-up, and their [`Incident`] labels.
+//!
+//! Planning picks accounts, days and sizes for every incident kind (at least twice each,
+//! more for larger runs), spread over the evaluated days and, where it can, one incident per
+//! account so that labels do not overlap. Rendering turns a plan into events built by the
+//! same code as ordinary traffic: no attribute, action, user agent or id scheme marks them.
+
+use std::collections::BTreeSet;
+
+use super::catalog::{self, ProfileKind, SYSTEMS, USER_AGENTS};
+use super::clock::{self, MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE, MS_PER_SECOND};
+use super::profiles::{Account, Rotation, RotationEnding, World};
+use super::rng::Rng;
+use super::{Event, Incident, Outcome};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum IncidentKind {
+    FailedAuthBurst,
+    DeniedBurst,
+    PasswordSpray,
+    BulkExport,
+    SlowExfil,
+    OffHours,
+    RevokedKeyUse,
+    ForeignKey,
+    NewNetwork,
+}
+
+impl IncidentKind {
+    pub(crate) const ALL: [IncidentKind; 9] = [
+        IncidentKind::FailedAuthBurst,
+        IncidentKind::DeniedBurst,
+        IncidentKind::PasswordSpray,
+        IncidentKind::BulkExport,
+        IncidentKind::SlowExfil,
+        IncidentKind::OffHours,
+        IncidentKind::RevokedKeyUse,
+        IncidentKind::ForeignKey,
+        IncidentKind::NewNetwork,
+    ];
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            IncidentKind::FailedAuthBurst => "failed_auth_burst",
+            IncidentKind::DeniedBurst => "denied_burst",
+            IncidentKind::PasswordSpray => "password_spray",
+            IncidentKind::BulkExport => "bulk_export",
+            IncidentKind::SlowExfil => "slow_exfil",
+            IncidentKind::OffHours => "off_hours",
+            IncidentKind::RevokedKeyUse => "revoked_key_use",
+            IncidentKind::ForeignKey => "foreign_key",
+            IncidentKind::NewNetwork => "new_network",
+        }
+    }
+
+    pub(crate) fn category(self) -> &'static str {
+        match self {
+            IncidentKind::FailedAuthBurst
+            | IncidentKind::DeniedBurst
+            | IncidentKind::PasswordSpray => "failed_auth",
+            IncidentKind::BulkExport | IncidentKind::SlowExfil => "data_volume",
+            IncidentKind::OffHours => "off_hours",
+            IncidentKind::RevokedKeyUse | IncidentKind::ForeignKey | IncidentKind::NewNetwork => {
+                "credential_misuse"
+            }
+        }
+    }
+
+    /// Accounts whose normal behaviour makes this incident meaningful.
+    fn fits(self, account: &Account) -> bool {
+        let pure_business = account.profile == ProfileKind::BusinessHours;
+        match self {
+            IncidentKind::FailedAuthBurst
+            | IncidentKind::PasswordSpray
+            | IncidentKind::RevokedKeyUse => true,
+            // Need a busy time to hide in; a nightly job's few minutes are too short.
+            IncidentKind::DeniedBurst | IncidentKind::ForeignKey | IncidentKind::NewNetwork => {
+                account.profile != ProfileKind::NightlyJob
+            }
+            // Weekly-report accounts export big volumes every Monday: not a fair victim.
+            IncidentKind::BulkExport => {
+                pure_business
+                    || matches!(
+                        account.profile,
+                        ProfileKind::HourlyCron | ProfileKind::AlwaysOn
+                    )
+            }
+            IncidentKind::SlowExfil => pure_business || account.profile == ProfileKind::AlwaysOn,
+            // Off-hours only means something for an account with hours.
+            IncidentKind::OffHours => pure_business,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(crate) enum IncidentPlan {
+    FailedAuthBurst {
+        account: usize,
+        start_ms: i64,
+        duration_ms: i64,
+        attempts: u64,
+        source: (usize, u8),
+        user_agent: &'static str,
+    },
+    DeniedBurst {
+        account: usize,
+        start_ms: i64,
+        duration_ms: i64,
+        attempts: u64,
+    },
+    PasswordSpray {
+        victims: Vec<usize>,
+        start_ms: i64,
+        duration_ms: i64,
+        source: (usize, u8),
+        user_agent: &'static str,
+    },
+    BulkExport {
+        account: usize,
+        start_ms: i64,
+        duration_ms: i64,
+        events: u64,
+        factor: f64,
+    },
+    SlowExfil {
+        account: usize,
+        start_ms: i64,
+        duration_ms: i64,
+        factor: f64,
+    },
+    OffHours {
+        account: usize,
+        start_ms: i64,
+        duration_ms: i64,
+        events: u64,
+    },
+    RevokedKeyUse {
+        account: usize,
+        key: usize,
+        revoked_ms: i64,
+        start_ms: i64,
+        duration_ms: i64,
+        events: u64,
+    },
+    ForeignKey {
+        account: usize,
+        owner: usize,
+        start_ms: i64,
+        duration_ms: i64,
+        events: u64,
+    },
+    NewNetwork {
+        account: usize,
+        start_ms: i64,
+        duration_ms: i64,
+        events: u64,
+        source: (usize, u8),
+    },
+}
+
+/// Accounts any incident touches as actor or key owner (spray victims excluded: an attacker
+/// merely guessing their secret changes nothing about them).
+pub(crate) fn accounts_involved(plans: &[IncidentPlan]) -> BTreeSet<usize> {
+    plans
+        .iter()
+        .flat_map(|plan| match plan {
+            IncidentPlan::PasswordSpray { .. } => vec![],
+            IncidentPlan::ForeignKey { account, owner, .. } => vec![*account, *owner],
+            IncidentPlan::FailedAuthBurst { account, .. }
+            | IncidentPlan::DeniedBurst { account, .. }
+            | IncidentPlan::BulkExport { account, .. }
+            | IncidentPlan::SlowExfil { account, .. }
+            | IncidentPlan::OffHours { account, .. }
+            | IncidentPlan::RevokedKeyUse { account, .. }
+            | IncidentPlan::NewNetwork { account, .. } => vec![*account],
+        })
+        .collect()
+}
+
+struct Planner {
+    reserved: BTreeSet<usize>,
+    /// Accounts with failed-auth incidents: spray victims avoid them so labels do not overlap.
+    failed_auth_accounts: BTreeSet<usize>,
+    used_external_ips: BTreeSet<(usize, u8)>,
+    foreign_keys_planned: usize,
+}
+
+/// Plans every incident. Adds to `world` the key rotations that revoked-key incidents need.
+pub(crate) fn plan(world: &mut World, rng: &mut Rng) -> Vec<IncidentPlan> {
+    let evaluated = world.evaluated_days();
+    if evaluated.is_empty() || world.accounts.is_empty() {
+        return Vec::new();
+    }
+    let evaluated_len = evaluated.len();
+    let per_kind = 2 + world.accounts.len() * evaluated_len / 1000;
+    let mut jobs: Vec<IncidentKind> = IncidentKind::ALL
+        .iter()
+        .flat_map(|&kind| std::iter::repeat_n(kind, per_kind))
+        .collect();
+    rng.shuffle(&mut jobs);
+    // Shuffled kinds walk the evaluated days in order: every day gets a mix.
+    let preferred_days: Vec<u32> = (0..jobs.len())
+        .map(|i| evaluated.start + (i * evaluated_len / jobs.len()) as u32)
+        .collect();
+    // Sprays last, so their victims can avoid accounts with other failed-auth incidents.
+    let mut order: Vec<usize> = (0..jobs.len()).collect();
+    order.sort_by_key(|&i| jobs[i] == IncidentKind::PasswordSpray);
+
+    let mut planner = Planner {
+        reserved: BTreeSet::new(),
+        failed_auth_accounts: BTreeSet::new(),
+        used_external_ips: BTreeSet::new(),
+        foreign_keys_planned: 0,
+    };
+    let mut plans = Vec::with_capacity(jobs.len());
+    for index in order {
+        if let Some(plan) = planner.plan_one(world, jobs[index], preferred_days[index], rng) {
+            for account in accounts_involved(std::slice::from_ref(&plan)) {
+                planner.reserved.insert(account);
+                if jobs[index].category() == "failed_auth" {
+                    planner.failed_auth_accounts.insert(account);
+                }
+            }
+            plans.push(plan);
+        }
+    }
+    plans
+}
+
+impl Planner {
+    /// A random fitting account, preferring ones no other incident uses.
+    fn choose(
+        &self,
+        world: &World,
+        fits: impl Fn(&Account) -> bool,
+        rng: &mut Rng,
+    ) -> Option<usize> {
+        let fitting: Vec<usize> = (0..world.accounts.len())
+            .filter(|&a| fits(&world.accounts[a]))
+            .collect();
+        let fresh: Vec<usize> = fitting
+            .iter()
+            .copied()
+            .filter(|a| !self.reserved.contains(a))
+            .collect();
+        rng.pick(if fresh.is_empty() { &fitting } else { &fresh })
+            .copied()
+    }
+
+    fn plan_one(
+        &mut self,
+        world: &mut World,
+        kind: IncidentKind,
+        day: u32,
+        rng: &mut Rng,
+    ) -> Option<IncidentPlan> {
+        let evaluated = world.evaluated_days();
+        let minutes = |rng: &mut Rng, low: i64, high: i64| {
+            rng.range_i64(low * MS_PER_MINUTE, high * MS_PER_MINUTE)
+        };
+        let plan = match kind {
+            IncidentKind::FailedAuthBurst => {
+                let account = self.choose(world, |a| kind.fits(a), rng)?;
+                let duration_ms = minutes(rng, 2, 10);
+                IncidentPlan::FailedAuthBurst {
+                    account,
+                    start_ms: any_time(world, day, duration_ms, rng)?,
+                    duration_ms,
+                    attempts: rng.range(30, 300),
+                    source: world.external_source(&[], &[], &mut self.used_external_ips, rng)?,
+                    user_agent: USER_AGENTS[rng.index(USER_AGENTS.len())],
+                }
+            }
+            IncidentKind::DeniedBurst => {
+                let account = self.choose(world, |a| kind.fits(a), rng)?;
+                let duration_ms = minutes(rng, 3, 10);
+                IncidentPlan::DeniedBurst {
+                    account,
+                    start_ms: world.active_window(account, day, evaluated, duration_ms, rng)?,
+                    duration_ms,
+                    attempts: rng.range(20, 80),
+                }
+            }
+            IncidentKind::PasswordSpray => {
+                let mut candidates: Vec<usize> = (0..world.accounts.len())
+                    .filter(|a| !self.failed_auth_accounts.contains(a))
+                    .collect();
+                if candidates.len() < 2 {
+                    return None;
+                }
+                rng.shuffle(&mut candidates);
+                candidates.truncate(rng.range(15, 40) as usize);
+                candidates.sort_unstable();
+                let duration_ms = minutes(rng, 10, 30);
+                IncidentPlan::PasswordSpray {
+                    victims: candidates,
+                    start_ms: any_time(world, day, duration_ms, rng)?,
+                    duration_ms,
+                    source: world.external_source(&[], &[], &mut self.used_external_ips, rng)?,
+                    user_agent: USER_AGENTS[rng.index(USER_AGENTS.len())],
+                }
+            }
+            IncidentKind::BulkExport => {
+                let account = self.choose(world, |a| kind.fits(a), rng)?;
+                let duration_ms = minutes(rng, 5, 15);
+                IncidentPlan::BulkExport {
+                    account,
+                    start_ms: world.active_window(account, day, evaluated, duration_ms, rng)?,
+                    duration_ms,
+                    events: rng.range(10, 40),
+                    factor: rng.uniform_range(20.0, 100.0),
+                }
+            }
+            IncidentKind::SlowExfil => {
+                let account = self.choose(world, |a| kind.fits(a), rng)?;
+                let duration_ms = minutes(rng, 180, 360);
+                IncidentPlan::SlowExfil {
+                    account,
+                    start_ms: world.active_window(account, day, evaluated, duration_ms, rng)?,
+                    duration_ms,
+                    factor: rng.uniform_range(4.0, 8.0),
+                }
+            }
+            IncidentKind::OffHours => {
+                let account = self.choose(world, |a| kind.fits(a), rng)?;
+                let duration_ms = minutes(rng, 10, 60);
+                IncidentPlan::OffHours {
+                    account,
+                    start_ms: off_hours_start(world, account, day, duration_ms, rng)?,
+                    duration_ms,
+                    events: rng.range(5, 40),
+                }
+            }
+            IncidentKind::RevokedKeyUse => self.plan_revoked_key_use(world, day, rng)?,
+            IncidentKind::ForeignKey => {
+                // Alternate: the log names the real owner, then a log that omits owners.
+                let wants_owner_logged = self.foreign_keys_planned % 2 == 0;
+                let account = self
+                    .choose(
+                        world,
+                        |a| kind.fits(a) && a.logs_owner == wants_owner_logged,
+                        rng,
+                    )
+                    .or_else(|| self.choose(world, |a| kind.fits(a), rng))?;
+                let owner = self
+                    .choose(world, |_| true, rng)
+                    .filter(|&o| o != account)
+                    .or_else(|| {
+                        let others: Vec<usize> = (0..world.accounts.len())
+                            .filter(|&o| o != account)
+                            .collect();
+                        rng.pick(&others).copied()
+                    })?;
+                let duration_ms = minutes(rng, 5, 30);
+                self.foreign_keys_planned += 1;
+                IncidentPlan::ForeignKey {
+                    account,
+                    owner,
+                    start_ms: world.active_window(account, day, evaluated, duration_ms, rng)?,
+                    duration_ms,
+                    events: rng.range(3, 20),
+                }
+            }
+            IncidentKind::NewNetwork => {
+                let account = self.choose(world, |a| kind.fits(a), rng)?;
+                let duration_ms = minutes(rng, 10, 60);
+                let (countries, asns) = {
+                    let acct = &world.accounts[account];
+                    (acct.countries(world), acct.asns(world))
+                };
+                IncidentPlan::NewNetwork {
+                    account,
+                    start_ms: world.active_window(account, day, evaluated, duration_ms, rng)?,
+                    duration_ms,
+                    events: rng.range(5, 40),
+                    source: world.external_source(
+                        &countries,
+                        &asns,
+                        &mut self.used_external_ips,
+                        rng,
+                    )?,
+                }
+            }
+        };
+        Some(plan)
+    }
+
+    /// A planned rotation that ends in a revoke (normally in the warm-up), then the old key
+    /// used again by the same account days later.
+    fn plan_revoked_key_use(
+        &mut self,
+        world: &mut World,
+        day: u32,
+        rng: &mut Rng,
+    ) -> Option<IncidentPlan> {
+        let evaluated = world.evaluated_days();
+        let account = self.choose(
+            world,
+            |a| {
+                IncidentKind::RevokedKeyUse.fits(a)
+                    && a.rotations.is_empty()
+                    && a.profile != ProfileKind::NightlyJob
+            },
+            rng,
+        )?;
+        // The rotation at least two days before the misuse, at a time the account is busy.
+        let latest_rotation_day = day.max(evaluated.start).checked_sub(2)?;
+        let rotation_day = rng.range(
+            u64::from(latest_rotation_day.saturating_sub(7).max(1)),
+            u64::from(latest_rotation_day),
+        ) as u32;
+        let created_ms = world.active_window(
+            account,
+            rotation_day,
+            0..latest_rotation_day + 1,
+            90 * MS_PER_MINUTE,
+            rng,
+        )?;
+        let switch_ms = created_ms + rng.range_i64(2 * MS_PER_MINUTE, 8 * MS_PER_MINUTE);
+        let revoked_ms = switch_ms + rng.range_i64(55 * MS_PER_MINUTE, 75 * MS_PER_MINUTE);
+        let duration_ms = rng.range_i64(5 * MS_PER_MINUTE, 30 * MS_PER_MINUTE);
+        let misuse_days = evaluated.start.max(world.day_index(revoked_ms) + 2)..evaluated.end;
+        let start_ms = world.active_window(account, day, misuse_days, duration_ms, rng)?;
+
+        let credential_type = world.accounts[account].credential_type;
+        let old = world.accounts[account].initial_credential;
+        let new = world.new_credential(credential_type, account, rng);
+        world.accounts[account].rotations.push(Rotation {
+            old,
+            new,
+            created_ms,
+            switch_ms,
+            fade_end_ms: switch_ms,
+            ending: RotationEnding::Revoke { at_ms: revoked_ms },
+        });
+        Some(IncidentPlan::RevokedKeyUse {
+            account,
+            key: old,
+            revoked_ms,
+            start_ms,
+            duration_ms,
+            events: rng.range(3, 15),
+        })
+    }
+}
+
+/// Any time of UTC day `day` (attackers keep no schedule), leaving room for the duration.
+fn any_time(world: &World, day: u32, duration_ms: i64, rng: &mut Rng) -> Option<i64> {
+    let start = world.day_start(day);
+    let latest = world.day_start(day + 1).min(world.end_ms) - duration_ms - 10 * MS_PER_MINUTE;
+    (latest > start).then(|| rng.range_i64(start, latest))
+}
+
+/// 02:00-05:00 local on a weekend or a weeknight, within the evaluated days.
+fn off_hours_start(
+    world: &World,
+    account: usize,
+    day: u32,
+    duration_ms: i64,
+    rng: &mut Rng,
+) -> Option<i64> {
+    let zone = world.accounts[account].zone;
+    let earliest = world.warmup_end_ms;
+    let latest_end = world.end_ms - 10 * MS_PER_MINUTE;
+    super::activity::days_nearest_first(day, world.evaluated_days()).find_map(|d| {
+        let local_day = zone.local_day(world.day_start(d) + 12 * MS_PER_HOUR);
+        let slack = (3 * MS_PER_HOUR - duration_ms).max(0);
+        let start = zone.at(local_day, 2 * MS_PER_HOUR + rng.range_i64(0, slack));
+        (start >= earliest && start + duration_ms <= latest_end).then_some(start)
+    })
+}
+
+/// `830 B`, `12.4 KB`, `3.1 MB`, `1.2 GB`.
+fn human_bytes(bytes: f64) -> String {
+    match bytes {
+        b if b < 1e3 => format!("{b:.0} B"),
+        b if b < 1e6 => format!("{:.1} KB", b / 1e3),
+        b if b < 1e9 => format!("{:.1} MB", b / 1e6),
+        b => format!("{:.1} GB", b / 1e9),
+    }
+}
+
+/// Turns a plan into events (appended to `out`) and its label (with an empty id), keyed by
+/// start time. None when no event of the incident falls inside the run.
+pub(crate) fn render(
+    world: &World,
+    plan: &IncidentPlan,
+    rng: &mut Rng,
+    out: &mut Vec<Event>,
+) -> Option<(i64, Incident)> {
+    let mut events: Vec<Event> = Vec::new();
+    let name = |account: usize| world.accounts[account].name.clone();
+    let ip = |(network, host): (usize, u8)| world.networks[network].ip(host);
+    let key_id = |key: usize| world.credentials.get(key).map(|c| c.id.clone());
+    let spread =
+        |rng: &mut Rng, start_ms: i64, duration_ms: i64| start_ms + rng.range_i64(0, duration_ms);
+
+    let (kind, accounts, source_ip, credential_id, description) = match plan {
+        &IncidentPlan::FailedAuthBurst {
+            account,
+            start_ms,
+            duration_ms,
+            attempts,
+            source,
+            user_agent,
+        } => {
+            for _ in 0..attempts {
+                let time_ms = spread(rng, start_ms, duration_ms);
+                let mut event = world.auth_event(
+                    account,
+                    time_ms,
+                    Outcome::Failure,
+                    Some(catalog::REASON_INVALID_SECRET),
+                    rng,
+                );
+                (event.network, event.host, event.user_agent) =
+                    (source.0 as u32, source.1, user_agent);
+                events.push(event);
+            }
+            let key = world.accounts[account].credential_at(start_ms, rng);
+            let action = world.accounts[account].credential_type.auth_action();
+            let description = format!(
+                "{attempts} {action} failures (invalid secret) against {} from {} in {:.1} min",
+                name(account),
+                ip(source),
+                duration_ms as f64 / MS_PER_MINUTE as f64
+            );
+            (
+                IncidentKind::FailedAuthBurst,
+                vec![name(account)],
+                Some(ip(source)),
+                key_id(key),
+                description,
+            )
+        }
+        &IncidentPlan::DeniedBurst {
+            account,
+            start_ms,
+            duration_ms,
+            attempts,
+        } => {
+            let mut systems = BTreeSet::new();
+            for _ in 0..attempts {
+                let time_ms = spread(rng, start_ms, duration_ms);
+                // Probing: actions of other systems, on resources all over the place.
+                let catalog = &SYSTEMS[rng.index(SYSTEMS.len())];
+                let action = &catalog.actions[rng.index(catalog.actions.len())];
+                let resource = world.ordinary_resource(catalog, rng);
+                let mut event =
+                    world.event(account, time_ms, action.name, catalog.system, resource, rng);
+                event.outcome = Outcome::Denied;
+                event.reason = Some(catalog::REASON_INSUFFICIENT_SCOPE);
+                systems.insert(catalog.system);
+                events.push(event);
+            }
+            let key = world.accounts[account].credential_at(start_ms, rng);
+            let description = format!(
+                "{attempts} denied calls on {} systems by {} in {:.1} min: permission probing with its own key from its usual network",
+                systems.len(),
+                name(account),
+                duration_ms as f64 / MS_PER_MINUTE as f64
+            );
+            (
+                IncidentKind::DeniedBurst,
+                vec![name(account)],
+                None,
+                key_id(key),
+                description,
+            )
+        }
+        IncidentPlan::PasswordSpray {
+            victims,
+            start_ms,
+            duration_ms,
+            source,
+            user_agent,
+        } => {
+            let mut attempts = 0;
+            for &victim in victims {
+                for _ in 0..rng.range(1, 2) {
+                    let time_ms = spread(rng, *start_ms, *duration_ms);
+                    let mut event = world.auth_event(
+                        victim,
+                        time_ms,
+                        Outcome::Failure,
+                        Some(catalog::REASON_INVALID_SECRET),
+                        rng,
+                    );
+                    (event.network, event.host, event.user_agent) =
+                        (source.0 as u32, source.1, *user_agent);
+                    events.push(event);
+                    attempts += 1;
+                }
+            }
+            let description = format!(
+                "{} failed {attempts} times across {} accounts in {:.1} min (1-2 guesses each)",
+                ip(*source),
+                victims.len(),
+                *duration_ms as f64 / MS_PER_MINUTE as f64
+            );
+            (
+                IncidentKind::PasswordSpray,
+                victims.iter().map(|&v| name(v)).collect(),
+                Some(ip(*source)),
+                None,
+                description,
+            )
+        }
+        &IncidentPlan::BulkExport {
+            account,
+            start_ms,
+            duration_ms,
+            events: count,
+            factor,
+        } => {
+            let acct = &world.accounts[account];
+            let hourly = world.typical_hourly_bytes(account, start_ms);
+            let total = hourly * factor;
+            events.push(world.auth_event(account, start_ms, Outcome::Success, None, rng));
+            let action = acct.system.export_action();
+            for _ in 0..count {
+                let time_ms = spread(rng, start_ms + MS_PER_SECOND, duration_ms);
+                let mut event = world.action_event(account, time_ms, action, rng);
+                event.bytes = (total / count as f64 * rng.uniform_range(0.7, 1.3)).round() as u64;
+                event.records = acct.records_for(event.bytes, rng);
+                events.push(event);
+            }
+            let moved: u64 = events.iter().map(|e| e.bytes).sum();
+            let description = format!(
+                "{} moved {} in {:.1} min with {count} {} calls: {:.0}x its usual hourly volume ({})",
+                name(account),
+                human_bytes(moved as f64),
+                duration_ms as f64 / MS_PER_MINUTE as f64,
+                action.name,
+                moved as f64 / hourly.max(1.0),
+                human_bytes(hourly)
+            );
+            let key = acct.credential_at(start_ms, rng);
+            (
+                IncidentKind::BulkExport,
+                vec![name(account)],
+                None,
+                key_id(key),
+                description,
+            )
+        }
+        &IncidentPlan::SlowExfil {
+            account,
+            start_ms,
+            duration_ms,
+            factor,
+        } => {
+            events = world.extra_rate_events(
+                account,
+                start_ms,
+                start_ms + duration_ms,
+                factor - 1.0,
+                rng,
+            );
+            let extra: u64 = events.iter().map(|e| e.bytes).sum();
+            let hours = duration_ms as f64 / MS_PER_HOUR as f64;
+            let description = format!(
+                "{} ran at {factor:.1}x its usual rate for {hours:.1} h in ordinary-sized events: {} extra, {} events on top of its normal traffic",
+                name(account),
+                human_bytes(extra as f64),
+                events.len()
+            );
+            let key = world.accounts[account].credential_at(start_ms, rng);
+            (
+                IncidentKind::SlowExfil,
+                vec![name(account)],
+                None,
+                key_id(key),
+                description,
+            )
+        }
+        &IncidentPlan::OffHours {
+            account,
+            start_ms,
+            duration_ms,
+            events: count,
+        } => {
+            events.push(world.auth_event(account, start_ms, Outcome::Success, None, rng));
+            for _ in 0..count {
+                events.push(world.ordinary_event(
+                    account,
+                    spread(rng, start_ms + MS_PER_SECOND, duration_ms),
+                    rng,
+                ));
+            }
+            let acct = &world.accounts[account];
+            let local = acct.zone.to_local(start_ms);
+            let local_day = local.div_euclid(MS_PER_DAY);
+            let description = format!(
+                "{} (weekday business hours, {}) made {count} ordinary calls from {} local on {} ({}), over {:.0} min, from its usual network",
+                name(account),
+                acct.zone.name,
+                clock::local_hhmm(local),
+                clock::weekday_name(local_day),
+                if clock::is_weekend(local_day) { "weekend" } else { "night" },
+                duration_ms as f64 / MS_PER_MINUTE as f64
+            );
+            let key = acct.credential_at(start_ms, rng);
+            (
+                IncidentKind::OffHours,
+                vec![name(account)],
+                None,
+                key_id(key),
+                description,
+            )
+        }
+        &IncidentPlan::RevokedKeyUse {
+            account,
+            key,
+            revoked_ms,
+            start_ms,
+            duration_ms,
+            events: count,
+        } => {
+            for _ in 0..count {
+                let mut event =
+                    world.ordinary_event(account, spread(rng, start_ms, duration_ms), rng);
+                event.credential = Some(key as u32);
+                events.push(event);
+            }
+            let description = format!(
+                "{} used key {} again {:.1} days after it was revoked ({}): {count} calls over {:.0} min",
+                name(account),
+                key_id(key).unwrap_or_default(),
+                (start_ms - revoked_ms) as f64 / MS_PER_DAY as f64,
+                clock::rfc3339_millis(revoked_ms),
+                duration_ms as f64 / MS_PER_MINUTE as f64
+            );
+            (
+                IncidentKind::RevokedKeyUse,
+                vec![name(account)],
+                None,
+                key_id(key),
+                description,
+            )
+        }
+        &IncidentPlan::ForeignKey {
+            account,
+            owner,
+            start_ms,
+            duration_ms,
+            events: count,
+        } => {
+            let owner_key = world.accounts[owner].credential_at(start_ms, rng);
+            for _ in 0..count {
+                let mut event =
+                    world.ordinary_event(account, spread(rng, start_ms, duration_ms), rng);
+                event.credential = Some(owner_key as u32);
+                events.push(event);
+            }
+            let description = format!(
+                "{} presented {}'s key {} in {count} calls; its log {} credential.owner",
+                name(account),
+                name(owner),
+                key_id(owner_key).unwrap_or_default(),
+                if world.accounts[account].logs_owner {
+                    "records"
+                } else {
+                    "omits"
+                }
+            );
+            (
+                IncidentKind::ForeignKey,
+                vec![name(account), name(owner)],
+                None,
+                key_id(owner_key),
+                description,
+            )
+        }
+        &IncidentPlan::NewNetwork {
+            account,
+            start_ms,
+            duration_ms,
+            events: count,
+            source,
+        } => {
+            for _ in 0..count {
+                let mut event =
+                    world.ordinary_event(account, spread(rng, start_ms, duration_ms), rng);
+                (event.network, event.host) = (source.0 as u32, source.1);
+                events.push(event);
+            }
+            let network = &world.networks[source.0];
+            let acct = &world.accounts[account];
+            let key = acct.credential_at(start_ms, rng);
+            let description = format!(
+                "{}'s key used from {} (AS{}, {}), a network, ASN and country it never used (home: {}); {count} calls over {:.0} min",
+                name(account),
+                ip(source),
+                network.asn,
+                network.country,
+                acct.networks
+                    .iter()
+                    .map(|n| {
+                        let home = &world.networks[n.network];
+                        format!("AS{} {}", home.asn, home.country)
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                duration_ms as f64 / MS_PER_MINUTE as f64
+            );
+            (
+                IncidentKind::NewNetwork,
+                vec![name(account)],
+                Some(ip(source)),
+                key_id(key),
+                description,
+            )
+        }
+    };
+
+    events.retain(|e| (world.start_ms..world.end_ms).contains(&e.time_ms));
+    let start_ms = events.iter().map(|e| e.time_ms).min()?;
+    let end_ms = events.iter().map(|e| e.time_ms).max()?;
+    let tenants: BTreeSet<&str> = events
+        .iter()
+        .map(|e| world.accounts[e.account as usize].tenant)
+        .collect();
+    out.extend(events);
+    let incident = Incident {
+        id: String::new(),
+        kind: kind.name().to_string(),
+        category: kind.category().to_string(),
+        accounts,
+        tenant: (tenants.len() == 1)
+            .then(|| tenants.iter().next().map(|t| t.to_string()))
+            .flatten(),
+        source_ip,
+        credential_id,
+        start: clock::rfc3339_millis(start_ms),
+        end: clock::rfc3339_millis(end_ms),
+        description,
+    };
+    Some((start_ms, incident))
+}

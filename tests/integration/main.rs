@@ -1,0 +1,16 @@
+//! The integration tests, one binary. Table of contents:
+//!
+//! - [`cli`]: the `auditwatch` binary on files: replay with bad input mixed in, golden alerts
+//!   for a fixed generated scenario, detector checking and testing, detection quality on
+//!   generated traffic.
+//! - [`pipeline`]: the service pipeline against librdkafka's in-process mock cluster (fast):
+//!   dead letters, alerts topic, offsets, restart from a checkpoint.
+//! - [`e2e`]: the `auditwatch run` binary against a real Kafka-protocol broker process (tansu):
+//!   garbage, SIGTERM, kill -9 crash and restart compared with an uninterrupted run.
+//!
+//! Shared helpers live in [`support`].
+
+mod cli;
+mod e2e;
+mod pipeline;
+mod support;

@@ -1,0 +1,210 @@
+//! Shared helpers: a real tansu broker process, Kafka produce/consume, child processes, HTTP.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Headers;
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Wait until `check` holds, polling; panics with `what` on timeout.
+pub fn wait_until(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A tansu broker process on a free loopback port, in-memory storage, killed on drop.
+pub struct Tansu {
+    child: Child,
+    pub bootstrap: String,
+}
+
+impl Tansu {
+    pub fn start() -> Tansu {
+        let binary = std::env::var("AUDITWATCH_TANSU").unwrap_or_else(|_| "tansu".into());
+        let port = free_port();
+        let url = format!("tcp://127.0.0.1:{port}");
+        let child = Command::new(&binary)
+            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url, "--storage-engine", "memory://tansu/"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start the tansu broker ({binary}): {e}. The README's test command installs it; or set AUDITWATCH_TANSU"));
+        let bootstrap = format!("127.0.0.1:{port}");
+        wait_until("tansu to listen", Duration::from_secs(30), || TcpStream::connect(&bootstrap).is_ok());
+        Tansu { child, bootstrap }
+    }
+}
+
+impl Drop for Tansu {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn create_topics(bootstrap: &str, topics: &[(&str, i32)]) {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new().set("bootstrap.servers", bootstrap).create().unwrap();
+    let new: Vec<NewTopic> = topics.iter().map(|(name, partitions)| NewTopic::new(name, *partitions, TopicReplication::Fixed(1))).collect();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let results = runtime.block_on(admin.create_topics(&new, &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))))).unwrap();
+    for r in results {
+        r.unwrap_or_else(|(topic, e)| panic!("creating {topic}: {e}"));
+    }
+}
+
+pub fn producer(bootstrap: &str) -> ThreadedProducer<DefaultProducerContext> {
+    producer_with(bootstrap, &[])
+}
+
+pub fn producer_with(bootstrap: &str, settings: &[(&str, &str)]) -> ThreadedProducer<DefaultProducerContext> {
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", bootstrap).set("linger.ms", "5").set("queue.buffering.max.messages", "200000");
+    for (k, v) in settings {
+        config.set(*k, *v);
+    }
+    config.create().unwrap()
+}
+
+pub fn produce(producer: &ThreadedProducer<DefaultProducerContext>, topic: &str, key: &[u8], payload: &[u8]) {
+    let mut record = BaseRecord::to(topic).key(key).payload(payload);
+    loop {
+        match producer.send(record) {
+            Ok(()) => return,
+            Err((_, back)) => {
+                record = back;
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+    }
+}
+
+pub fn flush(producer: &ThreadedProducer<DefaultProducerContext>) {
+    producer.flush(Duration::from_secs(30)).unwrap();
+}
+
+/// A message read back: key, payload, headers as (name, value).
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub key: Vec<u8>,
+    pub payload: Vec<u8>,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Received {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}
+
+/// Every message currently in `topic`, all partitions, from the beginning.
+pub fn read_all(bootstrap: &str, topic: &str, partitions: i32) -> Vec<Received> {
+    let consumer: BaseConsumer = ClientConfig::new().set("bootstrap.servers", bootstrap).set("group.id", "test-reader").set("enable.auto.commit", "false").create().unwrap();
+    let mut tpl = TopicPartitionList::new();
+    let mut remaining = 0i64;
+    for p in 0..partitions {
+        let (low, high) = consumer.fetch_watermarks(topic, p, Duration::from_secs(10)).unwrap();
+        remaining += high - low;
+        tpl.add_partition_offset(topic, p, Offset::Beginning).unwrap();
+    }
+    consumer.assign(&tpl).unwrap();
+    let mut out = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    // Read at least up to the watermark, then until the topic stays quiet for a second (some
+    // brokers report a watermark below the last offset).
+    let mut quiet_since = Instant::now();
+    while (out.len() as i64) < remaining || quiet_since.elapsed() < Duration::from_secs(1) {
+        assert!(Instant::now() < deadline, "read {} of {remaining} messages from {topic}", out.len());
+        if let Some(message) = consumer.poll(Duration::from_millis(200)) {
+            quiet_since = Instant::now();
+            let m = message.unwrap();
+            let headers = m
+                .headers()
+                .map(|h| h.iter().map(|h| (h.key.to_string(), String::from_utf8_lossy(h.value.unwrap_or(&[])).into_owned())).collect())
+                .unwrap_or_default();
+            out.push(Received { key: m.key().unwrap_or(&[]).to_vec(), payload: m.payload().unwrap_or(&[]).to_vec(), headers });
+        }
+    }
+    out
+}
+
+/// Offsets committed by `group` for each partition of `topic` (-1 when none).
+pub fn committed(bootstrap: &str, group: &str, topic: &str, partitions: i32) -> Vec<i64> {
+    let consumer: BaseConsumer = ClientConfig::new().set("bootstrap.servers", bootstrap).set("group.id", group).create().unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition(topic, p);
+    }
+    let offsets = consumer.committed_offsets(tpl, Duration::from_secs(10)).unwrap();
+    (0..partitions)
+        .map(|p| match offsets.find_partition(topic, p).map(|e| e.offset()) {
+            Some(Offset::Offset(o)) => o,
+            _ => -1,
+        })
+        .collect()
+}
+
+pub fn end_offsets(bootstrap: &str, topic: &str, partitions: i32) -> Vec<i64> {
+    let consumer: BaseConsumer = ClientConfig::new().set("bootstrap.servers", bootstrap).create().unwrap();
+    (0..partitions).map(|p| consumer.fetch_watermarks(topic, p, Duration::from_secs(10)).unwrap().1).collect()
+}
+
+/// GET over plain HTTP; returns (status, body).
+pub fn http_get(addr: &str, path: &str) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect(addr).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let status = response.split(' ').nth(1)?.parse().ok()?;
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    Some((status, body))
+}
+
+/// A metric's value from Prometheus text (sum over all its series).
+pub fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| l.starts_with(name) && matches!(l.as_bytes().get(name.len()), Some(b' ' | b'{')))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_auditwatch")
+}
+
+/// Generated traffic as lines, with the labels.
+pub fn generate(seed: u64, accounts: usize, days: u32) -> (Vec<Vec<u8>>, auditwatch::gen::Labels) {
+    let mut out = Vec::new();
+    let labels = auditwatch::gen::generate(&auditwatch::gen::GenOptions { seed, accounts, days, ..Default::default() }, &mut out).unwrap();
+    (out.split(|&b| b == b'\n').filter(|l| !l.is_empty()).map(<[u8]>::to_vec).collect(), labels)
+}
+
+pub fn account_of(line: &[u8]) -> Vec<u8> {
+    auditwatch::event::decode(line, 1 << 20).map(|e| e.account.as_bytes().to_vec()).unwrap_or_default()
+}
+
+pub fn write_file(path: &Path, text: &str) -> PathBuf {
+    std::fs::write(path, text).unwrap();
+    path.to_path_buf()
+}
+
+/// Route the library's logs to the test output (shown for failing tests); `RUST_LOG` filters.
+pub fn init_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+}
