@@ -43,8 +43,8 @@ pub struct HourTotals {
     pub bytes: u64,
     pub records: u64,
     pub events: u32,
-    pub failures: u32,
-    pub denied: u32,
+    pub failures: u16,
+    pub denied: u16,
 }
 
 /// Bytes and records, the two volume measures.
@@ -69,7 +69,8 @@ pub struct AccountBaseline {
     active_this_week: [u64; 3],
     hour: i32,
     current: HourTotals,
-    previous: HourTotals,
+    /// Bytes and records of the previous clock hour (zero if the account was idle then).
+    previous: [u64; 2],
     /// Newest first: 16·log2(observed/expected) of the last completed hours, or IDLE_HOUR.
     recent_bytes: [i8; RECENT_HOURS],
     recent_records: [i8; RECENT_HOURS],
@@ -96,7 +97,7 @@ impl AccountBaseline {
             active_this_week: [0; 3],
             hour: time::hour_index(t) as i32,
             current: HourTotals::default(),
-            previous: HourTotals::default(),
+            previous: [0; 2],
             recent_bytes: [IDLE_HOUR; RECENT_HOURS],
             recent_records: [IDLE_HOUR; RECENT_HOURS],
             typical_bytes_level: 0.0,
@@ -117,7 +118,7 @@ impl AccountBaseline {
                 push_recent(&mut self.recent_bytes, IDLE_HOUR);
                 push_recent(&mut self.recent_records, IDLE_HOUR);
             }
-            self.previous = if idle_hours == 0 { self.current } else { HourTotals::default() };
+            self.previous = if idle_hours == 0 { [self.current.bytes, self.current.records] } else { [0; 2] };
             self.current = HourTotals::default();
             self.hour = hour;
         }
@@ -134,8 +135,8 @@ impl AccountBaseline {
         c.bytes = c.bytes.saturating_add(bytes);
         c.records = c.records.saturating_add(records);
         c.events = c.events.saturating_add(1);
-        c.failures += u32::from(failure);
-        c.denied += u32::from(denied);
+        c.failures = c.failures.saturating_add(u16::from(failure));
+        c.denied = c.denied.saturating_add(u16::from(denied));
     }
 
     /// Learn that the account was active at `t` (after scoring).
@@ -173,7 +174,7 @@ impl AccountBaseline {
         // a burst of failures does not teach the baseline to expect bursts.
         let n = self.hours_observed;
         let alpha = 1.0 / f32::from(n.min(20));
-        let learn = |rate: &mut f32, count: u32| {
+        let learn = |rate: &mut f32, count: u16| {
             let count = if n > 20 { (count as f32).min(2.0 * *rate + 5.0) } else { count as f32 };
             *rate += alpha * (count - *rate);
         };
@@ -233,8 +234,8 @@ impl AccountBaseline {
         let elapsed = t.rem_euclid(HOUR) as f64 / HOUR as f64;
         let carry = 1.0 - elapsed;
         Volume {
-            bytes: self.current.bytes as f64 + carry * self.previous.bytes as f64,
-            records: self.current.records as f64 + carry * self.previous.records as f64,
+            bytes: self.current.bytes as f64 + carry * self.previous[0] as f64,
+            records: self.current.records as f64 + carry * self.previous[1] as f64,
         }
     }
 
@@ -438,11 +439,11 @@ impl HourTotals {
         w.u64(self.bytes);
         w.u64(self.records);
         w.u32(self.events);
-        w.u32(self.failures);
-        w.u32(self.denied);
+        w.u16(self.failures);
+        w.u16(self.denied);
     }
     fn load(r: &mut Reader) -> Result<Self, CodecError> {
-        Ok(HourTotals { bytes: r.u64()?, records: r.u64()?, events: r.u32()?, failures: r.u32()?, denied: r.u32()? })
+        Ok(HourTotals { bytes: r.u64()?, records: r.u64()?, events: r.u32()?, failures: r.u16()?, denied: r.u16()? })
     }
 }
 
@@ -463,7 +464,8 @@ impl AccountBaseline {
         }
         w.i32(self.hour);
         self.current.save(w);
-        self.previous.save(w);
+        w.u64(self.previous[0]);
+        w.u64(self.previous[1]);
         for (b, r) in self.recent_bytes.iter().zip(&self.recent_records) {
             w.i8(*b);
             w.i8(*r);
@@ -489,7 +491,7 @@ impl AccountBaseline {
         }
         b.hour = r.i32()?;
         b.current = HourTotals::load(r)?;
-        b.previous = HourTotals::load(r)?;
+        b.previous = [r.u64()?, r.u64()?];
         for i in 0..RECENT_HOURS {
             b.recent_bytes[i] = r.i8()?;
             b.recent_records[i] = r.i8()?;

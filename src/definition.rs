@@ -298,7 +298,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Detector, Vec<Problem>> {
         problems.push(problem("runbook", "must say what the responder should do".into()));
     }
     for pattern in &raw.select.actions {
-        if pattern.is_empty() || pattern[..pattern.len().saturating_sub(1)].contains('*') {
+        if pattern.is_empty() || pattern.trim_end_matches('*').contains('*') || pattern.matches('*').count() > 1 {
             problems.push(problem("select.actions", format!("`{pattern}`: `*` is only allowed at the end")));
         }
     }

@@ -124,7 +124,8 @@ pub struct Engine {
     /// How long a new key's users are learned (the longest `learn_users_for`).
     learn_users_for: Millis,
     accounts: IdMap<Box<AccountState>>,
-    credentials: IdMap<CredentialProfile>,
+    /// Boxed: a map's spare capacity then costs a pointer per slot, not a whole profile.
+    credentials: IdMap<Box<CredentialProfile>>,
     sprays: IdMap<SprayCounter>,
     incidents: IdMap<OpenIncident>,
     watermark: Millis,
@@ -134,13 +135,10 @@ pub struct Engine {
 
 const NO_PARTITION: u32 = u32::MAX;
 
+/// A 64-bit key for a sequence of names: each part seeds the hash of the next, which keeps
+/// ("ab", "c") apart from ("a", "bc") and costs one short one-shot hash per part.
 fn key_of(parts: &[&[u8]]) -> u64 {
-    let mut h = xxhash_rust::xxh3::Xxh3::new();
-    for part in parts {
-        h.update(part);
-        h.update(&[0]);
-    }
-    h.digest()
+    parts.iter().fold(0x6175_6469_7477_6174, |seed, part| xxhash_rust::xxh3::xxh3_64_with_seed(part, seed))
 }
 
 /// Short non-zero id of an account inside credential profiles.
@@ -199,9 +197,10 @@ impl Engine {
         let tenant = event.tenant().as_bytes();
         let account_key = key_of(&[tenant, event.account.as_bytes()]);
         let mut untracked;
-        let tracked = self.accounts.contains_key(&account_key) || self.accounts.len() < self.options.max_accounts;
-        let state: &mut AccountState = match tracked {
+        // One map lookup in the common case (below the ceiling).
+        let state: &mut AccountState = match self.accounts.len() < self.options.max_accounts {
             true => self.accounts.entry(account_key).or_insert_with(|| Box::new(AccountState::new(event.time))),
+            false if self.accounts.contains_key(&account_key) => self.accounts.get_mut(&account_key).expect("just checked"),
             false => {
                 // Over the ceiling: judge the event on a throwaway state so rules still fire.
                 self.stats.untracked_account_events += 1;
@@ -234,14 +233,15 @@ impl Engine {
         // A failed authentication did not get in with the key: it says nothing about where
         // the key is really used or by whom (a spray presents other accounts' key ids).
         let authenticated_use = is_use && event.outcome != Outcome::Failure;
+        let profile = credential_key.and_then(|k| self.credentials.get(&k)).map(|p| &**p);
+        let key = event.credential.as_ref().map(|c| c.id.as_ref()).unwrap_or("");
         let mut findings: Vec<(usize, Finding)> = Vec::new();
         for (index, detector) in self.detectors.iter().enumerate() {
             if !detector.select.matches(event) {
                 continue;
             }
             let ctx = Context { event, t, account: baseline, warmed_up: t - baseline.first_seen >= detector.warmup.millis() };
-            let profile = credential_key.and_then(|k| self.credentials.get(&k));
-            let key = event.credential.as_ref().map(|c| c.id.as_ref()).unwrap_or("");
+
             let finding = match &detector.kind {
                 DetectorKind::FailureBurst(p) if event.outcome == p.outcome => {
                     let counter = match bursts.iter().position(|(i, _)| usize::from(*i) == index) {
@@ -298,11 +298,16 @@ impl Engine {
     fn learn_credential(&mut self, event: &AuditEvent, credential: &crate::event::Credential, credential_key: u64, account_key: u64) {
         let tenant = event.tenant().as_bytes();
         let t = event.time;
-        if !self.credentials.contains_key(&credential_key) && self.credentials.len() >= self.options.max_credentials {
-            self.stats.untracked_credential_events += 1;
-            return;
-        }
-        let profile = self.credentials.entry(credential_key).or_insert_with(|| CredentialProfile::new(t));
+        let profile = match self.credentials.len() < self.options.max_credentials {
+            true => self.credentials.entry(credential_key).or_insert_with(|| Box::new(CredentialProfile::new(t))),
+            false => match self.credentials.get_mut(&credential_key) {
+                Some(profile) => profile,
+                None => {
+                    self.stats.untracked_credential_events += 1;
+                    return;
+                }
+            },
+        };
         let state_owner = |profile: &mut CredentialProfile, name: &str| {
             profile.owner = short_key(key_of(&[tenant, name.as_bytes()]));
             profile.owner_name = Some(name.into());
@@ -406,7 +411,7 @@ impl Engine {
         let map_entry = 8 + 8 + 1;
         let accounts = self.accounts.capacity() * map_entry + self.accounts.len() * std::mem::size_of::<AccountState>();
         let bursts: usize = self.accounts.values().map(|a| a.bursts.capacity() * (std::mem::size_of::<(u16, BurstCounter)>() + 64)).sum();
-        let credentials = self.credentials.capacity() * (8 + std::mem::size_of::<CredentialProfile>() + 1) + self.credentials.len() * 24;
+        let credentials = self.credentials.capacity() * (8 + 8 + 1) + self.credentials.len() * (std::mem::size_of::<CredentialProfile>() + 24);
         let sprays = self.sprays.len() * 2048;
         (accounts + bursts + credentials + sprays) as u64
     }
@@ -495,7 +500,7 @@ impl Engine {
         engine.credentials.reserve(n);
         for _ in 0..n {
             let key = r.u64()?;
-            engine.credentials.insert(key, CredentialProfile::load(r)?);
+            engine.credentials.insert(key, Box::new(CredentialProfile::load(r)?));
         }
         let n = r.count(24)?;
         for _ in 0..n {

@@ -49,11 +49,15 @@ pub fn burst(ctx: &Context, params: &VolumeBurstParams) -> Option<Finding> {
     if !ctx.warmed_up || ctx.account.weeks_observed() < 1 {
         return None;
     }
+    // Cheap test first: below both absolute floors nothing can fire.
+    let window = ctx.account.sliding_hour(ctx.t);
+    let floors = [params.min_bytes.0 as f64, params.min_records as f64];
+    if window.bytes < floors[0] && window.records < floors[1] {
+        return None;
+    }
     let how = time::hour_of_week(ctx.t);
     let expected = ctx.account.expected_hour(how);
-    let window = ctx.account.sliding_hour(ctx.t);
     let dispersion = ctx.account.dispersion_log2();
-    let floors = [params.min_bytes.0 as f64, params.min_records as f64];
     let worst = both(window, expected, dispersion)
         .into_iter()
         .zip(floors)
@@ -93,15 +97,18 @@ pub fn sustained(ctx: &Context, params: &SustainedVolumeParams) -> Option<Findin
     if !ctx.warmed_up || ctx.account.weeks_observed() < 1 {
         return None;
     }
+    // Cheap test first: the completed hours must all have run hot already.
+    let completed = usize::from(params.hours - 1);
+    let held = |pick: fn((Option<f64>, Option<f64>)) -> Option<f64>| ctx.account.recent_ratios().take(completed).all(|r| pick(r).is_some_and(|ratio| ratio >= params.min_ratio));
+    let holds = [held(|r| r.0), held(|r| r.1)];
+    if holds == [false, false] {
+        return None;
+    }
     let how = time::hour_of_week(ctx.t);
     let expected = ctx.account.expected_hour(how);
     let window = ctx.account.sliding_hour(ctx.t);
     let dispersion = ctx.account.dispersion_log2();
-    let completed = usize::from(params.hours - 1);
-    let recent: Vec<_> = ctx.account.recent_ratios().take(completed).collect();
     let floors = [params.min_bytes_per_hour.0 as f64, params.min_records_per_hour as f64];
-    let held = |pick: fn(&(Option<f64>, Option<f64>)) -> Option<f64>| recent.iter().all(|r| pick(r).is_some_and(|ratio| ratio >= params.min_ratio));
-    let holds = [held(|r| r.0), held(|r| r.1)];
     let worst = both(window, expected, dispersion)
         .into_iter()
         .zip(floors)

@@ -15,38 +15,23 @@ use crate::schedule::Schedule;
 use crate::time::{self, HOUR};
 
 pub fn check(ctx: &Context, params: &OffHoursParams, schedules: &[Schedule]) -> Option<Finding> {
+    // Cheap tests first: this runs for every event.
     let events = ctx.account.current_hour().events;
     if events < params.min_events {
         return None;
     }
     let how = time::hour_of_week(ctx.t);
-    let when = time::describe_hour_of_week(how);
-    let base = |summary: String, expected: f64, score: f64| Finding {
-        subject: ctx.account_subject(),
-        observed: f64::from(events),
-        expected,
-        score,
-        window_start: ctx.t - ctx.t.rem_euclid(HOUR),
-        window_end: ctx.t,
-        summary,
-        sql_filter: ctx.account_filter(),
-        ..Finding::default()
-    };
-    if let Some(schedule) = schedules.iter().find(|s| s.applies_to(&ctx.event.account)) {
+    let declared = if schedules.is_empty() { None } else { schedules.iter().find(|s| s.applies_to(&ctx.event.account)) };
+    if let Some(schedule) = declared {
         if schedule.contains(ctx.t) {
             return None;
         }
-        let mut finding = base(
-            format!(
-                "{} was active on {when} ({events} events this hour), outside its declared schedule ({}). Confirm with its owner that this run was planned.",
-                ctx.event.account, schedule.description
-            ),
-            0.0,
-            1.0,
+        let when = time::describe_hour_of_week(how);
+        let summary = format!(
+            "{} was active on {when} ({events} events this hour), outside its declared schedule ({}). Confirm with its owner that this run was planned.",
+            ctx.event.account, schedule.description
         );
-        finding.baseline = facts([("declared_schedule", json!(schedule.description))]);
-        finding.new = vec![format!("activity on {when}")];
-        return Some(finding);
+        return Some(finding(ctx, events, &when, summary, 0.0, 1.0, facts([("declared_schedule", json!(schedule.description))])));
     }
     let weeks = ctx.account.weeks_observed();
     if !ctx.warmed_up || weeks < 2 {
@@ -56,20 +41,32 @@ pub fn check(ctx: &Context, params: &OffHoursParams, schedules: &[Schedule]) -> 
     if presence > params.max_presence {
         return None;
     }
+    let when = time::describe_hour_of_week(how);
     let weeks_active = ctx.account.weeks_active_near(how).round();
-    let mut finding = base(
-        format!(
-            "{} was active on {when} ({events} events this hour), a time it was active in {weeks_active} of its last {weeks} weeks. Confirm with its owner that this run was planned; if not, treat its key as stolen.",
-            ctx.event.account
-        ),
-        presence,
-        f64::from(weeks) * (1.0 - presence),
+    let summary = format!(
+        "{} was active on {when} ({events} events this hour), a time it was active in {weeks_active} of its last {weeks} weeks. Confirm with its owner that this run was planned; if not, treat its key as stolen.",
+        ctx.event.account
     );
-    finding.baseline = facts([
+    let baseline = facts([
         ("presence_near_this_hour", json!((presence * 1000.0).round() / 1000.0)),
         ("weeks_observed", json!(weeks)),
         ("hour_of_week", json!(when)),
     ]);
-    finding.new = vec![format!("activity on {when}")];
-    Some(finding)
+    Some(finding(ctx, events, &when, summary, presence, f64::from(weeks) * (1.0 - presence), baseline))
+}
+
+fn finding(ctx: &Context, events: u32, when: &str, summary: String, expected: f64, score: f64, baseline: serde_json::Map<String, serde_json::Value>) -> Finding {
+    Finding {
+        subject: ctx.account_subject(),
+        observed: f64::from(events),
+        expected,
+        score,
+        window_start: ctx.t - ctx.t.rem_euclid(HOUR),
+        window_end: ctx.t,
+        summary,
+        baseline,
+        new: vec![format!("activity on {when}")],
+        event_ids: Vec::new(),
+        sql_filter: ctx.account_filter(),
+    }
 }

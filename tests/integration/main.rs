@@ -7,10 +7,13 @@
 //!   dead letters, alerts topic, offsets, restart from a checkpoint.
 //! - [`e2e`]: the `auditwatch run` binary against a real Kafka-protocol broker process (tansu):
 //!   garbage, SIGTERM, kill -9 crash and restart compared with an uninterrupted run.
+//! - [`schemas`]: the JSON Schemas in `schemas/` against the decoder, the alert struct and the
+//!   detector loader: field lists both ways, enums, and the same documents fed to both.
 //!
 //! Shared helpers live in [`support`].
 
 mod cli;
 mod e2e;
 mod pipeline;
+mod schemas;
 mod support;
