@@ -453,9 +453,9 @@ impl AccountBaseline {
         w.i64(self.first_seen);
         w.i64(self.last_seen);
         w.u64(self.events);
-        w.raw(&self.presence);
-        w.raw(&self.bytes_level);
-        w.raw(&self.records_level);
+        w.sparse(&self.presence);
+        w.sparse(&self.bytes_level);
+        w.sparse(&self.records_level);
         w.u16(self.weeks_observed);
         w.u16(self.hours_observed);
         w.i32(self.week);
@@ -480,9 +480,9 @@ impl AccountBaseline {
         b.first_seen = r.i64()?;
         b.last_seen = r.i64()?;
         b.events = r.u64()?;
-        b.presence = r.fixed()?;
-        b.bytes_level = r.fixed()?;
-        b.records_level = r.fixed()?;
+        b.presence = r.sparse()?;
+        b.bytes_level = r.sparse()?;
+        b.records_level = r.sparse()?;
         b.weeks_observed = r.u16()?;
         b.hours_observed = r.u16()?;
         b.week = r.i32()?;

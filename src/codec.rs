@@ -64,6 +64,28 @@ impl Writer {
         self.bool(v.is_some());
         self.i64(v.unwrap_or(0));
     }
+    /// A byte array that is mostly zeros (an account is idle most hours of its week): a bitmap
+    /// of the non-zero positions, then those bytes. Works 8 bytes at a time, since whole idle
+    /// stretches are the common case.
+    pub fn sparse(&mut self, v: &[u8]) {
+        assert!(v.len() <= 256 && v.len() % 8 == 0, "sparse arrays are whole words, at most 256 bytes");
+        let mut bitmap = [0u8; 32];
+        let start = self.buf.len();
+        self.buf.extend_from_slice(&bitmap[..v.len() / 8]);
+        for (i, chunk) in v.chunks_exact(8).enumerate() {
+            let word = u64::from_le_bytes(chunk.try_into().expect("chunks of 8"));
+            if word == 0 {
+                continue;
+            }
+            for (bit, &b) in chunk.iter().enumerate() {
+                if b != 0 {
+                    bitmap[i] |= 1 << bit;
+                    self.buf.push(b);
+                }
+            }
+        }
+        self.buf[start..start + v.len() / 8].copy_from_slice(&bitmap[..v.len() / 8]);
+    }
 }
 
 pub struct Reader<'a> {
@@ -131,8 +153,18 @@ impl<'a> Reader<'a> {
         let bytes = self.bytes()?;
         String::from_utf8(bytes.to_vec()).map_err(|_| self.invalid("string"))
     }
-    pub fn fixed<const N: usize>(&mut self) -> Result<[u8; N], CodecError> {
-        self.array()
+    pub fn sparse<const N: usize>(&mut self) -> Result<[u8; N], CodecError> {
+        let bitmap = self.take(N.div_ceil(8))?;
+        let mut out = [0u8; N];
+        for (i, slot) in out.iter_mut().enumerate() {
+            if bitmap[i / 8] >> (i % 8) & 1 == 1 {
+                *slot = self.u8()?;
+                if *slot == 0 {
+                    return Err(self.invalid("zero in a sparse array"));
+                }
+            }
+        }
+        Ok(out)
     }
     pub fn opt_i64(&mut self) -> Result<Option<i64>, CodecError> {
         let some = self.bool()?;
@@ -163,6 +195,10 @@ mod tests {
         w.str("héllo");
         w.opt_i64(Some(9));
         w.opt_i64(None);
+        let mut week = [0u8; 168];
+        week[3] = 7;
+        week[167] = 255;
+        w.sparse(&week);
         let mut r = Reader::new(&w.buf);
         assert_eq!(r.u8(), Ok(7));
         assert_eq!(r.i64(), Ok(-5));
@@ -170,7 +206,9 @@ mod tests {
         assert_eq!(r.string().unwrap(), "héllo");
         assert_eq!(r.opt_i64(), Ok(Some(9)));
         assert_eq!(r.opt_i64(), Ok(None));
+        assert_eq!(r.sparse::<168>(), Ok(week));
         assert!(r.is_empty());
+        assert_eq!(w.buf.len(), 1 + 8 + 4 + 4 + 6 + 9 + 9 + 21 + 2);
         let mut short = Reader::new(&w.buf[..3]);
         short.u8().unwrap();
         assert!(matches!(short.i64(), Err(CodecError::Truncated { offset: 1, needed: 8 })));

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rdkafka::mocking::MockCluster;
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer as _, ThreadedProducer};
+use rdkafka::producer::{DefaultProducerContext, Producer as _, ThreadedProducer};
 use rdkafka::ClientConfig;
 
 use crate::config::{self, Config};
@@ -23,6 +23,7 @@ use crate::definition::Category;
 use crate::event::{decode, DEFAULT_MAX_EVENT_BYTES};
 use crate::gen::{self, GenOptions};
 use crate::metrics::Metrics;
+use crate::outputs::send_blocking;
 use crate::service::{Control, Pipeline, RunSummary, ServiceError};
 
 const MAX_AHEAD: u64 = 20_000;
@@ -120,11 +121,11 @@ path = "{alerts}"
             for (i, line) in lines.iter().enumerate() {
                 // One of each malformed kind, spread through the stream.
                 if let Some(bad) = garbage.iter().enumerate().find(|(k, _)| i == (k + 1) * lines.len() / 4).map(|(_, bad)| *bad) {
-                    send(&producer, b"garbage", bad);
+                    send(&producer, b"garbage", bad)?;
                     produced += 1;
                 }
                 let key = decode(line, DEFAULT_MAX_EVENT_BYTES).map(|e| e.account.into_owned()).unwrap_or_default();
-                send(&producer, key.as_bytes(), line);
+                send(&producer, key.as_bytes(), line)?;
                 produced += 1;
                 while produced.saturating_sub(handled.load(Ordering::Relaxed)) > MAX_AHEAD {
                     std::thread::sleep(Duration::from_millis(1));
@@ -158,17 +159,8 @@ path = "{alerts}"
     Ok(DemoReport { summary, produced, eval, elapsed: started.elapsed() })
 }
 
-fn send(producer: &ThreadedProducer<DefaultProducerContext>, key: &[u8], payload: &[u8]) {
-    let mut record = BaseRecord::to(INPUT_TOPIC).key(key).payload(payload);
-    loop {
-        match producer.send(record) {
-            Ok(()) => return,
-            Err((_, back)) => {
-                record = back;
-                std::thread::sleep(Duration::from_millis(2));
-            }
-        }
-    }
+fn send(producer: &ThreadedProducer<DefaultProducerContext>, key: &[u8], payload: &[u8]) -> Result<(), DemoError> {
+    Ok(send_blocking(producer, INPUT_TOPIC, key, payload, None)?)
 }
 
 fn tempfile_dir() -> std::io::Result<std::path::PathBuf> {

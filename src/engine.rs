@@ -479,7 +479,7 @@ impl Engine {
         for v in &mut s.alerts_by_category {
             *v = r.u64()?;
         }
-        let n = r.count(600)?;
+        let n = r.count(150)?;
         engine.accounts.reserve(n);
         for _ in 0..n {
             let key = r.u64()?;

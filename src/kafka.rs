@@ -28,7 +28,7 @@ pub type Consumer = BaseConsumer<ConsumerCallbacks>;
 pub type Producer = ThreadedProducer<ProducerCallbacks>;
 
 /// Tuned defaults; the config's `[kafka.client]` wins over these.
-const CONSUMER_DEFAULTS: &[(&str, &str)] = &[
+pub const CONSUMER_DEFAULTS: &[(&str, &str)] = &[
     ("enable.auto.commit", "false"),
     ("enable.auto.offset.store", "false"),
     ("auto.offset.reset", "earliest"),
@@ -112,9 +112,12 @@ impl ClientContext for ConsumerCallbacks {
         for (topic_name, topic) in &statistics.topics {
             for (partition, p) in &topic.partitions {
                 if let Some(lag) = assigned.get_mut(&(topic_name.clone(), *partition)) {
-                    *lag = p.consumer_lag;
-                    if p.consumer_lag >= 0 {
-                        self.metrics.set_consumer_lag(topic_name, *partition, p.consumer_lag);
+                    // librdkafka reports -1 when nothing was ever consumed or committed; an
+                    // empty partition is caught up all the same.
+                    let empty = p.hi_offset >= 0 && p.hi_offset <= p.lo_offset.max(0);
+                    *lag = if p.consumer_lag < 0 && empty { 0 } else { p.consumer_lag };
+                    if *lag >= 0 {
+                        self.metrics.set_consumer_lag(topic_name, *partition, *lag);
                     }
                 }
             }

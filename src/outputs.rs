@@ -101,7 +101,13 @@ impl Outputs {
 
 /// Send, waiting for room when the producer's queue is full: alerts and dead letters must not
 /// be dropped, so a full queue slows intake down instead.
-pub fn send_blocking(producer: &Producer, topic: &str, key: &[u8], payload: &[u8], headers: Option<rdkafka::message::OwnedHeaders>) -> Result<(), KafkaError> {
+pub fn send_blocking<C: rdkafka::producer::ProducerContext<DeliveryOpaque = ()>>(
+    producer: &rdkafka::producer::ThreadedProducer<C>,
+    topic: &str,
+    key: &[u8],
+    payload: &[u8],
+    headers: Option<rdkafka::message::OwnedHeaders>,
+) -> Result<(), KafkaError> {
     let mut record = BaseRecord::to(topic).key(key).payload(payload);
     if let Some(headers) = headers {
         record = record.headers(headers);

@@ -11,14 +11,14 @@
 //!
 //! At-least-once: an offset is committed only after a checkpoint holding the state that
 //! includes its event is durable, and only after the alerts raised before it were flushed.
-//! On start the checkpoint is restored and its offsets are committed before subscribing, so
-//! consumption resumes exactly where the state stops. Replayed events give the same alert ids,
+//! On start the checkpoint is restored and each partition assigned to us resumes at the offset
+//! the restored state covers (see `kafka::ConsumerCallbacks::rebalance`). Replayed events give the same alert ids,
 //! and the ledger keeps delivered ones from going out twice.
 //!
 //! The pipeline runs on one thread (the engine is single-threaded by design); the intake stall
 //! of a checkpoint is the time to encode the engine, the file I/O happens on a writer thread.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
 use std::sync::Arc;
@@ -96,7 +96,9 @@ struct Job {
     started: Instant,
 }
 
-type JobResult = Result<(Vec<PartitionOffset>, Duration), CheckpointError>;
+/// The offsets a durable checkpoint covers, how long it took, and its buffer back for reuse
+/// (a fresh 40+ MB buffer would page-fault its way through every checkpoint).
+type JobResult = Result<(Vec<PartitionOffset>, Duration, Vec<u8>), CheckpointError>;
 
 pub struct Pipeline<'a> {
     config: &'a Config,
@@ -115,6 +117,7 @@ pub struct Pipeline<'a> {
     results: Receiver<JobResult>,
     writer: Option<JoinHandle<()>>,
     in_flight: bool,
+    spare: Vec<u8>,
     last_checkpoint: Instant,
     last_state_metrics: Instant,
     seen_partition_changes: u64,
@@ -172,7 +175,7 @@ impl<'a> Pipeline<'a> {
             .spawn(move || {
                 for job in job_rx {
                     let offsets = job.checkpoint.offsets.clone();
-                    let result = checkpoint::write(&dir, &job.checkpoint).map(|()| (offsets, job.started.elapsed()));
+                    let result = checkpoint::write(&dir, &job.checkpoint).map(|()| (offsets, job.started.elapsed(), job.checkpoint.engine));
                     if result_tx.send(result).is_err() {
                         break;
                     }
@@ -199,6 +202,7 @@ impl<'a> Pipeline<'a> {
             results,
             writer: Some(writer),
             in_flight: false,
+            spare: Vec::new(),
             last_checkpoint: Instant::now(),
             last_state_metrics: Instant::now() - Duration::from_secs(60),
             seen_partition_changes,
@@ -214,22 +218,33 @@ impl<'a> Pipeline<'a> {
         let interval = Duration::from_millis(self.config.state.checkpoint_interval.millis() as u64);
         // A second handle, so a message can borrow the consumer while the pipeline handles it.
         let consumer = self.consumer.clone();
-        let mut touched = BTreeMap::new();
+        // Next offsets read in this batch, by (topic index, partition): no allocation per message.
+        let mut touched: HashMap<(usize, i32), i64> = HashMap::new();
         while !self.control.shutdown.load(Ordering::Relaxed) {
+            // Take what is already fetched without waiting; wait (and read the clock) only when
+            // the local queue runs dry before the batch is full.
             let deadline = Instant::now() + batch_timeout;
-            for n in 0..batch_size {
-                let wait = if n == 0 { Duration::from_millis(100) } else { deadline.saturating_duration_since(Instant::now()) };
-                match consumer.poll(wait) {
-                    None => break,
-                    Some(Ok(message)) => {
-                        touched.insert((message.topic().to_string(), message.partition()), message.offset() + 1);
-                        self.handle(&message)?
+            let mut n = 0;
+            while n < batch_size {
+                let message = match consumer.poll(Duration::ZERO) {
+                    Some(message) => Some(message),
+                    None => {
+                        let wait = if n == 0 { Duration::from_millis(100) } else { deadline.saturating_duration_since(Instant::now()) };
+                        if wait.is_zero() {
+                            break;
+                        }
+                        consumer.poll(wait)
                     }
+                };
+                match message {
+                    None => break,
+                    Some(Ok(message)) => self.handle(&message, &mut touched)?,
                     Some(Err(error)) => {
                         warn!(%error, "consumer error");
                         break;
                     }
                 }
+                n += 1;
             }
             self.after_batch(&mut touched);
             self.collect_checkpoint_results()?;
@@ -241,7 +256,7 @@ impl<'a> Pipeline<'a> {
         self.finish()
     }
 
-    fn handle(&mut self, message: &rdkafka::message::BorrowedMessage<'_>) -> Result<(), ServiceError> {
+    fn handle(&mut self, message: &rdkafka::message::BorrowedMessage<'_>, touched: &mut HashMap<(usize, i32), i64>) -> Result<(), ServiceError> {
         let topic = message.topic();
         let topic_index = self.topics.iter().position(|t| t == topic).unwrap_or(0);
         let payload = message.payload().unwrap_or(&[]);
@@ -260,7 +275,7 @@ impl<'a> Pipeline<'a> {
                 self.dead_letter(message, &rejection)?;
             }
         }
-        self.offsets.insert((topic.to_string(), partition), message.offset() + 1);
+        touched.insert((topic_index, partition), message.offset() + 1);
         self.summary.messages += 1;
         self.control.handled.fetch_add(1, Ordering::Relaxed);
         for alert in std::mem::take(&mut self.alerts) {
@@ -303,11 +318,16 @@ impl<'a> Pipeline<'a> {
         Ok(())
     }
 
-    fn after_batch(&mut self, touched: &mut BTreeMap<(String, i32), i64>) {
-        // A partition reassigned to us later resumes where the state stops.
+    fn after_batch(&mut self, touched: &mut HashMap<(usize, i32), i64>) {
         if !touched.is_empty() {
-            if let Ok(mut resume) = self.consumer.context().resume.lock() {
-                resume.append(touched);
+            // A partition reassigned to us later resumes where the state stops.
+            let mut resume = self.consumer.context().resume.lock().ok();
+            for ((topic_index, partition), next) in touched.drain() {
+                let key = (self.topics[topic_index].clone(), partition);
+                if let Some(resume) = resume.as_mut() {
+                    resume.insert(key.clone(), next);
+                }
+                self.offsets.insert(key, next);
             }
         }
         let stats = self.engine.stats();
@@ -334,7 +354,9 @@ impl<'a> Pipeline<'a> {
     fn snapshot(&mut self) -> Result<Job, ServiceError> {
         let started = Instant::now();
         self.outputs.flush(FLUSH_TIMEOUT)?;
-        let mut w = Writer::with_capacity(self.engine.accounts_tracked() * 700 + 4096);
+        let mut buf = std::mem::take(&mut self.spare);
+        buf.clear();
+        let mut w = Writer { buf };
         self.engine.save(&mut w);
         let delivered = self.ledger.begin_checkpoint()?;
         let offsets = self.offsets.iter().map(|((topic, partition), next)| PartitionOffset { topic: topic.clone(), partition: *partition, next_offset: *next }).collect();
@@ -364,7 +386,8 @@ impl<'a> Pipeline<'a> {
     fn checkpoint_finished(&mut self, result: JobResult, mode: CommitMode) {
         self.in_flight = false;
         match result {
-            Ok((offsets, took)) => {
+            Ok((offsets, took, buffer)) => {
+                self.spare = buffer;
                 self.metrics.checkpoint_done(took, unix_ms());
                 self.summary.checkpoints += 1;
                 if let Err(error) = self.ledger.end_checkpoint() {

@@ -10,7 +10,7 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Headers;
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::producer::{DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 
 pub fn free_port() -> u16 {
@@ -80,16 +80,7 @@ pub fn producer_with(bootstrap: &str, settings: &[(&str, &str)]) -> ThreadedProd
 }
 
 pub fn produce(producer: &ThreadedProducer<DefaultProducerContext>, topic: &str, key: &[u8], payload: &[u8]) {
-    let mut record = BaseRecord::to(topic).key(key).payload(payload);
-    loop {
-        match producer.send(record) {
-            Ok(()) => return,
-            Err((_, back)) => {
-                record = back;
-                std::thread::sleep(Duration::from_millis(2));
-            }
-        }
-    }
+    auditwatch::outputs::send_blocking(producer, topic, key, payload, None).unwrap();
 }
 
 pub fn flush(producer: &ThreadedProducer<DefaultProducerContext>) {
