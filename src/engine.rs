@@ -400,7 +400,10 @@ impl Engine {
             now - c.last_seen < if retired { 4 * idle } else { idle }
         });
         self.sprays.retain(|_, s| now - s.last < DAY);
-        self.incidents.retain(|_, i| now - i.last < i.cooldown);
+        // Partitions read in parallel are skewed in event time, so the newest time seen can be
+        // far ahead of a given account's: forget an incident only when even a skewed account
+        // can no longer repeat into it (whether a repeat folds is decided by its own time).
+        self.incidents.retain(|_, i| now - i.last < i.cooldown.max(idle));
     }
 }
 
