@@ -2,11 +2,12 @@
 //! (the engine replays events since the last checkpoint and, being deterministic, raises the
 //! same ids) is not sent twice.
 //!
-//! Bounded to the newest `capacity` ids. Each delivered id is appended to `delivered.log` as
-//! soon as the outputs took the alert; a checkpoint carries the whole ledger, after which the
-//! log of the ids it covers is removed. Files in the state directory:
+//! Bounded to the newest `capacity` ids. An id is recorded only once the outputs confirmed the
+//! alert (files flushed and synced, Kafka acknowledged): recording it when merely queued would
+//! lose the alert if the process died before the send. Ids are appended to `delivered.log`; a
+//! checkpoint carries the whole ledger, after which the log of the ids it covers is removed. Files in the state directory:
 //! `delivered.log` (current), `delivered.old` (being covered by the checkpoint in flight).
-//! A crash between delivery and the append can still repeat an alert, with the same id.
+//! A crash between delivery and its confirmation repeats the alert, with the same id.
 
 use std::collections::{HashSet, VecDeque};
 use std::fs::{self, File, OpenOptions};
@@ -65,11 +66,18 @@ impl AlertLedger {
         self.order.is_empty()
     }
 
-    /// Record a delivered alert, durably.
-    pub fn record(&mut self, id: &str) -> io::Result<()> {
-        writeln!(self.log, "{id}")?;
+    /// Record alerts whose delivery the outputs confirmed (flushed, acknowledged), durably.
+    pub fn record(&mut self, ids: &[String]) -> io::Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        for id in ids {
+            writeln!(self.log, "{id}")?;
+        }
         self.log.sync_data()?;
-        self.remember(id.to_string());
+        for id in ids {
+            self.remember(id.clone());
+        }
         Ok(())
     }
 
@@ -113,10 +121,10 @@ mod tests {
     fn survives_restart_and_checkpoints() {
         let dir = tempfile::tempdir().unwrap();
         let mut ledger = AlertLedger::open(dir.path(), 10, Vec::new()).unwrap();
-        ledger.record("a").unwrap();
+        ledger.record(&["a".to_string()]).unwrap();
         let ids = ledger.begin_checkpoint().unwrap();
         assert_eq!(ids, vec!["a"]);
-        ledger.record("b").unwrap();
+        ledger.record(&["b".to_string()]).unwrap();
         drop(ledger);
         // Crash before the checkpoint finished: both logs are read back.
         let ledger = AlertLedger::open(dir.path(), 10, Vec::new()).unwrap();
@@ -134,9 +142,7 @@ mod tests {
     fn is_bounded() {
         let dir = tempfile::tempdir().unwrap();
         let mut ledger = AlertLedger::open(dir.path(), 2, Vec::new()).unwrap();
-        for id in ["a", "b", "c"] {
-            ledger.record(id).unwrap();
-        }
+        ledger.record(&["a".to_string(), "b".to_string(), "c".to_string()]).unwrap();
         assert_eq!(ledger.len(), 2);
         assert!(!ledger.contains("a") && ledger.contains("c"));
     }

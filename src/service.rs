@@ -112,6 +112,8 @@ pub struct Pipeline<'a> {
     topics: Vec<String>,
     offsets: BTreeMap<(String, i32), i64>,
     alerts: Vec<Alert>,
+    /// Alerts handed to the outputs but not yet confirmed delivered (see `AlertLedger`).
+    unconfirmed: Vec<String>,
     summary: RunSummary,
     jobs: SyncSender<Job>,
     results: Receiver<JobResult>,
@@ -197,6 +199,7 @@ impl<'a> Pipeline<'a> {
             topics,
             offsets,
             alerts: Vec::new(),
+            unconfirmed: Vec::new(),
             summary: RunSummary::default(),
             jobs,
             results,
@@ -306,12 +309,13 @@ impl<'a> Pipeline<'a> {
     }
 
     fn deliver(&mut self, alert: Alert) -> Result<(), ServiceError> {
-        if self.ledger.contains(&alert.id) {
+        if self.ledger.contains(&alert.id) || self.unconfirmed.contains(&alert.id) {
             self.summary.alerts_suppressed_as_delivered += 1;
             return Ok(());
         }
         self.outputs.deliver(&alert)?;
-        self.ledger.record(&alert.id)?;
+        // Recorded in the ledger once the outputs confirm it, at the next checkpoint.
+        self.unconfirmed.push(alert.id.clone());
         self.metrics.alert(alert.category.as_str(), severity_name(alert.severity));
         self.summary.alerts_delivered += 1;
         self.summary.alerts_by_category[crate::engine::category_index(alert.category)] += 1;
@@ -354,6 +358,7 @@ impl<'a> Pipeline<'a> {
     fn snapshot(&mut self) -> Result<Job, ServiceError> {
         let started = Instant::now();
         self.outputs.flush(FLUSH_TIMEOUT)?;
+        self.ledger.record(&std::mem::take(&mut self.unconfirmed))?;
         let mut buf = std::mem::take(&mut self.spare);
         buf.clear();
         let mut w = Writer { buf };

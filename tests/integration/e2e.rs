@@ -143,7 +143,7 @@ fn garbage_is_dead_lettered_and_sigterm_leaves_a_committed_checkpoint() {
     assert_eq!(checkpointed_events(&dir.path().join("state")), good);
     let ids = alert_ids(&broker.bootstrap, "alerts");
     assert!(!ids.is_empty());
-    assert_eq!(ids.len(), ids.iter().collect::<BTreeSet<_>>().len(), "a clean restart sends no alert twice");
+    assert_eq!(ids.len(), ids.iter().collect::<BTreeSet<_>>().len(), "a clean stop checkpoints, so the restart sends no alert twice");
 }
 
 fn committed_after(bootstrap: &str, group: &str) -> i64 {
