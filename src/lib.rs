@@ -27,7 +27,14 @@
 //! normal per account and key), [`detect`] (the detector logic per category), [`engine`] (state,
 //! dedup, cooldown), [`alert`] (the output contract), [`replay`] (JSON lines in, alerts out),
 //! [`pack`] (the shipped detectors), [`inline_test`] (tests inside detector files),
-//! `gen`/`eval` (synthetic traffic with labelled incidents, and scoring against it).
+//! [`gen`]/[`eval`] (synthetic traffic with labelled incidents, and scoring against it).
+//!
+//! The service around the engine (`auditwatch run`, `auditwatch demo`): [`config`] (the TOML
+//! file, env layering, secrets), [`service`] (the pipeline: Kafka in, engine, outputs,
+//! checkpoints, offset commits), [`kafka`] (client settings and callbacks), [`outputs`]
+//! (stdout, file, Kafka), [`checkpoint`] + [`codec`] (the durable state format), [`ledger`]
+//! (alerts already delivered), [`metrics`] + [`admin`] (Prometheus and health over HTTP),
+//! [`demo`] (all of it on an in-process broker).
 
 pub mod admin;
 pub mod alert;
