@@ -34,7 +34,12 @@ use auditwatch::time::{format_rfc3339, parse_rfc3339, DAY, HOUR, MINUTE};
 const PARTITIONS: i32 = 256;
 
 fn producer(bootstrap: &str) -> ThreadedProducer<DefaultProducerContext> {
-    ClientConfig::new().set("bootstrap.servers", bootstrap).set("linger.ms", "5").set("queue.buffering.max.messages", "500000").create().expect("producer")
+    ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("linger.ms", "5")
+        .set("queue.buffering.max.messages", "500000")
+        .create()
+        .expect("producer")
 }
 
 fn send(producer: &ThreadedProducer<DefaultProducerContext>, topic: &str, key: &[u8], payload: &[u8]) {
@@ -66,7 +71,8 @@ topic = "alerts"
 fn run_pipeline(config: &Config, stop_at: u64) -> Duration {
     let control = Control::default();
     let metrics = Arc::new(Metrics::new(&config.topics.iter().map(|t| t.name.clone()).collect::<Vec<_>>()));
-    let pipeline = Pipeline::start(config, auditwatch::pack::load().expect("pack"), metrics, control.clone()).expect("start");
+    let pipeline =
+        Pipeline::start(config, auditwatch::pack::load().expect("pack"), metrics, control.clone()).expect("start");
     let started = Instant::now();
     std::thread::scope(|s| {
         s.spawn(|| {
@@ -119,12 +125,17 @@ fn consumer_overhead() {
     let mut generated = Vec::new();
     // Many accounts over a few days, so that keying by account spreads the events evenly
     // enough that no partition outgrows the mock cluster's ~5 MB.
-    auditwatch::gen::generate(&auditwatch::gen::GenOptions { seed: 9, accounts: 1500, days: 2, warmup_days: 1, ..Default::default() }, &mut generated).expect("gen");
+    auditwatch::gen::generate(
+        &auditwatch::gen::GenOptions { seed: 9, accounts: 1500, days: 2, warmup_days: 1, ..Default::default() },
+        &mut generated,
+    )
+    .expect("gen");
     let lines: Vec<&[u8]> = generated.split(|&b| b == b'\n').filter(|l| !l.is_empty()).take(1_000_000).collect();
     let n = lines.len() as u64;
     // Each account stays on one partition (as with keyed producers), and accounts are packed
     // onto partitions greedily by volume, so no partition outgrows the mock cluster's ~5 MB.
-    let accounts: Vec<String> = lines.iter().map(|l| decode(l, 1 << 20).map(|e| e.account.into_owned()).unwrap_or_default()).collect();
+    let accounts: Vec<String> =
+        lines.iter().map(|l| decode(l, 1 << 20).map(|e| e.account.into_owned()).unwrap_or_default()).collect();
     let mut volume: HashMap<&str, usize> = HashMap::new();
     for (account, line) in accounts.iter().zip(&lines) {
         *volume.entry(account).or_default() += line.len();
@@ -140,7 +151,8 @@ fn consumer_overhead() {
     }
     let p = producer(&bootstrap);
     for (account, line) in accounts.iter().zip(&lines) {
-        let mut record = BaseRecord::to("events").key(account.as_bytes()).payload(*line).partition(home[account.as_str()]);
+        let mut record =
+            BaseRecord::to("events").key(account.as_bytes()).payload(*line).partition(home[account.as_str()]);
         while let Err((_, back)) = p.send(record) {
             record = back;
             std::thread::sleep(Duration::from_millis(1));
@@ -148,7 +160,11 @@ fn consumer_overhead() {
     }
     p.flush(Duration::from_secs(60)).expect("flush");
     let probe: BaseConsumer = ClientConfig::new().set("bootstrap.servers", &bootstrap).create().expect("probe");
-    let largest = (0..PARTITIONS).filter_map(|p| probe.fetch_watermarks("events", p, Duration::from_secs(5)).ok()).map(|(low, high)| high - low).max().unwrap_or(0);
+    let largest = (0..PARTITIONS)
+        .filter_map(|p| probe.fetch_watermarks("events", p, Duration::from_secs(5)).ok())
+        .map(|(low, high)| high - low)
+        .max()
+        .unwrap_or(0);
     println!("  (largest partition holds {largest} messages)");
 
     // Bare loop: a consumer that only counts messages.
@@ -181,22 +197,32 @@ fn alert_latency() {
     config.kafka.client.insert("fetch.wait.max.ms".into(), "10".into());
     let control = Control::default();
     let metrics = Arc::new(Metrics::new(&["live".to_string()]));
-    let pipeline = Pipeline::start(&config, auditwatch::pack::load().expect("pack"), metrics.clone(), control.clone()).expect("start");
+    let pipeline = Pipeline::start(&config, auditwatch::pack::load().expect("pack"), metrics.clone(), control.clone())
+        .expect("start");
     let sent_at: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
     const RATE: u64 = 20_000;
     const SECONDS: u64 = 20;
     let latencies = std::thread::scope(|s| {
         // Read alerts as they arrive.
         let reader = s.spawn(|| {
-            let c: BaseConsumer = ClientConfig::new().set("bootstrap.servers", &bootstrap).set("group.id", "reader").set("auto.offset.reset", "earliest").set("fetch.wait.max.ms", "5").create().expect("reader");
+            let c: BaseConsumer = ClientConfig::new()
+                .set("bootstrap.servers", &bootstrap)
+                .set("group.id", "reader")
+                .set("auto.offset.reset", "earliest")
+                .set("fetch.wait.max.ms", "5")
+                .create()
+                .expect("reader");
             c.subscribe(&["alerts"]).expect("subscribe");
             let mut latencies = Vec::new();
             let deadline = Instant::now() + Duration::from_secs(SECONDS + 10);
             while Instant::now() < deadline {
                 if let Some(Ok(m)) = c.poll(Duration::from_millis(50)) {
                     let arrived = Instant::now();
-                    let alert: serde_json::Value = serde_json::from_slice(m.payload().unwrap_or(b"{}")).unwrap_or_default();
-                    if let Some(id) = alert["evidence"]["event_ids"].as_array().and_then(|ids| ids.last()).and_then(|v| v.as_str()) {
+                    let alert: serde_json::Value =
+                        serde_json::from_slice(m.payload().unwrap_or(b"{}")).unwrap_or_default();
+                    if let Some(id) =
+                        alert["evidence"]["event_ids"].as_array().and_then(|ids| ids.last()).and_then(|v| v.as_str())
+                    {
                         if let Some(t) = sent_at.lock().unwrap().get(id) {
                             latencies.push(arrived.duration_since(*t));
                         }
@@ -247,7 +273,13 @@ fn alert_latency() {
     ms.sort_by(f64::total_cmp);
     let pct = |p: f64| ms.get(((ms.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(f64::NAN);
     println!("alert latency at {RATE} events/s for {SECONDS} s (mock cluster, produce -> alerts topic):");
-    println!("  alerts {}  p50 {:.1} ms  p99 {:.1} ms  max {:.1} ms (target p99 <= 500 ms)", ms.len(), pct(0.5), pct(0.99), pct(1.0));
+    println!(
+        "  alerts {}  p50 {:.1} ms  p99 {:.1} ms  max {:.1} ms (target p99 <= 500 ms)",
+        ms.len(),
+        pct(0.5),
+        pct(0.99),
+        pct(1.0)
+    );
 }
 
 fn checkpoint_100k() {
@@ -280,7 +312,12 @@ fn checkpoint_100k() {
         let mut w = Writer { buf };
         engine.save(&mut w);
         let stall = started.elapsed();
-        let checkpoint = auditwatch::checkpoint::Checkpoint { written_at_unix_ms: 0, offsets: Vec::new(), delivered: Vec::new(), engine: w.buf };
+        let checkpoint = auditwatch::checkpoint::Checkpoint {
+            written_at_unix_ms: 0,
+            offsets: Vec::new(),
+            delivered: Vec::new(),
+            engine: w.buf,
+        };
         size = checkpoint.engine.len();
         auditwatch::checkpoint::write(&dir, &checkpoint).expect("write");
         stalls.push(stall.as_secs_f64() * 1000.0);
@@ -298,10 +335,19 @@ fn checkpoint_100k() {
 /// The run path against a bare consumer on a real tansu broker process.
 fn tansu_ratio() {
     let binary = std::env::var("AUDITWATCH_TANSU").unwrap_or_else(|_| "tansu".into());
-    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port");
+    let port =
+        std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port");
     let url = format!("tcp://127.0.0.1:{port}");
     let Ok(mut broker) = std::process::Command::new(&binary)
-        .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url, "--storage-engine", "memory://tansu/"])
+        .args([
+            "broker",
+            "--listener-url",
+            &url,
+            "--advertised-listener-url",
+            &url,
+            "--storage-engine",
+            "memory://tansu/",
+        ])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -313,15 +359,22 @@ fn tansu_ratio() {
     while std::net::TcpStream::connect(&bootstrap).is_err() {
         std::thread::sleep(Duration::from_millis(50));
     }
-    let admin: rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext> = ClientConfig::new().set("bootstrap.servers", &bootstrap).create().expect("admin");
+    let admin: rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext> =
+        ClientConfig::new().set("bootstrap.servers", &bootstrap).create().expect("admin");
     let topics: Vec<rdkafka::admin::NewTopic> = [("events", 8), ("dead", 1), ("alerts", 1)]
         .iter()
-        .map(|(name, partitions)| rdkafka::admin::NewTopic::new(name, *partitions, rdkafka::admin::TopicReplication::Fixed(1)))
+        .map(|(name, partitions)| {
+            rdkafka::admin::NewTopic::new(name, *partitions, rdkafka::admin::TopicReplication::Fixed(1))
+        })
         .collect();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     runtime.block_on(admin.create_topics(&topics, &rdkafka::admin::AdminOptions::new())).expect("create topics");
     let mut generated = Vec::new();
-    auditwatch::gen::generate(&auditwatch::gen::GenOptions { seed: 4, accounts: 300, days: 3, warmup_days: 1, ..Default::default() }, &mut generated).expect("gen");
+    auditwatch::gen::generate(
+        &auditwatch::gen::GenOptions { seed: 4, accounts: 300, days: 3, warmup_days: 1, ..Default::default() },
+        &mut generated,
+    )
+    .expect("gen");
     let lines: Vec<&[u8]> = generated.split(|&b| b == b'\n').filter(|l| !l.is_empty()).take(300_000).collect();
     let n = lines.len() as u64;
     let p = producer(&bootstrap);

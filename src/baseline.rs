@@ -156,12 +156,14 @@ impl AccountBaseline {
         let (bytes_level, records_level) = (volume_level(totals.bytes), volume_level(totals.records));
         let first = self.hours_observed == 0;
         // The very first hour has nothing to be compared with but itself.
-        let expected = if first { (f64::from(bytes_level), f64::from(records_level)) } else { self.expected_levels(how) };
+        let expected =
+            if first { (f64::from(bytes_level), f64::from(records_level)) } else { self.expected_levels(how) };
         push_recent(&mut self.recent_bytes, deviation(bytes_level, expected.0));
         push_recent(&mut self.recent_records, deviation(records_level, expected.1));
         if self.bytes_level[how] > 0 {
             // Capped like the levels, so one attack does not inflate the spread for weeks.
-            let residual = ((f64::from(bytes_level) - f64::from(self.bytes_level[how])) / LEVELS_PER_DOUBLING).clamp(-2.0, 1.0);
+            let residual =
+                ((f64::from(bytes_level) - f64::from(self.bytes_level[how])) / LEVELS_PER_DOUBLING).clamp(-2.0, 1.0);
             self.dispersion = (0.95 * f64::from(self.dispersion) + 0.05 * residual * residual) as f32;
         }
         learn_level(&mut self.bytes_level[how], bytes_level);
@@ -405,7 +407,17 @@ impl CredentialProfile {
     }
 
     /// Learn from one use of the key (after scoring).
-    pub fn learn_use(&mut self, t: Millis, user: u32, user_name: &str, ip: Option<IpAddr>, asn: Option<u32>, country: Option<u32>, user_agent: Option<u32>, learn_users: bool) {
+    pub fn learn_use(
+        &mut self,
+        t: Millis,
+        user: u32,
+        user_name: &str,
+        ip: Option<IpAddr>,
+        asn: Option<u32>,
+        country: Option<u32>,
+        user_agent: Option<u32>,
+        learn_users: bool,
+    ) {
         if self.owner == 0 {
             self.owner = user;
             self.owner_name = Some(user_name.into());
@@ -470,7 +482,9 @@ impl AccountBaseline {
             w.i8(*b);
             w.i8(*r);
         }
-        for v in [self.typical_bytes_level, self.typical_records_level, self.dispersion, self.failure_rate, self.denied_rate] {
+        for v in
+            [self.typical_bytes_level, self.typical_records_level, self.dispersion, self.failure_rate, self.denied_rate]
+        {
             w.f32(v);
         }
     }
@@ -496,7 +510,13 @@ impl AccountBaseline {
             b.recent_bytes[i] = r.i8()?;
             b.recent_records[i] = r.i8()?;
         }
-        for v in [&mut b.typical_bytes_level, &mut b.typical_records_level, &mut b.dispersion, &mut b.failure_rate, &mut b.denied_rate] {
+        for v in [
+            &mut b.typical_bytes_level,
+            &mut b.typical_records_level,
+            &mut b.dispersion,
+            &mut b.failure_rate,
+            &mut b.denied_rate,
+        ] {
             *v = r.f32()?;
         }
         Ok(b)

@@ -92,7 +92,9 @@ impl Checkpoint {
         let parse = |r: &mut Reader| -> Result<Checkpoint, CodecError> {
             let written_at_unix_ms = r.i64()?;
             let n = r.count(16)?;
-            let offsets = (0..n).map(|_| Ok(PartitionOffset { topic: r.string()?, partition: r.i32()?, next_offset: r.i64()? })).collect::<Result<_, CodecError>>()?;
+            let offsets = (0..n)
+                .map(|_| Ok(PartitionOffset { topic: r.string()?, partition: r.i32()?, next_offset: r.i64()? }))
+                .collect::<Result<_, CodecError>>()?;
             let n = r.count(4)?;
             let delivered = (0..n).map(|_| r.string()).collect::<Result<_, _>>()?;
             let engine = r.bytes()?.to_vec();

@@ -101,7 +101,11 @@ impl<'a> Reader<'a> {
         self.pos == self.buf.len()
     }
     pub fn take(&mut self, n: usize) -> Result<&'a [u8], CodecError> {
-        let end = self.pos.checked_add(n).filter(|&e| e <= self.buf.len()).ok_or(CodecError::Truncated { offset: self.pos, needed: n })?;
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&e| e <= self.buf.len())
+            .ok_or(CodecError::Truncated { offset: self.pos, needed: n })?;
         let slice = &self.buf[self.pos..end];
         self.pos = end;
         Ok(slice)

@@ -247,9 +247,7 @@ pub struct AdminConfig {
 
 impl Default for AdminConfig {
     fn default() -> Self {
-        AdminConfig {
-            listen: SocketAddr::from(([127, 0, 0, 1], 9187)),
-        }
+        AdminConfig { listen: SocketAddr::from(([127, 0, 0, 1], 9187)) }
     }
 }
 
@@ -266,9 +264,7 @@ fn default_batch_timeout() -> Duration {
 }
 
 fn default_outputs() -> Vec<OutputConfig> {
-    vec![OutputConfig::Stdout {
-        format: StdoutFormat::Json,
-    }]
+    vec![OutputConfig::Stdout { format: StdoutFormat::Json }]
 }
 
 /// `Debug` masks `client` values whose key looks like a secret: validation rejects them, but a
@@ -396,10 +392,7 @@ pub struct Problem {
 
 impl Problem {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Problem {
-        Problem {
-            field: field.into(),
-            message: message.into(),
-        }
+        Problem { field: field.into(), message: message.into() }
     }
 }
 
@@ -501,32 +494,21 @@ fn is_secret_property(key: &str) -> bool {
     let key = key.to_ascii_lowercase();
     key.contains("password")
         || key.contains("secret")
-        || matches!(
-            key.as_str(),
-            "ssl.key.pem" | "sasl.oauthbearer.client.secret" | "sasl.jaas.config"
-        )
+        || matches!(key.as_str(), "ssl.key.pem" | "sasl.oauthbearer.client.secret" | "sasl.jaas.config")
 }
 
 /// Whether a line of the file may show a secret, so an error must not quote it.
 fn may_hold_secret(line: &str) -> bool {
     let line = line.to_ascii_lowercase();
-    ["password", "secret", "ssl.key.pem", "jaas"]
-        .iter()
-        .any(|word| line.contains(word))
+    ["password", "secret", "ssl.key.pem", "jaas"].iter().any(|word| line.contains(word))
 }
 
 /// Properties auditwatch sets itself, with the reason a user may not override them.
 const RESERVED_PROPERTIES: [(&str, &str); 4] = [
     ("bootstrap.servers", "set `kafka.brokers` instead"),
     ("group.id", "set `kafka.group_id` instead"),
-    (
-        "enable.auto.commit",
-        "auditwatch commits offsets itself, only after a checkpoint holds them",
-    ),
-    (
-        "enable.auto.offset.store",
-        "auditwatch stores offsets itself, only after a checkpoint holds them",
-    ),
+    ("enable.auto.commit", "auditwatch commits offsets itself, only after a checkpoint holds them"),
+    ("enable.auto.offset.store", "auditwatch stores offsets itself, only after a checkpoint holds them"),
 ];
 
 impl KafkaConfig {
@@ -538,15 +520,8 @@ impl KafkaConfig {
         &self,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Vec<(String, PropertyValue)>, Vec<Problem>> {
-        let mut properties = vec![(
-            "bootstrap.servers".to_string(),
-            PropertyValue::Plain(self.brokers.clone()),
-        )];
-        properties.extend(
-            self.client
-                .iter()
-                .map(|(k, v)| (k.clone(), PropertyValue::Plain(v.clone()))),
-        );
+        let mut properties = vec![("bootstrap.servers".to_string(), PropertyValue::Plain(self.brokers.clone()))];
+        properties.extend(self.client.iter().map(|(k, v)| (k.clone(), PropertyValue::Plain(v.clone()))));
         let mut problems = Vec::new();
         for (key, reference) in &self.secrets {
             match reference.resolve(env) {
@@ -563,24 +538,15 @@ impl KafkaConfig {
 
     fn validate(&self, out: &mut Vec<Problem>) {
         if self.brokers.trim().is_empty() {
-            out.push(Problem::new(
-                "kafka.brokers",
-                "must not be empty; write \"host:port,host:port\"",
-            ));
+            out.push(Problem::new("kafka.brokers", "must not be empty; write \"host:port,host:port\""));
         } else if self.brokers.split(',').any(|broker| broker.trim().is_empty()) {
-            out.push(Problem::new(
-                "kafka.brokers",
-                "has an empty entry; write \"host:port,host:port\"",
-            ));
+            out.push(Problem::new("kafka.brokers", "has an empty entry; write \"host:port,host:port\""));
         }
         if self.group_id.trim().is_empty() {
             out.push(Problem::new("kafka.group_id", "must not be empty"));
         }
         if !(1..=100_000).contains(&self.batch_size) {
-            out.push(Problem::new(
-                "kafka.batch_size",
-                format!("is {}; must be between 1 and 100000", self.batch_size),
-            ));
+            out.push(Problem::new("kafka.batch_size", format!("is {}; must be between 1 and 100000", self.batch_size)));
         }
         positive(out, "kafka.batch_timeout", self.batch_timeout);
         for key in self.client.keys() {
@@ -615,16 +581,10 @@ impl KafkaConfig {
             }
             match reference {
                 SecretRef::Env { env } if env.trim().is_empty() => {
-                    out.push(Problem::new(
-                        format!("{field}.env"),
-                        "must name an environment variable",
-                    ));
+                    out.push(Problem::new(format!("{field}.env"), "must name an environment variable"));
                 }
                 SecretRef::Env { env } if env.contains(['=', '\0']) => {
-                    out.push(Problem::new(
-                        format!("{field}.env"),
-                        "is not a valid environment variable name",
-                    ));
+                    out.push(Problem::new(format!("{field}.env"), "is not a valid environment variable name"));
                 }
                 SecretRef::File { file } if file.as_os_str().is_empty() => {
                     out.push(Problem::new(format!("{field}.file"), "must name a file"));
@@ -645,10 +605,7 @@ impl Config {
         self.kafka.validate(&mut out);
 
         if self.topics.is_empty() {
-            out.push(Problem::new(
-                "topics",
-                "at least one input topic is required: [[topics]] name = \"...\"",
-            ));
+            out.push(Problem::new("topics", "at least one input topic is required: [[topics]] name = \"...\""));
         }
         let mut inputs: BTreeMap<&str, usize> = BTreeMap::new();
         for (i, topic) in self.topics.iter().enumerate() {
@@ -656,10 +613,7 @@ impl Config {
             if let Some(message) = topic_name_problem(&topic.name) {
                 out.push(Problem::new(field, message));
             } else if let Some(first) = inputs.get(topic.name.as_str()) {
-                out.push(Problem::new(
-                    field,
-                    format!("`{}` is already listed as topics[{first}]", topic.name),
-                ));
+                out.push(Problem::new(field, format!("`{}` is already listed as topics[{first}]", topic.name)));
             } else {
                 inputs.insert(&topic.name, i);
             }
@@ -679,10 +633,7 @@ impl Config {
 
         if let Some(dir) = &self.detectors.dir {
             if dir.as_os_str().is_empty() {
-                out.push(Problem::new(
-                    "detectors.dir",
-                    "must not be empty; leave it out to use the built-in pack",
-                ));
+                out.push(Problem::new("detectors.dir", "must not be empty; leave it out to use the built-in pack"));
             }
         }
 
@@ -715,10 +666,7 @@ impl Config {
 
     fn validate_outputs(&self, inputs: &BTreeMap<&str, usize>, out: &mut Vec<Problem>) {
         if self.outputs.is_empty() {
-            out.push(Problem::new(
-                "outputs",
-                "at least one output is required, e.g. [[outputs]] type = \"stdout\"",
-            ));
+            out.push(Problem::new("outputs", "at least one output is required, e.g. [[outputs]] type = \"stdout\""));
         }
         let mut stdout: Option<usize> = None;
         let mut files: BTreeMap<&Path, usize> = BTreeMap::new();
@@ -784,13 +732,8 @@ fn topic_name_problem(name: &str) -> Option<String> {
         Some(format!("`{name}` is not allowed as a Kafka topic name"))
     } else if name.len() > 249 {
         Some("is longer than 249 characters, Kafka's limit".into())
-    } else if !name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
-    {
-        Some(format!(
-            "`{name}` is not a Kafka topic name: use only ASCII letters, digits, '.', '_' and '-'"
-        ))
+    } else if !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')) {
+        Some(format!("`{name}` is not a Kafka topic name: use only ASCII letters, digits, '.', '_' and '-'"))
     } else {
         None
     }
@@ -860,21 +803,13 @@ impl Config {
         use fmt::Write;
         let mut r = String::new();
         let k = &self.kafka;
-        let topics: Vec<String> = self
-            .topics
-            .iter()
-            .map(|t| format!("{} ({})", t.name, t.format))
-            .collect();
+        let topics: Vec<String> = self.topics.iter().map(|t| format!("{} ({})", t.name, t.format)).collect();
         let outputs: Vec<String> = self
             .outputs
             .iter()
             .map(|o| match o {
-                OutputConfig::Stdout {
-                    format: StdoutFormat::Json,
-                } => "stdout (json)".to_string(),
-                OutputConfig::Stdout {
-                    format: StdoutFormat::Pretty,
-                } => "stdout (pretty)".to_string(),
+                OutputConfig::Stdout { format: StdoutFormat::Json } => "stdout (json)".to_string(),
+                OutputConfig::Stdout { format: StdoutFormat::Pretty } => "stdout (pretty)".to_string(),
                 OutputConfig::File { path } => format!("file {}", path.display()),
                 OutputConfig::Kafka { topic } => format!("kafka topic {topic}"),
             })
@@ -929,17 +864,12 @@ impl Config {
 }
 
 fn read(path: &Path) -> Result<String, ConfigError> {
-    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        path: path.to_path_buf(),
-        source,
-    })
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })
 }
 
 /// The process environment; variables that are not UTF-8 cannot be overrides and are skipped.
 fn process_env() -> Vec<(String, String)> {
-    std::env::vars_os()
-        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-        .collect()
+    std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect()
 }
 
 /// Parses the file, applies env overrides and deserializes. Returns the config, the problems
@@ -1019,10 +949,8 @@ fn apply_env<'i>(root: &mut DeTable<'i>, past_end: usize, env: &'i [(String, Str
     let mut problems = Vec::new();
     let mut applied = Vec::new();
     for (name, value) in overrides {
-        let segments: Vec<String> = name[ENV_PREFIX.len()..]
-            .split(ENV_SEPARATOR)
-            .map(str::to_ascii_lowercase)
-            .collect();
+        let segments: Vec<String> =
+            name[ENV_PREFIX.len()..].split(ENV_SEPARATOR).map(str::to_ascii_lowercase).collect();
         let result = env_target(&schema, &segments)
             .and_then(|(keys, kind)| Ok((keys, env_value(kind, value)?)))
             .and_then(|(keys, value)| insert_at(root, &keys, value, span.clone()));
@@ -1036,10 +964,8 @@ fn apply_env<'i>(root: &mut DeTable<'i>, past_end: usize, env: &'i [(String, Str
 
 /// Env var names referenced as `{ env = "..." }` under `[kafka.secrets]` in the file.
 fn secret_env_vars(root: &DeTable<'_>) -> Vec<String> {
-    let Some(DeValue::Table(secrets)) = root
-        .get("kafka")
-        .and_then(|kafka| kafka.get_ref().get("secrets"))
-        .map(Spanned::get_ref)
+    let Some(DeValue::Table(secrets)) =
+        root.get("kafka").and_then(|kafka| kafka.get_ref().get("secrets")).map(Spanned::get_ref)
     else {
         return Vec::new();
     };
@@ -1055,11 +981,7 @@ fn env_target(schema: &serde_json::Value, segments: &[String]) -> Result<(Vec<St
     let mut node = resolve_ref(schema, schema);
     let mut keys: Vec<String> = Vec::new();
     for segment in segments {
-        let here = if keys.is_empty() {
-            "the configuration".to_string()
-        } else {
-            format!("`{}`", keys.join("."))
-        };
+        let here = if keys.is_empty() { "the configuration".to_string() } else { format!("`{}`", keys.join(".")) };
         if schema_types(node).contains(&"array") {
             return Err(format!("{here} is a list; set it in the config file"));
         }
@@ -1096,9 +1018,7 @@ fn env_target(schema: &serde_json::Value, segments: &[String]) -> Result<(Vec<St
     } else if types.contains(&"array") {
         return Err(format!("`{path}` is a list; set it in the config file"));
     } else if !types.contains(&"object") {
-        return Err(format!(
-            "`{path}` cannot be set from the environment; set it in the config file"
-        ));
+        return Err(format!("`{path}` cannot be set from the environment; set it in the config file"));
     } else {
         return Err(format!(
             "`{path}` is a table; set its fields one by one (`{ENV_PREFIX}{}{ENV_SEPARATOR}<FIELD>`)",
@@ -1141,12 +1061,12 @@ fn env_value(kind: ScalarKind, value: &str) -> Result<DeValue<'_>, String> {
             "false" => Ok(DeValue::Boolean(false)),
             _ => Err(format!("`{value}` is not a boolean (true or false)")),
         },
-        ScalarKind::Integer => parsed()
-            .filter(DeValue::is_integer)
-            .ok_or_else(|| format!("`{value}` is not an integer")),
-        ScalarKind::Float => parsed()
-            .filter(|v| v.is_integer() || v.is_float())
-            .ok_or_else(|| format!("`{value}` is not a number")),
+        ScalarKind::Integer => {
+            parsed().filter(DeValue::is_integer).ok_or_else(|| format!("`{value}` is not an integer"))
+        }
+        ScalarKind::Float => {
+            parsed().filter(|v| v.is_integer() || v.is_float()).ok_or_else(|| format!("`{value}` is not a number"))
+        }
     }
 }
 
@@ -1169,10 +1089,7 @@ fn insert_at<'i>(
             _ => return Err(format!("`{}` in the file is not a table", keys[..=depth].join("."))),
         }
     }
-    table.insert(
-        Spanned::new(span.clone(), Cow::Owned(last.clone())),
-        Spanned::new(span, value),
-    );
+    table.insert(Spanned::new(span.clone(), Cow::Owned(last.clone())), Spanned::new(span, value));
     Ok(())
 }
 
@@ -1214,11 +1131,7 @@ mod tests {
         let found = config.validate();
         assert_eq!(found.len(), 1, "expected one problem on {field}, got {found:?}");
         assert_eq!(found[0].field, field, "{found:?}");
-        assert!(
-            found[0].message.contains(needle),
-            "{:?} should contain {needle:?}",
-            found[0].message
-        );
+        assert!(found[0].message.contains(needle), "{:?} should contain {needle:?}", found[0].message);
     }
 
     fn invalid(result: Result<Config, ConfigError>) -> Vec<Problem> {
@@ -1235,13 +1148,7 @@ mod tests {
         assert_eq!(config.kafka.batch_size, 5000);
         assert_eq!(config.kafka.batch_timeout, Duration(20));
         assert!(config.kafka.client.is_empty() && config.kafka.secrets.is_empty());
-        assert_eq!(
-            config.topics,
-            vec![TopicConfig {
-                name: "audit.events".into(),
-                format: InputFormat::Native
-            }]
-        );
+        assert_eq!(config.topics, vec![TopicConfig { name: "audit.events".into(), format: InputFormat::Native }]);
         assert_eq!(config.detectors.dir, None);
         assert_eq!(config.state.dir, PathBuf::from("state"));
         assert_eq!(config.state.checkpoint_interval, Duration(30 * SECOND));
@@ -1251,12 +1158,7 @@ mod tests {
         assert_eq!(config.engine.idle_expiry, Duration(35 * DAY));
         assert_eq!(config.engine.allowed_lateness, Duration(HOUR));
         assert_eq!(config.engine.max_event_bytes, 1_048_576);
-        assert_eq!(
-            config.outputs,
-            vec![OutputConfig::Stdout {
-                format: StdoutFormat::Json
-            }]
-        );
+        assert_eq!(config.outputs, vec![OutputConfig::Stdout { format: StdoutFormat::Json }]);
         assert_eq!(config.admin.listen.to_string(), "127.0.0.1:9187");
     }
 
@@ -1302,12 +1204,8 @@ mod tests {
         assert_eq!(
             config.outputs,
             vec![
-                OutputConfig::Stdout {
-                    format: StdoutFormat::Pretty
-                },
-                OutputConfig::File {
-                    path: "/tmp/a.jsonl".into()
-                },
+                OutputConfig::Stdout { format: StdoutFormat::Pretty },
+                OutputConfig::File { path: "/tmp/a.jsonl".into() },
                 OutputConfig::Kafka { topic: "alerts".into() },
             ]
         );
@@ -1329,10 +1227,7 @@ mod tests {
     #[test]
     fn env_overrides_file_values_and_supplies_missing_ones() {
         let without_brokers = MINIMAL.replace("brokers = \"localhost:9092\"", "");
-        assert!(matches!(
-            load_from(&without_brokers, "t.toml", &[]),
-            Err(ConfigError::Parse { .. })
-        ));
+        assert!(matches!(load_from(&without_brokers, "t.toml", &[]), Err(ConfigError::Parse { .. })));
         let vars = env(&[
             ("AUDITWATCH_KAFKA__BROKERS", "b1:9092,b2:9092"),
             ("AUDITWATCH_KAFKA__BATCH_SIZE", "100"),
@@ -1349,19 +1244,13 @@ mod tests {
         let config = load_from(&without_brokers, "t.toml", &vars).expect("env completes the config");
         assert_eq!(config.kafka.brokers, "b1:9092,b2:9092");
         assert_eq!(config.kafka.batch_size, 100);
-        assert_eq!(
-            config.kafka.group_id, "1234",
-            "a numeric-looking value for a string field stays a string"
-        );
+        assert_eq!(config.kafka.group_id, "1234", "a numeric-looking value for a string field stays a string");
         assert_eq!(config.state.dir, PathBuf::from("/var/lib/x"));
         assert_eq!(config.state.checkpoint_interval, Duration(60 * SECOND));
         assert_eq!(config.admin.listen.to_string(), "127.0.0.1:9000");
         assert_eq!(config.dead_letter.topic, "dlq");
         assert_eq!(config.detectors.dir, Some(PathBuf::from("/etc/auditwatch/detectors")));
-        assert_eq!(
-            config.kafka.client.get("security.protocol").map(String::as_str),
-            Some("SASL_SSL")
-        );
+        assert_eq!(config.kafka.client.get("security.protocol").map(String::as_str), Some("SASL_SSL"));
     }
 
     #[test]
@@ -1394,11 +1283,7 @@ mod tests {
         assert!(found[2].message.contains("is a list"), "{:?}", found[2]);
         assert!(found[3].message.contains("not an integer"), "{:?}", found[3]);
         assert!(found[4].message.contains("is a table"), "{:?}", found[4]);
-        assert!(
-            found[5].message.contains("cannot be set from the environment"),
-            "{:?}",
-            found[5]
-        );
+        assert!(found[5].message.contains("cannot be set from the environment"), "{:?}", found[5]);
         assert!(!format!("{found:?}").contains("hunter2"));
     }
 
@@ -1428,52 +1313,23 @@ mod tests {
         type Mutation = Box<dyn Fn(&mut Config)>;
         let cases: Vec<(&str, Mutation, &str)> = vec![
             ("topics", Box::new(|c| c.topics.clear()), "at least one"),
-            (
-                "topics[0].name",
-                Box::new(|c| c.topics[0].name.clear()),
-                "must not be empty",
-            ),
-            (
-                "topics[0].name",
-                Box::new(|c| c.topics[0].name = "audit events".into()),
-                "not a Kafka topic name",
-            ),
+            ("topics[0].name", Box::new(|c| c.topics[0].name.clear()), "must not be empty"),
+            ("topics[0].name", Box::new(|c| c.topics[0].name = "audit events".into()), "not a Kafka topic name"),
             (
                 "topics[1].name",
-                Box::new(|c| {
-                    c.topics.push(TopicConfig {
-                        name: "audit.events".into(),
-                        format: InputFormat::Native,
-                    })
-                }),
+                Box::new(|c| c.topics.push(TopicConfig { name: "audit.events".into(), format: InputFormat::Native })),
                 "already listed as topics[0]",
             ),
-            (
-                "dead_letter.topic",
-                Box::new(|c| c.dead_letter.topic = "audit.events".into()),
-                "also an input topic",
-            ),
-            (
-                "dead_letter.topic",
-                Box::new(|c| c.dead_letter.topic.clear()),
-                "must not be empty",
-            ),
+            ("dead_letter.topic", Box::new(|c| c.dead_letter.topic = "audit.events".into()), "also an input topic"),
+            ("dead_letter.topic", Box::new(|c| c.dead_letter.topic.clear()), "must not be empty"),
             (
                 "outputs[1].topic",
-                Box::new(|c| {
-                    c.outputs.push(OutputConfig::Kafka {
-                        topic: "audit.events".into(),
-                    })
-                }),
+                Box::new(|c| c.outputs.push(OutputConfig::Kafka { topic: "audit.events".into() })),
                 "also an input topic",
             ),
             (
                 "outputs[1].topic",
-                Box::new(|c| {
-                    c.outputs.push(OutputConfig::Kafka {
-                        topic: "audit.deadletter".into(),
-                    })
-                }),
+                Box::new(|c| c.outputs.push(OutputConfig::Kafka { topic: "audit.deadletter".into() })),
                 "dead-letter topic",
             ),
             (
@@ -1484,81 +1340,21 @@ mod tests {
                 }),
                 "already receives alerts from outputs[1]",
             ),
-            (
-                "kafka.brokers",
-                Box::new(|c| c.kafka.brokers = " ".into()),
-                "must not be empty",
-            ),
-            (
-                "kafka.brokers",
-                Box::new(|c| c.kafka.brokers = "a:1,,b:2".into()),
-                "empty entry",
-            ),
-            (
-                "kafka.group_id",
-                Box::new(|c| c.kafka.group_id.clear()),
-                "must not be empty",
-            ),
-            (
-                "kafka.batch_size",
-                Box::new(|c| c.kafka.batch_size = 0),
-                "between 1 and 100000",
-            ),
-            (
-                "kafka.batch_size",
-                Box::new(|c| c.kafka.batch_size = 100_001),
-                "between 1 and 100000",
-            ),
-            (
-                "kafka.batch_timeout",
-                Box::new(|c| c.kafka.batch_timeout = Duration(0)),
-                "longer than 0",
-            ),
-            (
-                "state.checkpoint_interval",
-                Box::new(|c| c.state.checkpoint_interval = Duration(0)),
-                "longer than 0",
-            ),
-            (
-                "state.shutdown_timeout",
-                Box::new(|c| c.state.shutdown_timeout = Duration(0)),
-                "longer than 0",
-            ),
-            (
-                "state.dir",
-                Box::new(|c| c.state.dir = PathBuf::new()),
-                "must not be empty",
-            ),
-            (
-                "detectors.dir",
-                Box::new(|c| c.detectors.dir = Some(PathBuf::new())),
-                "built-in pack",
-            ),
-            (
-                "engine.idle_expiry",
-                Box::new(|c| c.engine.idle_expiry = Duration(0)),
-                "longer than 0",
-            ),
-            (
-                "engine.max_accounts",
-                Box::new(|c| c.engine.max_accounts = 0),
-                "greater than 0",
-            ),
-            (
-                "engine.max_credentials",
-                Box::new(|c| c.engine.max_credentials = 0),
-                "greater than 0",
-            ),
-            (
-                "engine.max_event_bytes",
-                Box::new(|c| c.engine.max_event_bytes = 1023),
-                "1 KiB",
-            ),
-            (
-                "engine.max_event_bytes",
-                Box::new(|c| c.engine.max_event_bytes = 64 * 1024 * 1024 + 1),
-                "64 MiB",
-            ),
+            ("kafka.brokers", Box::new(|c| c.kafka.brokers = " ".into()), "must not be empty"),
+            ("kafka.brokers", Box::new(|c| c.kafka.brokers = "a:1,,b:2".into()), "empty entry"),
+            ("kafka.group_id", Box::new(|c| c.kafka.group_id.clear()), "must not be empty"),
+            ("kafka.batch_size", Box::new(|c| c.kafka.batch_size = 0), "between 1 and 100000"),
+            ("kafka.batch_size", Box::new(|c| c.kafka.batch_size = 100_001), "between 1 and 100000"),
+            ("kafka.batch_timeout", Box::new(|c| c.kafka.batch_timeout = Duration(0)), "longer than 0"),
+            ("state.checkpoint_interval", Box::new(|c| c.state.checkpoint_interval = Duration(0)), "longer than 0"),
+            ("state.shutdown_timeout", Box::new(|c| c.state.shutdown_timeout = Duration(0)), "longer than 0"),
+            ("state.dir", Box::new(|c| c.state.dir = PathBuf::new()), "must not be empty"),
+            ("detectors.dir", Box::new(|c| c.detectors.dir = Some(PathBuf::new())), "built-in pack"),
+            ("engine.idle_expiry", Box::new(|c| c.engine.idle_expiry = Duration(0)), "longer than 0"),
+            ("engine.max_accounts", Box::new(|c| c.engine.max_accounts = 0), "greater than 0"),
+            ("engine.max_credentials", Box::new(|c| c.engine.max_credentials = 0), "greater than 0"),
+            ("engine.max_event_bytes", Box::new(|c| c.engine.max_event_bytes = 1023), "1 KiB"),
+            ("engine.max_event_bytes", Box::new(|c| c.engine.max_event_bytes = 64 * 1024 * 1024 + 1), "64 MiB"),
             (
                 "kafka.client.sasl.password",
                 Box::new(|c| {
@@ -1583,9 +1379,7 @@ mod tests {
             (
                 "kafka.client.sasl.oauthbearer.client.secret",
                 Box::new(|c| {
-                    c.kafka
-                        .client
-                        .insert("sasl.oauthbearer.client.secret".into(), "x".into());
+                    c.kafka.client.insert("sasl.oauthbearer.client.secret".into(), "x".into());
                 }),
                 "holds a secret",
             ),
@@ -1607,27 +1401,21 @@ mod tests {
                 "kafka.secrets.sasl.username",
                 Box::new(|c| {
                     c.kafka.client.insert("sasl.username".into(), "svc".into());
-                    c.kafka
-                        .secrets
-                        .insert("sasl.username".into(), SecretRef::Env { env: "U".into() });
+                    c.kafka.secrets.insert("sasl.username".into(), SecretRef::Env { env: "U".into() });
                 }),
                 "also set in [kafka.client]",
             ),
             (
                 "kafka.secrets.sasl.password.env",
                 Box::new(|c| {
-                    c.kafka
-                        .secrets
-                        .insert("sasl.password".into(), SecretRef::Env { env: "".into() });
+                    c.kafka.secrets.insert("sasl.password".into(), SecretRef::Env { env: "".into() });
                 }),
                 "must name an environment variable",
             ),
             (
                 "kafka.secrets.sasl.password.file",
                 Box::new(|c| {
-                    c.kafka
-                        .secrets
-                        .insert("sasl.password".into(), SecretRef::File { file: PathBuf::new() });
+                    c.kafka.secrets.insert("sasl.password".into(), SecretRef::File { file: PathBuf::new() });
                 }),
                 "must name a file",
             ),
@@ -1635,22 +1423,14 @@ mod tests {
             (
                 "outputs[2].path",
                 Box::new(|c| {
-                    c.outputs.push(OutputConfig::File {
-                        path: "/x/alerts.jsonl".into(),
-                    });
-                    c.outputs.push(OutputConfig::File {
-                        path: "/x/alerts.jsonl".into(),
-                    });
+                    c.outputs.push(OutputConfig::File { path: "/x/alerts.jsonl".into() });
+                    c.outputs.push(OutputConfig::File { path: "/x/alerts.jsonl".into() });
                 }),
                 "already written by outputs[1]",
             ),
             (
                 "outputs[1]",
-                Box::new(|c| {
-                    c.outputs.push(OutputConfig::Stdout {
-                        format: StdoutFormat::Pretty,
-                    })
-                }),
+                Box::new(|c| c.outputs.push(OutputConfig::Stdout { format: StdoutFormat::Pretty })),
                 "only one stdout output",
             ),
         ];
@@ -1702,18 +1482,9 @@ mod tests {
             ]
         );
         let display = ConfigError::Invalid(found).to_string();
-        assert!(
-            display.starts_with("invalid configuration (7 problems):\n"),
-            "{display}"
-        );
-        assert!(
-            display.contains("\nkafka.batch_size: is 0; must be between 1 and 100000\n"),
-            "{display}"
-        );
-        assert!(
-            !display.contains("hunter2"),
-            "a rejected inline secret must not be echoed: {display}"
-        );
+        assert!(display.starts_with("invalid configuration (7 problems):\n"), "{display}");
+        assert!(display.contains("\nkafka.batch_size: is 0; must be between 1 and 100000\n"), "{display}");
+        assert!(!display.contains("hunter2"), "a rejected inline secret must not be echoed: {display}");
     }
 
     #[test]
@@ -1726,10 +1497,7 @@ mod tests {
         assert!(!found[0].message.contains("hunter2"));
         let mut config = minimal();
         config.kafka.client.insert("sasl.password".into(), "hunter2".into());
-        assert!(
-            !format!("{config:?}").contains("hunter2"),
-            "Debug must mask secret-like client values"
-        );
+        assert!(!format!("{config:?}").contains("hunter2"), "Debug must mask secret-like client values");
     }
 
     #[test]
@@ -1766,41 +1534,27 @@ mod tests {
 
     #[test]
     fn secret_from_env_resolves() {
-        let kafka = with_secret(SecretRef::Env {
-            env: "AUDITWATCH_KAFKA_PASSWORD".into(),
-        });
+        let kafka = with_secret(SecretRef::Env { env: "AUDITWATCH_KAFKA_PASSWORD".into() });
         let lookup = |name: &str| (name == "AUDITWATCH_KAFKA_PASSWORD").then(|| "hunter2".to_string());
         let properties = kafka.client_properties(&lookup).expect("resolves");
         let flat: Vec<(&str, &str)> = properties.iter().map(|(k, v)| (k.as_str(), v.expose())).collect();
         assert_eq!(
             flat,
-            [
-                ("bootstrap.servers", "localhost:9092"),
-                ("security.protocol", "SASL_SSL"),
-                ("sasl.password", "hunter2")
-            ]
+            [("bootstrap.servers", "localhost:9092"), ("security.protocol", "SASL_SSL"), ("sasl.password", "hunter2")]
         );
         assert!(!format!("{properties:?}").contains("hunter2"), "{properties:?}");
     }
 
     #[test]
     fn missing_env_secret_is_reported_without_any_value() {
-        let kafka = with_secret(SecretRef::Env {
-            env: "AUDITWATCH_KAFKA_PASSWORD".into(),
-        });
+        let kafka = with_secret(SecretRef::Env { env: "AUDITWATCH_KAFKA_PASSWORD".into() });
         let found = kafka.client_properties(&|_| None).expect_err("missing");
         assert_eq!(
             found,
-            [Problem::new(
-                "kafka.secrets.sasl.password",
-                "MISSING: env AUDITWATCH_KAFKA_PASSWORD is not set"
-            )]
+            [Problem::new("kafka.secrets.sasl.password", "MISSING: env AUDITWATCH_KAFKA_PASSWORD is not set")]
         );
         let found = kafka.client_properties(&|_| Some(String::new())).expect_err("empty");
-        assert_eq!(
-            found[0].message,
-            "MISSING: env AUDITWATCH_KAFKA_PASSWORD is set but empty"
-        );
+        assert_eq!(found[0].message, "MISSING: env AUDITWATCH_KAFKA_PASSWORD is set but empty");
     }
 
     #[test]
@@ -1815,9 +1569,7 @@ mod tests {
             Some(("sasl.password", "s3cret with spaces "))
         );
 
-        let missing = with_secret(SecretRef::File {
-            file: dir.path().join("absent"),
-        });
+        let missing = with_secret(SecretRef::File { file: dir.path().join("absent") });
         let found = missing.client_properties(&|_| None).expect_err("missing file");
         assert_eq!(found[0].field, "kafka.secrets.sasl.password");
         assert!(found[0].message.contains("absent"), "{:?}", found[0]);
@@ -1842,20 +1594,15 @@ mod tests {
         let secret_file = dir.path().join("pw");
         std::fs::write(&secret_file, "hunter2\n").expect("write");
         let config_path = dir.path().join("auditwatch.toml");
-        let text = format!(
-            "{MINIMAL}\n[kafka.secrets]\n\"sasl.password\" = {{ file = \"{}\" }}\n",
-            secret_file.display()
-        );
+        let text =
+            format!("{MINIMAL}\n[kafka.secrets]\n\"sasl.password\" = {{ file = \"{}\" }}\n", secret_file.display());
         std::fs::write(&config_path, &text).expect("write");
         let report = check_report(&config_path).expect("valid");
         assert!(report.contains("brokers localhost:9092, group auditwatch"), "{report}");
         assert!(report.contains("audit.events (native)"), "{report}");
         assert!(report.contains("stdout (json)"), "{report}");
         assert!(report.contains("127.0.0.1:9187"), "{report}");
-        assert!(
-            report.contains("sasl.password <- file") && report.contains("resolved"),
-            "{report}"
-        );
+        assert!(report.contains("sasl.password <- file") && report.contains("resolved"), "{report}");
         assert!(!report.contains("hunter2"), "{report}");
 
         // An unresolvable secret is reported together with the other problems.
@@ -1868,18 +1615,9 @@ mod tests {
         };
         let fields: Vec<&str> = found.iter().map(|p| p.field.as_str()).collect();
         assert_eq!(fields, ["engine.max_accounts", "kafka.secrets.sasl.password"]);
-        assert!(
-            found[1]
-                .message
-                .starts_with("MISSING: cannot read file /nonexistent/pw"),
-            "{:?}",
-            found[1]
-        );
+        assert!(found[1].message.starts_with("MISSING: cannot read file /nonexistent/pw"), "{:?}", found[1]);
 
-        assert!(matches!(
-            check_report(&dir.path().join("nope.toml")),
-            Err(ConfigError::Read { .. })
-        ));
+        assert!(matches!(check_report(&dir.path().join("nope.toml")), Err(ConfigError::Read { .. })));
     }
 
     #[test]

@@ -26,7 +26,8 @@ pub enum Category {
 }
 
 impl Category {
-    pub const ALL: [Category; 4] = [Category::FailedAuth, Category::DataVolume, Category::OffHours, Category::CredentialMisuse];
+    pub const ALL: [Category; 4] =
+        [Category::FailedAuth, Category::DataVolume, Category::OffHours, Category::CredentialMisuse];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -67,7 +68,9 @@ impl DetectorType {
             DetectorType::FailureBurst | DetectorType::PasswordSpray => Category::FailedAuth,
             DetectorType::VolumeBurst | DetectorType::SustainedVolume => Category::DataVolume,
             DetectorType::OffHours => Category::OffHours,
-            DetectorType::RevokedCredential | DetectorType::ForeignCredential | DetectorType::NewNetwork => Category::CredentialMisuse,
+            DetectorType::RevokedCredential | DetectorType::ForeignCredential | DetectorType::NewNetwork => {
+                Category::CredentialMisuse
+            }
         }
     }
 }
@@ -275,7 +278,8 @@ pub struct Problems(pub Vec<Problem>);
 
 /// Parse and validate one definition.
 pub fn parse(file: &Path, text: &str) -> Result<Detector, Vec<Problem>> {
-    let problem = |field: &str, message: String| Problem { file: file.to_path_buf(), field: field.to_string(), message };
+    let problem =
+        |field: &str, message: String| Problem { file: file.to_path_buf(), field: field.to_string(), message };
     let raw: DefinitionFile = toml::from_str(text).map_err(|e| {
         let message = e.message().to_string();
         let line = e.span().map(|span| text[..span.start].matches('\n').count() + 1);
@@ -288,7 +292,12 @@ pub fn parse(file: &Path, text: &str) -> Result<Detector, Vec<Problem>> {
     if raw.category != raw.detector_type.category() {
         problems.push(problem(
             "category",
-            format!("type `{:?}` reports category `{}`, not `{}`", raw.detector_type, raw.detector_type.category().as_str(), raw.category.as_str()),
+            format!(
+                "type `{:?}` reports category `{}`, not `{}`",
+                raw.detector_type,
+                raw.detector_type.category().as_str(),
+                raw.category.as_str()
+            ),
         ));
     }
     if raw.cooldown.millis() <= 0 {
@@ -403,7 +412,8 @@ fn build_kind(detector_type: DetectorType, params: toml::Value) -> Result<Detect
 /// Load every `*.toml` in a directory, in name order; all problems or all detectors.
 pub fn load_dir(dir: &Path) -> Result<Vec<Detector>, Problems> {
     let problem = |file: &Path, message: String| Problem { file: file.to_path_buf(), field: String::new(), message };
-    let entries = std::fs::read_dir(dir).map_err(|e| Problems(vec![problem(dir, format!("cannot read directory: {e}"))]))?;
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| Problems(vec![problem(dir, format!("cannot read directory: {e}"))]))?;
     let mut files: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|ext| ext == "toml"))
@@ -444,7 +454,11 @@ pub fn load_sources<'a>(sources: impl IntoIterator<Item = (&'a Path, &'a str)>) 
         match parse(path, text) {
             Ok(d) => {
                 if let Some(other) = detectors.iter().find(|o| o.name == d.name) {
-                    problems.push(Problem { file: path.to_path_buf(), field: "name".into(), message: format!("`{}` is also defined in {}", d.name, other.file.display()) });
+                    problems.push(Problem {
+                        file: path.to_path_buf(),
+                        field: "name".into(),
+                        message: format!("`{}` is also defined in {}", d.name, other.file.display()),
+                    });
                 } else {
                     detectors.push(d);
                 }
@@ -453,7 +467,11 @@ pub fn load_sources<'a>(sources: impl IntoIterator<Item = (&'a Path, &'a str)>) 
         }
     }
     if detectors.is_empty() && problems.is_empty() {
-        problems.push(Problem { file: last_path, field: String::new(), message: "no detector definitions (*.toml) found".into() });
+        problems.push(Problem {
+            file: last_path,
+            field: String::new(),
+            message: "no detector definitions (*.toml) found".into(),
+        });
     }
     if problems.is_empty() {
         Ok(detectors)
@@ -491,7 +509,9 @@ max_p_value = 1e-6
     fn parses_a_valid_definition() {
         let d = parse(Path::new("x.toml"), VALID).unwrap();
         assert_eq!(d.name, "failed-auth-burst");
-        assert!(matches!(d.kind, DetectorKind::FailureBurst(ref p) if p.min_count == 10 && p.window.millis() == 600_000));
+        assert!(
+            matches!(d.kind, DetectorKind::FailureBurst(ref p) if p.min_count == 10 && p.window.millis() == 600_000)
+        );
     }
 
     #[test]

@@ -92,7 +92,10 @@ path = "{alerts}"
     let config: Config = config::load_from(&text, "demo", &[])?;
 
     let mut events = Vec::new();
-    let labels = gen::generate(&GenOptions { seed: options.seed, accounts: options.accounts, days: options.days, ..GenOptions::default() }, &mut events)?;
+    let labels = gen::generate(
+        &GenOptions { seed: options.seed, accounts: options.accounts, days: options.days, ..GenOptions::default() },
+        &mut events,
+    )?;
     println!(
         "auditwatch demo: {} accounts over {} days, {} labelled incidents, through an in-process Kafka broker at {}\n",
         options.accounts,
@@ -103,7 +106,13 @@ path = "{alerts}"
 
     let metrics = Arc::new(Metrics::new(&[INPUT_TOPIC.to_string()]));
     let control = Control::default();
-    let pipeline = Pipeline::start(&config, crate::pack::load().map_err(|p| config::ConfigError::Parse { source_name: "detector pack".into(), message: p.to_string() })?, metrics, control.clone())?;
+    let pipeline = Pipeline::start(
+        &config,
+        crate::pack::load()
+            .map_err(|p| config::ConfigError::Parse { source_name: "detector pack".into(), message: p.to_string() })?,
+        metrics,
+        control.clone(),
+    )?;
 
     let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
         .set("bootstrap.servers", cluster.bootstrap_servers())
@@ -116,11 +125,17 @@ path = "{alerts}"
         let feeder = scope.spawn(|| -> Result<u64, DemoError> {
             let mut produced = 0u64;
             // A few malformed messages among the good ones, to show the dead-letter path.
-            let garbage: [&[u8]; 3] = [b"{\"time\": \"yesterday\", \"account\": \"svc-x\"", b"[1,2,3]", b"{\"account\":\"svc-x\",\"action\":\"a\",\"outcome\":\"success\"}"];
+            let garbage: [&[u8]; 3] = [
+                b"{\"time\": \"yesterday\", \"account\": \"svc-x\"",
+                b"[1,2,3]",
+                b"{\"account\":\"svc-x\",\"action\":\"a\",\"outcome\":\"success\"}",
+            ];
             let lines: Vec<&[u8]> = events.split(|&b| b == b'\n').filter(|l| !l.is_empty()).collect();
             for (i, line) in lines.iter().enumerate() {
                 // One of each malformed kind, spread through the stream.
-                if let Some(bad) = garbage.iter().enumerate().find(|(k, _)| i == (k + 1) * lines.len() / 4).map(|(_, bad)| *bad) {
+                if let Some(bad) =
+                    garbage.iter().enumerate().find(|(k, _)| i == (k + 1) * lines.len() / 4).map(|(_, bad)| *bad)
+                {
                     send(&producer, b"garbage", bad)?;
                     produced += 1;
                 }

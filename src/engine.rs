@@ -69,7 +69,9 @@ pub struct EngineStats {
 
 /// The event was later than the allowed lateness.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("event time is {behind_ms} ms behind the newest event of its account, more than the allowed lateness of {allowed}")]
+#[error(
+    "event time is {behind_ms} ms behind the newest event of its account, more than the allowed lateness of {allowed}"
+)]
 pub struct LateEvent {
     pub behind_ms: Millis,
     pub allowed: Duration,
@@ -193,14 +195,21 @@ impl Engine {
 
     /// Like `process`, for an event read from a Kafka partition: producers key events by
     /// account, so an account moving between partitions is counted (its state may be split).
-    pub fn process_from(&mut self, event: &AuditEvent, partition: Option<u32>, alerts: &mut Vec<Alert>) -> Result<(), LateEvent> {
+    pub fn process_from(
+        &mut self,
+        event: &AuditEvent,
+        partition: Option<u32>,
+        alerts: &mut Vec<Alert>,
+    ) -> Result<(), LateEvent> {
         let tenant = event.tenant().as_bytes();
         let account_key = key_of(&[tenant, event.account.as_bytes()]);
         let mut untracked;
         // One map lookup in the common case (below the ceiling).
         let state: &mut AccountState = match self.accounts.len() < self.options.max_accounts {
             true => self.accounts.entry(account_key).or_insert_with(|| Box::new(AccountState::new(event.time))),
-            false if self.accounts.contains_key(&account_key) => self.accounts.get_mut(&account_key).expect("just checked"),
+            false if self.accounts.contains_key(&account_key) => {
+                self.accounts.get_mut(&account_key).expect("just checked")
+            }
             false => {
                 // Over the ceiling: judge the event on a throwaway state so rules still fire.
                 self.stats.untracked_account_events += 1;
@@ -225,7 +234,12 @@ impl Engine {
         let AccountState { baseline, bursts, .. } = state;
         let t = event.time.max(baseline.last_seen);
         baseline.advance(t);
-        baseline.count(event.bytes.unwrap_or(0), event.records.unwrap_or(0), event.outcome == Outcome::Failure, event.outcome == Outcome::Denied);
+        baseline.count(
+            event.bytes.unwrap_or(0),
+            event.records.unwrap_or(0),
+            event.outcome == Outcome::Failure,
+            event.outcome == Outcome::Denied,
+        );
 
         // Key ids are global: a key presented under another tenant is the same key.
         let credential_key = event.credential.as_ref().map(|c| key_of(&[c.id.as_bytes()]));
@@ -240,7 +254,8 @@ impl Engine {
             if !detector.select.matches(event) {
                 continue;
             }
-            let ctx = Context { event, t, account: baseline, warmed_up: t - baseline.first_seen >= detector.warmup.millis() };
+            let ctx =
+                Context { event, t, account: baseline, warmed_up: t - baseline.first_seen >= detector.warmup.millis() };
 
             let finding = match &detector.kind {
                 DetectorKind::FailureBurst(p) if event.outcome == p.outcome => {
@@ -260,7 +275,9 @@ impl Engine {
                         let room = self.sprays.len() < self.options.max_spray_sources;
                         match self.sprays.get_mut(&source_key) {
                             Some(counter) => failed_auth::spray(&ctx, p, account_key, counter),
-                            None if room => failed_auth::spray(&ctx, p, account_key, self.sprays.entry(source_key).or_default()),
+                            None if room => {
+                                failed_auth::spray(&ctx, p, account_key, self.sprays.entry(source_key).or_default())
+                            }
                             None => None,
                         }
                     }
@@ -269,10 +286,16 @@ impl Engine {
                 DetectorKind::VolumeBurst(p) => data_volume::burst(&ctx, p),
                 DetectorKind::SustainedVolume(p) => data_volume::sustained(&ctx, p),
                 DetectorKind::OffHours { params, schedules } => off_hours::check(&ctx, params, schedules),
-                DetectorKind::RevokedCredential(p) => profile.filter(|_| is_use).and_then(|prof| credential::revoked(&ctx, p, key, prof)),
-                DetectorKind::ForeignCredential(p) if authenticated_use && credential_key.is_some() => credential::foreign(&ctx, p, key, short_key(account_key), profile),
+                DetectorKind::RevokedCredential(p) => {
+                    profile.filter(|_| is_use).and_then(|prof| credential::revoked(&ctx, p, key, prof))
+                }
+                DetectorKind::ForeignCredential(p) if authenticated_use && credential_key.is_some() => {
+                    credential::foreign(&ctx, p, key, short_key(account_key), profile)
+                }
                 DetectorKind::ForeignCredential(_) => None,
-                DetectorKind::NewNetwork(p) => profile.filter(|_| authenticated_use).and_then(|prof| credential::new_network(&ctx, p, key, prof)),
+                DetectorKind::NewNetwork(p) => {
+                    profile.filter(|_| authenticated_use).and_then(|prof| credential::new_network(&ctx, p, key, prof))
+                }
             };
             if let Some(finding) = finding {
                 findings.push((index, finding));
@@ -295,7 +318,13 @@ impl Engine {
         Ok(())
     }
 
-    fn learn_credential(&mut self, event: &AuditEvent, credential: &crate::event::Credential, credential_key: u64, account_key: u64) {
+    fn learn_credential(
+        &mut self,
+        event: &AuditEvent,
+        credential: &crate::event::Credential,
+        credential_key: u64,
+        account_key: u64,
+    ) {
         let tenant = event.tenant().as_bytes();
         let t = event.time;
         let profile = match self.credentials.len() < self.options.max_credentials {
@@ -329,8 +358,18 @@ impl Engine {
                 }
                 let source = &event.source;
                 let learn_users = t - profile.first_seen <= self.learn_users_for;
-                let user_agent = source.user_agent.as_deref().map(|ua| short_key(xxhash_rust::xxh3::xxh3_64(ua.as_bytes())));
-                profile.learn_use(t, short_key(account_key), &event.account, source.ip, source.asn, source.country.as_deref().map(country_code), user_agent, learn_users);
+                let user_agent =
+                    source.user_agent.as_deref().map(|ua| short_key(xxhash_rust::xxh3::xxh3_64(ua.as_bytes())));
+                profile.learn_use(
+                    t,
+                    short_key(account_key),
+                    &event.account,
+                    source.ip,
+                    source.asn,
+                    source.country.as_deref().map(country_code),
+                    user_agent,
+                    learn_users,
+                );
             }
         }
     }
@@ -413,8 +452,13 @@ impl Engine {
     pub fn state_bytes(&self) -> u64 {
         let map_entry = 8 + 8 + 1;
         let accounts = self.accounts.capacity() * map_entry + self.accounts.len() * std::mem::size_of::<AccountState>();
-        let bursts: usize = self.accounts.values().map(|a| a.bursts.capacity() * (std::mem::size_of::<(u16, BurstCounter)>() + 64)).sum();
-        let credentials = self.credentials.capacity() * (8 + 8 + 1) + self.credentials.len() * (std::mem::size_of::<CredentialProfile>() + 24);
+        let bursts: usize = self
+            .accounts
+            .values()
+            .map(|a| a.bursts.capacity() * (std::mem::size_of::<(u16, BurstCounter)>() + 64))
+            .sum();
+        let credentials = self.credentials.capacity() * (8 + 8 + 1)
+            + self.credentials.len() * (std::mem::size_of::<CredentialProfile>() + 24);
         let sprays = self.sprays.len() * 2048;
         (accounts + bursts + credentials + sprays) as u64
     }
@@ -429,7 +473,15 @@ impl Engine {
         w.i64(self.watermark);
         w.i64(self.swept_hour);
         let s = &self.stats;
-        for v in [s.events, s.late_events, s.untracked_account_events, s.untracked_credential_events, s.alerts, s.folded_repeats, s.account_partition_changes] {
+        for v in [
+            s.events,
+            s.late_events,
+            s.untracked_account_events,
+            s.untracked_credential_events,
+            s.alerts,
+            s.folded_repeats,
+            s.account_partition_changes,
+        ] {
             w.u64(v);
         }
         for v in s.alerts_by_category {
@@ -476,7 +528,15 @@ impl Engine {
         engine.watermark = r.i64()?;
         engine.swept_hour = r.i64()?;
         let s = &mut engine.stats;
-        for v in [&mut s.events, &mut s.late_events, &mut s.untracked_account_events, &mut s.untracked_credential_events, &mut s.alerts, &mut s.folded_repeats, &mut s.account_partition_changes] {
+        for v in [
+            &mut s.events,
+            &mut s.late_events,
+            &mut s.untracked_account_events,
+            &mut s.untracked_credential_events,
+            &mut s.alerts,
+            &mut s.folded_repeats,
+            &mut s.account_partition_changes,
+        ] {
             *v = r.u64()?;
         }
         for v in &mut s.alerts_by_category {
@@ -550,7 +610,10 @@ mod tests {
     const MONDAY: Millis = 1_767_571_200_000; // 2026-01-05T00:00:00Z
 
     fn event(t: Millis, account: &str, outcome: &str, extra: &str) -> String {
-        format!(r#"{{"id":"{account}-{t}-{outcome}","time":"{}","account":"{account}","action":"auth.login","outcome":"{outcome}"{extra}}}"#, format_rfc3339(t))
+        format!(
+            r#"{{"id":"{account}-{t}-{outcome}","time":"{}","account":"{account}","action":"auth.login","outcome":"{outcome}"{extra}}}"#,
+            format_rfc3339(t)
+        )
     }
 
     fn run(engine: &mut Engine, lines: &[String]) -> Vec<Alert> {
@@ -617,7 +680,10 @@ mod tests {
         let options = EngineOptions { max_accounts: 1, ..EngineOptions::default() };
         let mut engine = Engine::new(pack(), options);
         run(&mut engine, &[event(MONDAY, "svc-a", "success", "")]);
-        let alerts = run(&mut engine, &[event(MONDAY + 1000, "svc-b", "success", r#","credential":{"id":"K","owner":"svc-a"}"#)]);
+        let alerts = run(
+            &mut engine,
+            &[event(MONDAY + 1000, "svc-b", "success", r#","credential":{"id":"K","owner":"svc-a"}"#)],
+        );
         assert_eq!(engine.accounts_tracked(), 1);
         assert_eq!(engine.stats().untracked_account_events, 1);
         assert_eq!(alerts.len(), 1, "the foreign-key rule needs no account history");
@@ -638,19 +704,26 @@ mod tests {
     fn declared_schedule_overrides_learning() {
         let mut detectors = pack();
         let off_hours = detectors.iter_mut().find(|d| d.name == "off-hours").unwrap();
-        let config = crate::schedule::ScheduleConfig { accounts: vec!["svc-payroll-*".into()], timezone: "Europe/Berlin".into(), days: "mon-fri".into(), hours: "07:00-19:00".into() };
+        let config = crate::schedule::ScheduleConfig {
+            accounts: vec!["svc-payroll-*".into()],
+            timezone: "Europe/Berlin".into(),
+            days: "mon-fri".into(),
+            hours: "07:00-19:00".into(),
+        };
         if let DetectorKind::OffHours { schedules, .. } = &mut off_hours.kind {
             schedules.push(crate::schedule::Schedule::new(&config).unwrap());
         }
         let mut engine = Engine::new(detectors, EngineOptions::default());
         // Saturday 2026-01-10 03:00 UTC, no history at all: outside the declared hours.
         let saturday = MONDAY + 5 * DAY + 3 * HOUR;
-        let lines: Vec<String> = (0..3).map(|i| event(saturday + i * 60_000, "svc-payroll-eu", "success", "")).collect();
+        let lines: Vec<String> =
+            (0..3).map(|i| event(saturday + i * 60_000, "svc-payroll-eu", "success", "")).collect();
         let alerts = run(&mut engine, &lines);
         assert_eq!(alerts.len(), 1);
         assert!(alerts[0].summary.contains("outside its declared schedule"), "{}", alerts[0].summary);
         // Monday 10:00 Berlin is inside: quiet.
-        let monday: Vec<String> = (0..3).map(|i| event(MONDAY + 7 * DAY + 9 * HOUR + i * 60_000, "svc-payroll-eu", "success", "")).collect();
+        let monday: Vec<String> =
+            (0..3).map(|i| event(MONDAY + 7 * DAY + 9 * HOUR + i * 60_000, "svc-payroll-eu", "success", "")).collect();
         assert!(run(&mut engine, &monday).is_empty());
     }
 
@@ -661,7 +734,12 @@ mod tests {
             .collect();
         let later: Vec<String> = failure_burst(MONDAY + 20 * DAY + 3 * HOUR, "svc-a", 30)
             .into_iter()
-            .chain([event(MONDAY + 20 * DAY + 4 * HOUR, "svc-a", "success", r#","credential":{"id":"K1"},"source":{"ip":"203.0.113.4","asn":64511,"country":"RU"}"#)])
+            .chain([event(
+                MONDAY + 20 * DAY + 4 * HOUR,
+                "svc-a",
+                "success",
+                r#","credential":{"id":"K1"},"source":{"ip":"203.0.113.4","asn":64511,"country":"RU"}"#,
+            )])
             .collect();
         let mut straight = Engine::new(pack(), EngineOptions::default());
         run(&mut straight, &history);

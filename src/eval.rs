@@ -40,12 +40,7 @@ pub const MAX_FALSE_ALERTS_PER_100_ACCOUNT_DAYS: f64 = 1.0;
 pub const MAX_MEDIAN_ALERTS_PER_INCIDENT: f64 = 2.0;
 
 /// Categories and incident kinds in the order reports list them; others follow alphabetically.
-const CATEGORY_ORDER: [&str; 4] = [
-    "failed_auth",
-    "data_volume",
-    "off_hours",
-    "credential_misuse",
-];
+const CATEGORY_ORDER: [&str; 4] = ["failed_auth", "data_volume", "off_hours", "credential_misuse"];
 const KIND_ORDER: [&str; 9] = [
     "failed_auth_burst",
     "denied_burst",
@@ -181,18 +176,16 @@ struct IncidentView<'a> {
 
 fn parse_time(value: &serde_json::Value) -> Option<i64> {
     match value {
-        serde_json::Value::String(text) => chrono::DateTime::parse_from_rfc3339(text)
-            .ok()
-            .map(|t| t.timestamp_millis()),
+        serde_json::Value::String(text) => {
+            chrono::DateTime::parse_from_rfc3339(text).ok().map(|t| t.timestamp_millis())
+        }
         serde_json::Value::Number(number) => number.as_i64(),
         _ => None,
     }
 }
 
 fn parse_time_text(text: &str) -> Option<i64> {
-    chrono::DateTime::parse_from_rfc3339(text)
-        .ok()
-        .map(|t| t.timestamp_millis())
+    chrono::DateTime::parse_from_rfc3339(text).ok().map(|t| t.timestamp_millis())
 }
 
 fn format_time(ms: i64) -> String {
@@ -209,8 +202,7 @@ fn read_alert(value: &serde_json::Value) -> Result<(Option<&str>, AlertView<'_>)
     let category = text("category").ok_or("has no string `category`")?;
     let time_ms = match value.get("time") {
         None => return Err("has no `time`".to_string()),
-        Some(time) => parse_time(time)
-            .ok_or("has a `time` that is neither RFC 3339 nor epoch milliseconds")?,
+        Some(time) => parse_time(time).ok_or("has a `time` that is neither RFC 3339 nor epoch milliseconds")?,
     };
     let view = AlertView {
         detector: text("detector").unwrap_or(""),
@@ -243,11 +235,7 @@ fn median(values: &mut [f64]) -> Option<f64> {
     }
     values.sort_by(f64::total_cmp);
     let middle = values.len() / 2;
-    Some(if values.len() % 2 == 0 {
-        (values[middle - 1] + values[middle]) / 2.0
-    } else {
-        values[middle]
-    })
+    Some(if values.len() % 2 == 0 { (values[middle - 1] + values[middle]) / 2.0 } else { values[middle] })
 }
 
 fn group_stats(name: &str, results: &[&IncidentResult]) -> GroupStats {
@@ -267,16 +255,9 @@ fn group_stats(name: &str, results: &[&IncidentResult]) -> GroupStats {
 }
 
 /// Names in the preferred order first, then any others alphabetically.
-fn ordered_names<'a>(
-    preferred: &[&'a str],
-    present: impl Iterator<Item = &'a str>,
-) -> Vec<&'a str> {
+fn ordered_names<'a>(preferred: &[&'a str], present: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
     let present: BTreeSet<&str> = present.collect();
-    let mut names: Vec<&str> = preferred
-        .iter()
-        .copied()
-        .filter(|n| present.contains(n))
-        .collect();
+    let mut names: Vec<&str> = preferred.iter().copied().filter(|n| present.contains(n)).collect();
     names.extend(present.iter().copied().filter(|n| !preferred.contains(n)));
     names
 }
@@ -290,9 +271,7 @@ pub fn evaluate(alerts: &[serde_json::Value], labels: &Labels) -> EvalReport {
     for (index, value) in alerts.iter().enumerate() {
         match read_alert(value) {
             Ok((id, view)) => {
-                let key = id
-                    .map(str::to_string)
-                    .unwrap_or_else(|| format!("#{index} (no id)"));
+                let key = id.map(str::to_string).unwrap_or_else(|| format!("#{index} (no id)"));
                 by_id.entry(key).or_default().push(view);
             }
             Err(reason) => {
@@ -306,16 +285,9 @@ pub fn evaluate(alerts: &[serde_json::Value], labels: &Labels) -> EvalReport {
     let mut unusable_incidents = Vec::new();
     for label in &labels.incidents {
         match (parse_time_text(&label.start), parse_time_text(&label.end)) {
-            (Some(start_ms), Some(end_ms)) => incidents.push(IncidentView {
-                label,
-                start_ms,
-                end_ms,
-            }),
+            (Some(start_ms), Some(end_ms)) => incidents.push(IncidentView { label, start_ms, end_ms }),
             _ => {
-                problems.push(format!(
-                    "incident {} has an unreadable start or end; it cannot be matched",
-                    label.id
-                ));
+                problems.push(format!("incident {} has an unreadable start or end; it cannot be matched", label.id));
                 unusable_incidents.push(label);
             }
         }
@@ -345,8 +317,7 @@ pub fn evaluate(alerts: &[serde_json::Value], labels: &Labels) -> EvalReport {
                 if incident.matches(alert) {
                     matched_any = true;
                     matched_ids[i].insert(id.as_str());
-                    first_match_ms[i] =
-                        Some(first_match_ms[i].map_or(alert.time_ms, |t| t.min(alert.time_ms)));
+                    first_match_ms[i] = Some(first_match_ms[i].map_or(alert.time_ms, |t| t.min(alert.time_ms)));
                 } else if incident.fits(alert) {
                     other_categories[i].insert(alert.category);
                 }
@@ -382,8 +353,7 @@ pub fn evaluate(alerts: &[serde_json::Value], labels: &Labels) -> EvalReport {
             accounts: incident.label.accounts.clone(),
             start: incident.label.start.clone(),
             caught: !matched_ids[i].is_empty(),
-            latency_secs: first_match_ms[i]
-                .map(|t| (t - incident.start_ms).max(0) as f64 / MS_PER_SECOND as f64),
+            latency_secs: first_match_ms[i].map(|t| (t - incident.start_ms).max(0) as f64 / MS_PER_SECOND as f64),
             alerts: matched_ids[i].len(),
             other_category_alerts: other_categories[i].iter().map(|c| c.to_string()).collect(),
         })
@@ -403,25 +373,12 @@ pub fn evaluate(alerts: &[serde_json::Value], labels: &Labels) -> EvalReport {
     let grouped = |names: Vec<&str>, key: fn(&IncidentResult) -> &str| -> Vec<GroupStats> {
         names
             .into_iter()
-            .map(|name| {
-                group_stats(
-                    name,
-                    &results
-                        .iter()
-                        .filter(|r| key(r) == name)
-                        .collect::<Vec<_>>(),
-                )
-            })
+            .map(|name| group_stats(name, &results.iter().filter(|r| key(r) == name).collect::<Vec<_>>()))
             .collect()
     };
-    let by_category = grouped(
-        ordered_names(&CATEGORY_ORDER, results.iter().map(|r| r.category.as_str())),
-        |r| &r.category,
-    );
-    let by_kind = grouped(
-        ordered_names(&KIND_ORDER, results.iter().map(|r| r.kind.as_str())),
-        |r| &r.kind,
-    );
+    let by_category =
+        grouped(ordered_names(&CATEGORY_ORDER, results.iter().map(|r| r.category.as_str())), |r| &r.category);
+    let by_kind = grouped(ordered_names(&KIND_ORDER, results.iter().map(|r| r.kind.as_str())), |r| &r.kind);
     let overall = group_stats("overall", &results.iter().collect::<Vec<_>>());
 
     let missed: Vec<MissedIncident> = results
@@ -443,18 +400,16 @@ pub fn evaluate(alerts: &[serde_json::Value], labels: &Labels) -> EvalReport {
         })
         .collect();
 
-    let account_days_evaluated =
-        labels.accounts as u64 * u64::from(labels.days.saturating_sub(labels.warmup_days));
-    let false_alerts_per_100_account_days = (account_days_evaluated > 0)
-        .then(|| false_alerts.len() as f64 * 100.0 / account_days_evaluated as f64);
+    let account_days_evaluated = labels.accounts as u64 * u64::from(labels.days.saturating_sub(labels.warmup_days));
+    let false_alerts_per_100_account_days =
+        (account_days_evaluated > 0).then(|| false_alerts.len() as f64 * 100.0 / account_days_evaluated as f64);
     let all_incidents_caught = missed.is_empty();
     let false_alerts_within_budget = match false_alerts_per_100_account_days {
         Some(rate) => rate <= MAX_FALSE_ALERTS_PER_100_ACCOUNT_DAYS,
         None => false_alerts.is_empty(),
     };
-    let alerts_per_incident_within_budget = overall
-        .alerts_per_incident_median
-        .is_none_or(|m| m <= MAX_MEDIAN_ALERTS_PER_INCIDENT);
+    let alerts_per_incident_within_budget =
+        overall.alerts_per_incident_median.is_none_or(|m| m <= MAX_MEDIAN_ALERTS_PER_INCIDENT);
 
     EvalReport {
         seed: labels.seed,
@@ -482,9 +437,7 @@ pub fn evaluate(alerts: &[serde_json::Value], labels: &Labels) -> EvalReport {
             all_incidents_caught,
             false_alerts_within_budget,
             alerts_per_incident_within_budget,
-            all: all_incidents_caught
-                && false_alerts_within_budget
-                && alerts_per_incident_within_budget,
+            all: all_incidents_caught && false_alerts_within_budget && alerts_per_incident_within_budget,
         },
     }
 }
@@ -531,15 +484,9 @@ fn verdict(ok: bool) -> &'static str {
 }
 
 fn write_group(f: &mut fmt::Formatter<'_>, indent: &str, group: &GroupStats) -> fmt::Result {
-    let recall = group
-        .recall
-        .map_or("-".to_string(), |r| format!("{:.1}%", r * 100.0));
-    let alerts_median = group
-        .alerts_per_incident_median
-        .map_or("-".to_string(), |m| format!("{m:.1}"));
-    let alerts_max = group
-        .alerts_per_incident_max
-        .map_or("-".to_string(), |m| m.to_string());
+    let recall = group.recall.map_or("-".to_string(), |r| format!("{:.1}%", r * 100.0));
+    let alerts_median = group.alerts_per_incident_median.map_or("-".to_string(), |m| format!("{m:.1}"));
+    let alerts_max = group.alerts_per_incident_max.map_or("-".to_string(), |m| m.to_string());
     writeln!(
         f,
         "{indent}{:<22} {:>9} {:>7} {:>7} {:>10} {:>10} {:>7} {:>5}",
@@ -569,26 +516,13 @@ impl fmt::Display for EvalReport {
         )?;
         writeln!(f)?;
         let header = |f: &mut fmt::Formatter<'_>, cells: [&str; 8]| {
-            let [name, incidents, caught, recall, latency_median, latency_max, alerts_median, alerts_max] =
-                cells;
+            let [name, incidents, caught, recall, latency_median, latency_max, alerts_median, alerts_max] = cells;
             writeln!(
                 f,
                 "  {name:<22} {incidents:>9} {caught:>7} {recall:>7} {latency_median:>10} {latency_max:>10} {alerts_median:>7} {alerts_max:>5}"
             )
         };
-        header(
-            f,
-            [
-                "",
-                "incidents",
-                "caught",
-                "recall",
-                "latency",
-                "latency",
-                "alerts",
-                "alerts",
-            ],
-        )?;
+        header(f, ["", "incidents", "caught", "recall", "latency", "latency", "alerts", "alerts"])?;
         header(f, ["", "", "", "", "median", "max", "/inc md", "max"])?;
         writeln!(f, "by category")?;
         for group in &self.by_category {
@@ -601,19 +535,14 @@ impl fmt::Display for EvalReport {
         write_group(f, "  ", &self.overall)?;
         writeln!(f)?;
 
-        let rate = self
-            .false_alerts_per_100_account_days
-            .map_or("-".to_string(), |r| format!("{r:.2}"));
+        let rate = self.false_alerts_per_100_account_days.map_or("-".to_string(), |r| format!("{r:.2}"));
         writeln!(
             f,
             "{}  false alerts: {} = {rate} per 100 account-days (budget {MAX_FALSE_ALERTS_PER_100_ACCOUNT_DAYS:.2})",
             verdict(self.pass.false_alerts_within_budget),
             a.false_alerts
         )?;
-        let median = self
-            .overall
-            .alerts_per_incident_median
-            .map_or("-".to_string(), |m| format!("{m:.1}"));
+        let median = self.overall.alerts_per_incident_median.map_or("-".to_string(), |m| format!("{m:.1}"));
         writeln!(
             f,
             "{}  median alerts per caught incident: {median} (budget {MAX_MEDIAN_ALERTS_PER_INCIDENT})",
@@ -636,32 +565,18 @@ impl fmt::Display for EvalReport {
                 } else {
                     format!("  (alerted as {})", m.alerted_as.join(", "))
                 };
-                let mut accounts = m
-                    .accounts
-                    .iter()
-                    .take(3)
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(",");
+                let mut accounts = m.accounts.iter().take(3).cloned().collect::<Vec<_>>().join(",");
                 if m.accounts.len() > 3 {
                     accounts.push_str(&format!(" +{} more", m.accounts.len() - 3));
                 }
-                writeln!(
-                    f,
-                    "  {} {} {} {} {}{alerted_as}",
-                    m.id, m.start, m.kind, m.category, accounts
-                )?;
+                writeln!(f, "  {} {} {} {} {}{alerted_as}", m.id, m.start, m.kind, m.category, accounts)?;
                 writeln!(f, "      {}", m.description)?;
             }
         }
         if !self.false_alerts.is_empty() {
             writeln!(f, "\nfalse alerts:")?;
             for alert in &self.false_alerts {
-                writeln!(
-                    f,
-                    "  {} {} {} {} ({})",
-                    alert.time, alert.category, alert.detector, alert.account, alert.id
-                )?;
+                writeln!(f, "  {} {} {} {} ({})", alert.time, alert.category, alert.detector, alert.account, alert.id)?;
                 if let Some(benign) = &alert.nearest_benign {
                     writeln!(
                         f,
@@ -808,14 +723,7 @@ mod tests {
 
         assert_eq!(
             report.alerts,
-            AlertCounts {
-                received: 11,
-                distinct: 8,
-                matched: 4,
-                during_warmup: 1,
-                false_alerts: 3,
-                unreadable: 2
-            }
+            AlertCounts { received: 11, distinct: 8, matched: 4, during_warmup: 1, false_alerts: 3, unreadable: 2 }
         );
         assert_eq!(report.problems.len(), 2);
         assert_eq!(report.account_days_evaluated, 100);
@@ -827,10 +735,7 @@ mod tests {
         assert_eq!(inc1.alerts, 2);
         assert_eq!(inc1.latency_secs, Some(60.0));
         let inc2 = result("inc-002").expect("inc-002 scored");
-        assert_eq!(
-            (inc2.caught, inc2.latency_secs, inc2.alerts),
-            (true, Some(0.0), 1)
-        );
+        assert_eq!((inc2.caught, inc2.latency_secs, inc2.alerts), (true, Some(0.0), 1));
         assert!(result("inc-003").is_some_and(|r| r.caught && r.latency_secs == Some(600.0)));
         let inc4 = result("inc-004").expect("inc-004 scored");
         assert!(!inc4.caught);
@@ -843,56 +748,22 @@ mod tests {
         // x5 fits no incident with its category, so it is false too.
         let false_ids: Vec<&str> = report.false_alerts.iter().map(|a| a.id.as_str()).collect();
         assert_eq!(false_ids, vec!["x6", "x5", "x7"]);
-        let x7 = report
-            .false_alerts
-            .iter()
-            .find(|a| a.id == "x7")
-            .expect("x7 listed");
-        let near = x7
-            .nearest_benign
-            .as_ref()
-            .expect("x7 has a nearby benign label");
-        assert_eq!(
-            (near.kind.as_str(), near.offset_secs),
-            ("weekly_report", 3600.0)
-        );
-        assert!(report
-            .false_alerts
-            .iter()
-            .find(|a| a.id == "x6")
-            .is_some_and(|a| a.nearest_benign.is_none()));
+        let x7 = report.false_alerts.iter().find(|a| a.id == "x7").expect("x7 listed");
+        let near = x7.nearest_benign.as_ref().expect("x7 has a nearby benign label");
+        assert_eq!((near.kind.as_str(), near.offset_secs), ("weekly_report", 3600.0));
+        assert!(report.false_alerts.iter().find(|a| a.id == "x6").is_some_and(|a| a.nearest_benign.is_none()));
 
         let failed_auth = &report.by_category[0];
-        assert_eq!(
-            (
-                failed_auth.name.as_str(),
-                failed_auth.incidents,
-                failed_auth.caught
-            ),
-            ("failed_auth", 2, 2)
-        );
+        assert_eq!((failed_auth.name.as_str(), failed_auth.incidents, failed_auth.caught), ("failed_auth", 2, 2));
         assert_eq!(failed_auth.alerts_per_incident_median, Some(1.5));
         assert_eq!(failed_auth.alerts_per_incident_max, Some(2));
         assert_eq!(failed_auth.latency_median_secs, Some(330.0));
         assert_eq!(failed_auth.latency_max_secs, Some(600.0));
-        let off_hours = report
-            .by_category
-            .iter()
-            .find(|g| g.name == "off_hours")
-            .expect("off_hours row");
+        let off_hours = report.by_category.iter().find(|g| g.name == "off_hours").expect("off_hours row");
         assert_eq!((off_hours.caught, off_hours.recall), (0, Some(0.0)));
         assert_eq!(
-            report
-                .by_kind
-                .iter()
-                .map(|g| g.name.as_str())
-                .collect::<Vec<_>>(),
-            vec![
-                "failed_auth_burst",
-                "password_spray",
-                "bulk_export",
-                "off_hours"
-            ]
+            report.by_kind.iter().map(|g| g.name.as_str()).collect::<Vec<_>>(),
+            vec!["failed_auth_burst", "password_spray", "bulk_export", "off_hours"]
         );
         assert_eq!((report.overall.incidents, report.overall.caught), (4, 3));
         assert_eq!(report.overall.alerts_per_incident_median, Some(1.0));
@@ -907,10 +778,7 @@ mod tests {
             }
         );
         let table = report.to_string();
-        assert!(
-            table.contains("inc-004") && table.contains("alerted as data_volume"),
-            "{table}"
-        );
+        assert!(table.contains("inc-004") && table.contains("alerted as data_volume"), "{table}");
         assert!(table.contains("near benign weekly_report"), "{table}");
     }
 
@@ -939,9 +807,7 @@ mod tests {
         assert_eq!(report.false_alerts_per_100_account_days, None);
         assert_eq!(report.overall.caught, 0);
         assert_eq!(report.missed.len(), 4);
-        assert!(
-            report.pass.false_alerts_within_budget && report.pass.alerts_per_incident_within_budget
-        );
+        assert!(report.pass.false_alerts_within_budget && report.pass.alerts_per_incident_within_budget);
         assert!(!report.pass.all);
     }
 

@@ -164,7 +164,10 @@ pub fn decode(bytes: &[u8], max_bytes: usize) -> Result<AuditEvent<'_>, DecodeEr
     }
     // One vectorized UTF-8 pass up front is cheaper than serde_json checking string by string.
     let text = std::str::from_utf8(bytes).map_err(|e| {
-        DecodeError::new(DecodeErrorKind::InvalidUtf8, format!("message is not valid UTF-8 (at byte {})", e.valid_up_to()))
+        DecodeError::new(
+            DecodeErrorKind::InvalidUtf8,
+            format!("message is not valid UTF-8 (at byte {})", e.valid_up_to()),
+        )
     })?;
     let mut side = None;
     let mut de = serde_json::Deserializer::from_str(text);
@@ -175,7 +178,11 @@ pub fn decode(bytes: &[u8], max_bytes: usize) -> Result<AuditEvent<'_>, DecodeEr
             // Broken JSON inside a field is still broken JSON (the field helps find it); the
             // typed pass cannot tell, so a plain syntax pass decides, on this error path only.
             if let Err(syntax) = serde_json::from_str::<IgnoredAny>(text) {
-                return Err(DecodeError { kind: DecodeErrorKind::Syntax, field: side.and_then(|s| s.field), problem: format!("malformed JSON: {syntax}") });
+                return Err(DecodeError {
+                    kind: DecodeErrorKind::Syntax,
+                    field: side.and_then(|s| s.field),
+                    problem: format!("malformed JSON: {syntax}"),
+                });
             }
             Err(side.unwrap_or_else(|| syntax_error(&e)))
         }
@@ -258,7 +265,9 @@ fn field_error<E: fmt::Display>(field: &str, e: E) -> DecodeError {
     // Errors from nested objects already carry their own dotted path.
     match s.strip_prefix("field `") {
         Some(rest) => match rest.split_once("`: ") {
-            Some((inner, problem)) => DecodeError::field(DecodeErrorKind::InvalidField, &format!("{field}.{inner}"), problem),
+            Some((inner, problem)) => {
+                DecodeError::field(DecodeErrorKind::InvalidField, &format!("{field}.{inner}"), problem)
+            }
             None => DecodeError::field(DecodeErrorKind::InvalidField, field, s),
         },
         None => DecodeError::field(DecodeErrorKind::InvalidField, field, s),
@@ -407,7 +416,9 @@ impl<'de> serde::Deserialize<'de> for EventTime {
                 f.write_str("an RFC 3339 string or integer epoch milliseconds")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                time::parse_rfc3339(v).map(EventTime).map_err(|why| E::custom(format!("`{}` is not a valid time: {why}", truncate(v, 64))))
+                time::parse_rfc3339(v)
+                    .map(EventTime)
+                    .map_err(|why| E::custom(format!("`{}` is not a valid time: {why}", truncate(v, 64))))
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
                 match i64::try_from(v) {
@@ -654,16 +665,28 @@ mod tests {
         let cases = [
             (r#"{"time":true,"account":"a","action":"x","outcome":"success"}"#.to_string(), "time", "boolean"),
             (r#"{"time":-5,"account":"a","action":"x","outcome":"success"}"#.to_string(), "time", "before 1970"),
-            (r#"{"time":"last tuesday","account":"a","action":"x","outcome":"success"}"#.to_string(), "time", "not a valid time"),
+            (
+                r#"{"time":"last tuesday","account":"a","action":"x","outcome":"success"}"#.to_string(),
+                "time",
+                "not a valid time",
+            ),
             (r#"{"time":0,"account":7,"action":"x","outcome":"success"}"#.to_string(), "account", "expected a string"),
             (r#"{"time":0,"account":"","action":"x","outcome":"success"}"#.to_string(), "account", "must not be empty"),
-            (format!(r#"{{"time":0,"account":"{}","action":"x","outcome":"success"}}"#, "a".repeat(300)), "account", "longer than 256"),
+            (
+                format!(r#"{{"time":0,"account":"{}","action":"x","outcome":"success"}}"#, "a".repeat(300)),
+                "account",
+                "longer than 256",
+            ),
             (r#"{"time":0,"account":"a","action":"x","outcome":"ok"}"#.to_string(), "outcome", "unknown variant `ok`"),
             (format!(r#"{{{base},"bytes":-1}}"#), "bytes", "invalid value"),
             (format!(r#"{{{base},"bytes":"12"}}"#), "bytes", "invalid type"),
             (format!(r#"{{{base},"source":{{"ip":"999.1.1.1"}}}}"#), "source.ip", "not an IP address"),
             (format!(r#"{{{base},"source":{{"asn":"ASX"}}}}"#), "source.asn", "not an AS number"),
-            (format!(r#"{{{base},"credential":{{"type":"api_key"}}}}"#), "credential.id", "required when `credential` is present"),
+            (
+                format!(r#"{{{base},"credential":{{"type":"api_key"}}}}"#),
+                "credential.id",
+                "required when `credential` is present",
+            ),
             (format!(r#"{{{base},"credential":{{"id":5}}}}"#), "credential.id", "expected a string"),
             (format!(r#"{{{base},"credential":"AKIA"}}"#), "credential", "expected an object"),
             (format!(r#"{{{base},"attributes":[1]}}"#), "attributes", "expected an object"),
@@ -683,7 +706,10 @@ mod tests {
         assert!(e.problem.starts_with("malformed JSON"));
         assert_eq!(err("[1,2]").kind, DecodeErrorKind::NotAnObject);
         assert_eq!(err("\"hello\"").kind, DecodeErrorKind::NotAnObject);
-        assert_eq!(err(r#"{"time":0,"account":"a","action":"x","outcome":"success"} trailing"#).kind, DecodeErrorKind::Syntax);
+        assert_eq!(
+            err(r#"{"time":0,"account":"a","action":"x","outcome":"success"} trailing"#).kind,
+            DecodeErrorKind::Syntax
+        );
         let inside = err(r#"{"time": oops}"#);
         assert_eq!((inside.kind, inside.field.as_deref()), (DecodeErrorKind::Syntax, Some("time")));
         assert!(inside.problem.starts_with("malformed JSON: expected value"), "{}", inside.problem);

@@ -147,12 +147,25 @@ impl InlineTest {
         }
         let judge_from = self.judge_from.as_deref().and_then(|t| time::parse_rfc3339(t).ok()).unwrap_or(time::MIN_TIME);
         alerts.retain(|a| a.time >= judge_from);
-        let describe = |alerts: &[Alert]| alerts.iter().map(|a| format!("  {} {}: {}", time::Rfc3339(a.time), a.account, a.summary)).collect::<Vec<_>>().join("\n");
+        let describe = |alerts: &[Alert]| {
+            alerts
+                .iter()
+                .map(|a| format!("  {} {}: {}", time::Rfc3339(a.time), a.account, a.summary))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
         if alerts.len() != self.expect.len() {
-            return Err(format!("expected {} alert(s), got {}:\n{}", self.expect.len(), alerts.len(), describe(&alerts)));
+            return Err(format!(
+                "expected {} alert(s), got {}:\n{}",
+                self.expect.len(),
+                alerts.len(),
+                describe(&alerts)
+            ));
         }
         for (i, (want, got)) in self.expect.iter().zip(&alerts).enumerate() {
-            let mismatch = |field: &str, want: &str, got: Option<&str>| format!("alert {i}: {field} is {got:?}, expected {want:?}\n{}", describe(&alerts));
+            let mismatch = |field: &str, want: &str, got: Option<&str>| {
+                format!("alert {i}: {field} is {got:?}, expected {want:?}\n{}", describe(&alerts))
+            };
             if let Some(a) = &want.account {
                 if a != &got.account {
                     return Err(mismatch("account", a, Some(&got.account)));
@@ -180,8 +193,14 @@ impl InlineTest {
 
 impl History {
     fn schedule(&self) -> Result<Schedule, (String, String)> {
-        let config = ScheduleConfig { accounts: vec![self.account.clone()], timezone: self.timezone.clone(), days: self.weekdays.clone(), hours: self.hours.clone() };
-        Schedule::new(&config).map_err(|(field, message)| (if field == "days" { "weekdays".into() } else { field }, message))
+        let config = ScheduleConfig {
+            accounts: vec![self.account.clone()],
+            timezone: self.timezone.clone(),
+            days: self.weekdays.clone(),
+            hours: self.hours.clone(),
+        };
+        Schedule::new(&config)
+            .map_err(|(field, message)| (if field == "days" { "weekdays".into() } else { field }, message))
     }
 
     /// The background events as JSON lines with their times.
@@ -197,14 +216,18 @@ impl History {
             if schedule.contains(t) && !self.skip_days.contains(&day) {
                 slot += 1;
                 // Deterministic ±30% wobble so the baseline has some spread.
-                let wobble = 0.7 + 0.6 * ((slot.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) as f64 / (1u64 << 24) as f64);
+                let wobble =
+                    0.7 + 0.6 * ((slot.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) as f64 / (1u64 << 24) as f64);
                 let growth = (1.0 + self.growth_per_day).powi(day as i32);
                 let scale = |v: u64| (v as f64 * wobble * growth).round() as u64;
                 if self.failure_every.is_some_and(|n| n > 0 && slot % u64::from(n) == 0) {
                     out.push((t, self.event(t, slot, "auth.token", "failure", 0, 0, Some("token expired"))));
                     out.push((t + 2_000, self.event(t + 2_000, slot, "auth.token", "success", 0, 0, None)));
                 } else {
-                    out.push((t, self.event(t, slot, &self.action, "success", scale(self.bytes), scale(self.records), None)));
+                    out.push((
+                        t,
+                        self.event(t, slot, &self.action, "success", scale(self.bytes), scale(self.records), None),
+                    ));
                 }
             }
             t += every;
@@ -213,7 +236,16 @@ impl History {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn event(&self, t: Millis, slot: u64, action: &str, outcome: &str, bytes: u64, records: u64, reason: Option<&str>) -> String {
+    fn event(
+        &self,
+        t: Millis,
+        slot: u64,
+        action: &str,
+        outcome: &str,
+        bytes: u64,
+        records: u64,
+        reason: Option<&str>,
+    ) -> String {
         let mut e = json!({
             "id": format!("hist-{}-{t}-{outcome}", self.account),
             "time": time::format_rfc3339(t),

@@ -13,11 +13,11 @@ use std::sync::{Arc, Mutex};
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, Consumer as _, ConsumerContext, Rebalance, RebalanceProtocol};
-use rdkafka::types::RDKafkaRespErr;
-use rdkafka::Offset;
 use rdkafka::error::KafkaError;
 use rdkafka::producer::{DeliveryResult, ProducerContext, ThreadedProducer};
 use rdkafka::statistics::Statistics;
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::Offset;
 use rdkafka::{ClientConfig, TopicPartitionList};
 use tracing::{debug, error, info, warn};
 
@@ -43,12 +43,8 @@ pub const CONSUMER_DEFAULTS: &[(&str, &str)] = &[
     ("session.timeout.ms", "30000"),
 ];
 
-const PRODUCER_DEFAULTS: &[(&str, &str)] = &[
-    ("acks", "all"),
-    ("linger.ms", "5"),
-    ("queue.buffering.max.messages", "200000"),
-    ("message.timeout.ms", "60000"),
-];
+const PRODUCER_DEFAULTS: &[(&str, &str)] =
+    &[("acks", "all"), ("linger.ms", "5"), ("queue.buffering.max.messages", "200000"), ("message.timeout.ms", "60000")];
 
 /// Client settings for the consumer or the producer, secrets resolved from the environment.
 pub fn client_config(config: &Config, consumer: bool) -> Result<ClientConfig, crate::config::ConfigError> {
@@ -76,7 +72,10 @@ pub fn client_config(config: &Config, consumer: bool) -> Result<ClientConfig, cr
 }
 
 fn is_consumer_only(key: &str) -> bool {
-    CONSUMER_DEFAULTS.iter().any(|(k, _)| *k == key) || key.starts_with("group.") || key.starts_with("fetch.") || key.starts_with("queued.")
+    CONSUMER_DEFAULTS.iter().any(|(k, _)| *k == key)
+        || key.starts_with("group.")
+        || key.starts_with("fetch.")
+        || key.starts_with("queued.")
 }
 
 /// Consumer callbacks: partitions are resumed where the engine's state stops, assignment and
@@ -96,7 +95,13 @@ pub struct ConsumerCallbacks {
 
 impl ConsumerCallbacks {
     pub fn new(metrics: Arc<Metrics>, caught_up_lag: i64) -> Self {
-        ConsumerCallbacks { metrics, resume: Mutex::new(BTreeMap::new()), assigned: Mutex::new(BTreeMap::new()), caught_up_lag, rebalanced: AtomicBool::new(false) }
+        ConsumerCallbacks {
+            metrics,
+            resume: Mutex::new(BTreeMap::new()),
+            assigned: Mutex::new(BTreeMap::new()),
+            caught_up_lag,
+            rebalanced: AtomicBool::new(false),
+        }
     }
 
     fn update_readiness(&self, assigned: &BTreeMap<(String, i32), i64>) {
@@ -143,7 +148,8 @@ impl ConsumerContext for ConsumerCallbacks {
         match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
                 if let Ok(resume) = self.resume.lock() {
-                    let partitions: Vec<(String, i32)> = tpl.elements().iter().map(|e| (e.topic().to_string(), e.partition())).collect();
+                    let partitions: Vec<(String, i32)> =
+                        tpl.elements().iter().map(|e| (e.topic().to_string(), e.partition())).collect();
                     for (topic, partition) in partitions {
                         if let Some(&next) = resume.get(&(topic.clone(), partition)) {
                             if let Err(error) = tpl.set_partition_offset(&topic, partition, Offset::Offset(next)) {
@@ -231,7 +237,9 @@ impl ProducerContext for ProducerCallbacks {
 
 fn log_librdkafka(level: RDKafkaLogLevel, facility: &str, message: &str) {
     match level {
-        RDKafkaLogLevel::Emerg | RDKafkaLogLevel::Alert | RDKafkaLogLevel::Critical | RDKafkaLogLevel::Error => error!(facility, "librdkafka: {message}"),
+        RDKafkaLogLevel::Emerg | RDKafkaLogLevel::Alert | RDKafkaLogLevel::Critical | RDKafkaLogLevel::Error => {
+            error!(facility, "librdkafka: {message}")
+        }
         RDKafkaLogLevel::Warning => warn!(facility, "librdkafka: {message}"),
         RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => info!(facility, "librdkafka: {message}"),
         RDKafkaLogLevel::Debug => debug!(facility, "librdkafka: {message}"),

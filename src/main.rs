@@ -19,7 +19,11 @@ use auditwatch::service::{Control, Pipeline};
 use auditwatch::{config, demo, eval, gen, pack};
 
 #[derive(Parser)]
-#[command(name = "auditwatch", version, about = "Streaming anomaly detection for the audit logs of automation credentials")]
+#[command(
+    name = "auditwatch",
+    version,
+    about = "Streaming anomaly detection for the audit logs of automation credentials"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -129,21 +133,38 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Replay { files, detectors, dead_letter, max_event_bytes, allowed_lateness } => {
             let options = EngineOptions { allowed_lateness, ..EngineOptions::default() };
-            replay_files(&files, load_detectors(detectors.as_deref())?, options, dead_letter.as_deref(), max_event_bytes)
+            replay_files(
+                &files,
+                load_detectors(detectors.as_deref())?,
+                options,
+                dead_letter.as_deref(),
+                max_event_bytes,
+            )
         }
         Command::Detectors { action: DetectorsAction::Check { dir } } => {
             let detectors = load_detectors(dir.as_deref())?;
             println!("{} detector definition(s) are valid:", detectors.len());
             for d in &detectors {
-                println!("  {:<22} {:<18} {:<9} {} test(s)", d.name, d.category.as_str(), format!("{:?}", d.severity).to_lowercase(), d.tests.len());
+                println!(
+                    "  {:<22} {:<18} {:<9} {} test(s)",
+                    d.name,
+                    d.category.as_str(),
+                    format!("{:?}", d.severity).to_lowercase(),
+                    d.tests.len()
+                );
             }
             Ok(())
         }
-        Command::Detectors { action: DetectorsAction::Test { dir } } => test_detectors(&load_detectors(dir.as_deref())?),
+        Command::Detectors { action: DetectorsAction::Test { dir } } => {
+            test_detectors(&load_detectors(dir.as_deref())?)
+        }
         Command::Gen { seed, accounts, days, out } => {
             std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
             let events_path = out.join("events.jsonl");
-            let mut events = BufWriter::with_capacity(1 << 20, File::create(&events_path).with_context(|| format!("creating {}", events_path.display()))?);
+            let mut events = BufWriter::with_capacity(
+                1 << 20,
+                File::create(&events_path).with_context(|| format!("creating {}", events_path.display()))?,
+            );
             let options = gen::GenOptions { seed, accounts, days, ..gen::GenOptions::default() };
             let labels = gen::generate(&options, &mut events)?;
             events.flush()?;
@@ -159,13 +180,22 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Eval { labels, alerts, json } => {
-            let labels: gen::Labels = serde_json::from_slice(&std::fs::read(&labels).with_context(|| format!("reading {}", labels.display()))?)
-                .with_context(|| format!("parsing {}", labels.display()))?;
+            let labels: gen::Labels = serde_json::from_slice(
+                &std::fs::read(&labels).with_context(|| format!("reading {}", labels.display()))?,
+            )
+            .with_context(|| format!("parsing {}", labels.display()))?;
             let mut parsed = Vec::new();
-            for (n, line) in BufReader::new(File::open(&alerts).with_context(|| format!("opening {}", alerts.display()))?).lines().enumerate() {
+            for (n, line) in
+                BufReader::new(File::open(&alerts).with_context(|| format!("opening {}", alerts.display()))?)
+                    .lines()
+                    .enumerate()
+            {
                 let line = line?;
                 if !line.trim().is_empty() {
-                    parsed.push(serde_json::from_str(&line).with_context(|| format!("{}:{}: not an alert", alerts.display(), n + 1))?);
+                    parsed.push(
+                        serde_json::from_str(&line)
+                            .with_context(|| format!("{}:{}: not an alert", alerts.display(), n + 1))?,
+                    );
                 }
             }
             let report = eval::evaluate(&parsed, &labels);
@@ -210,10 +240,18 @@ fn test_detectors(detectors: &[Detector]) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn replay_files(files: &[PathBuf], detectors: Vec<Detector>, options: EngineOptions, dead_letter: Option<&Path>, max_event_bytes: usize) -> anyhow::Result<()> {
+fn replay_files(
+    files: &[PathBuf],
+    detectors: Vec<Detector>,
+    options: EngineOptions,
+    dead_letter: Option<&Path>,
+    max_event_bytes: usize,
+) -> anyhow::Result<()> {
     let mut engine = Engine::new(detectors, options);
     let mut dead: Box<dyn DeadLetter> = match dead_letter {
-        Some(path) => Box::new(JsonLinesDeadLetter(BufWriter::new(File::create(path).with_context(|| format!("creating {}", path.display()))?))),
+        Some(path) => Box::new(JsonLinesDeadLetter(BufWriter::new(
+            File::create(path).with_context(|| format!("creating {}", path.display()))?,
+        ))),
         None => Box::new(CountOnly),
     };
     let stdout = io::stdout();
@@ -233,11 +271,19 @@ fn replay_files(files: &[PathBuf], detectors: Vec<Detector>, options: EngineOpti
             (path.display().to_string(), Box::new(BufReader::with_capacity(1 << 20, file)), size)
         };
         let bar = progress_bar(&name, size);
-        let summary = replay::replay_reader(&mut engine, &name, &mut input, max_event_bytes, dead.as_mut(), &mut on_alert, &mut |bytes| {
-            if let Some(bar) = &bar {
-                bar.set_position(bytes)
-            }
-        })
+        let summary = replay::replay_reader(
+            &mut engine,
+            &name,
+            &mut input,
+            max_event_bytes,
+            dead.as_mut(),
+            &mut on_alert,
+            &mut |bytes| {
+                if let Some(bar) = &bar {
+                    bar.set_position(bytes)
+                }
+            },
+        )
         .with_context(|| format!("replaying {name}"))?;
         if let Some(bar) = bar {
             bar.finish_and_clear();
@@ -251,10 +297,28 @@ fn replay_files(files: &[PathBuf], detectors: Vec<Detector>, options: EngineOpti
     drop(dead);
     let stats = engine.stats();
     let mut err = io::stderr().lock();
-    writeln!(err, "replayed {} events from {} file(s); {} bad line(s){}", total.events, files.len(), total.bad_lines, if dead_letter.is_some() { " written to the dead-letter file" } else { "" })?;
-    writeln!(err, "{} alert(s) ({} repeats folded into open incidents); {} accounts tracked", stats.alerts, stats.folded_repeats, engine.accounts_tracked())?;
+    writeln!(
+        err,
+        "replayed {} events from {} file(s); {} bad line(s){}",
+        total.events,
+        files.len(),
+        total.bad_lines,
+        if dead_letter.is_some() { " written to the dead-letter file" } else { "" }
+    )?;
+    writeln!(
+        err,
+        "{} alert(s) ({} repeats folded into open incidents); {} accounts tracked",
+        stats.alerts,
+        stats.folded_repeats,
+        engine.accounts_tracked()
+    )?;
     for category in Category::ALL {
-        writeln!(err, "  {:<18} {}", category.as_str(), stats.alerts_by_category[auditwatch::engine::category_index(category)])?;
+        writeln!(
+            err,
+            "  {:<18} {}",
+            category.as_str(),
+            stats.alerts_by_category[auditwatch::engine::category_index(category)]
+        )?;
     }
     Ok(())
 }
@@ -265,9 +329,12 @@ fn progress_bar(name: &str, size: Option<u64>) -> Option<indicatif::ProgressBar>
     }
     let bar = match size {
         Some(size) => indicatif::ProgressBar::new(size).with_style(
-            indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})").ok()?.progress_chars("=> "),
+            indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})")
+                .ok()?
+                .progress_chars("=> "),
         ),
-        None => indicatif::ProgressBar::new_spinner().with_style(indicatif::ProgressStyle::with_template("{msg} {spinner} {bytes} ({bytes_per_sec})").ok()?),
+        None => indicatif::ProgressBar::new_spinner()
+            .with_style(indicatif::ProgressStyle::with_template("{msg} {spinner} {bytes} ({bytes_per_sec})").ok()?),
     };
     bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
     bar.set_message(name.to_string());
@@ -275,7 +342,8 @@ fn progress_bar(name: &str, size: Option<u64>) -> Option<indicatif::ProgressBar>
 }
 
 fn init_tracing(default: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(io::stderr).init();
 }
 
@@ -288,7 +356,9 @@ fn run_service(path: &Path) -> anyhow::Result<()> {
     let control = Control::default();
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(config.admin.listen).await.with_context(|| format!("binding the admin server to {}", config.admin.listen))?;
+        let listener = tokio::net::TcpListener::bind(config.admin.listen)
+            .await
+            .with_context(|| format!("binding the admin server to {}", config.admin.listen))?;
         tracing::info!(address = %listener.local_addr()?, "admin server listening");
         let (stop_admin, admin_stopped) = tokio::sync::oneshot::channel::<()>();
         let admin = tokio::spawn(auditwatch::admin::serve(listener, metrics.clone(), async move {
@@ -304,7 +374,8 @@ fn run_service(path: &Path) -> anyhow::Result<()> {
             tracing::error!(?grace, "graceful shutdown took too long; exiting without the final checkpoint");
             std::process::exit(2);
         });
-        let summary = tokio::task::spawn_blocking(move || Pipeline::start(&config, detectors, metrics, control)?.run()).await??;
+        let summary =
+            tokio::task::spawn_blocking(move || Pipeline::start(&config, detectors, metrics, control)?.run()).await??;
         let _ = stop_admin.send(());
         let _ = admin.await;
         tracing::info!(events = summary.events, alerts = summary.alerts_delivered, "exiting");

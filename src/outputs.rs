@@ -48,7 +48,11 @@ impl Outputs {
                 OutputConfig::Stdout { format } => Ok(Output::Stdout(*format)),
                 OutputConfig::File { path } => {
                     let target = path.display().to_string();
-                    let file = OpenOptions::new().create(true).append(true).open(path).map_err(|source| OutputError::Io { target: target.clone(), source })?;
+                    let file = OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(path)
+                        .map_err(|source| OutputError::Io { target: target.clone(), source })?;
                     Ok(Output::File { path: target, writer: BufWriter::new(file) })
                 }
                 OutputConfig::Kafka { topic } => Ok(Output::Kafka { topic: topic.clone() }),
@@ -66,13 +70,18 @@ impl Outputs {
             match output {
                 Output::Stdout(StdoutFormat::Json) => {
                     let mut out = io::stdout().lock();
-                    out.write_all(&body).and_then(|()| out.write_all(b"\n")).map_err(|source| OutputError::Io { target: "stdout".into(), source })?;
+                    out.write_all(&body)
+                        .and_then(|()| out.write_all(b"\n"))
+                        .map_err(|source| OutputError::Io { target: "stdout".into(), source })?;
                 }
                 Output::Stdout(StdoutFormat::Pretty) => {
                     println!("{}", pretty(&alert));
                 }
                 Output::File { path, writer } => {
-                    writer.write_all(&body).and_then(|()| writer.write_all(b"\n")).map_err(|source| OutputError::Io { target: path.clone(), source })?;
+                    writer
+                        .write_all(&body)
+                        .and_then(|()| writer.write_all(b"\n"))
+                        .map_err(|source| OutputError::Io { target: path.clone(), source })?;
                 }
                 Output::Kafka { topic } => {
                     let producer = self.producer.as_ref().expect("a producer exists when a Kafka output is configured");
@@ -88,7 +97,10 @@ impl Outputs {
     pub fn flush(&mut self, timeout: Duration) -> Result<(), OutputError> {
         for output in &mut self.outputs {
             if let Output::File { path, writer } = output {
-                writer.flush().and_then(|()| writer.get_ref().sync_data()).map_err(|source| OutputError::Io { target: path.clone(), source })?;
+                writer
+                    .flush()
+                    .and_then(|()| writer.get_ref().sync_data())
+                    .map_err(|source| OutputError::Io { target: path.clone(), source })?;
             }
         }
         io::stdout().flush().map_err(|source| OutputError::Io { target: "stdout".into(), source })?;

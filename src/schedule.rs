@@ -43,10 +43,9 @@ impl Schedule {
         if config.accounts.is_empty() {
             return Err(("accounts".into(), "must name at least one account".into()));
         }
-        let tz: chrono_tz::Tz = config
-            .timezone
-            .parse()
-            .map_err(|_| ("timezone".to_string(), format!("`{}` is not an IANA time zone such as Europe/Berlin", config.timezone)))?;
+        let tz: chrono_tz::Tz = config.timezone.parse().map_err(|_| {
+            ("timezone".to_string(), format!("`{}` is not an IANA time zone such as Europe/Berlin", config.timezone))
+        })?;
         let days = parse_days(&config.days).map_err(|m| ("days".to_string(), m))?;
         let (start_minute, end_minute) = parse_hours(&config.hours).map_err(|m| ("hours".to_string(), m))?;
         Ok(Schedule {
@@ -129,7 +128,13 @@ mod tests {
     use crate::time::parse_rfc3339;
 
     fn schedule(days: &str, hours: &str, tz: &str) -> Schedule {
-        Schedule::new(&ScheduleConfig { accounts: vec!["svc-payroll*".into()], timezone: tz.into(), days: days.into(), hours: hours.into() }).unwrap()
+        Schedule::new(&ScheduleConfig {
+            accounts: vec!["svc-payroll*".into()],
+            timezone: tz.into(),
+            days: days.into(),
+            hours: hours.into(),
+        })
+        .unwrap()
     }
 
     #[test]
@@ -155,7 +160,14 @@ mod tests {
     #[test]
     fn errors_name_the_field() {
         let bad = |days: &str, hours: &str, tz: &str| {
-            Schedule::new(&ScheduleConfig { accounts: vec!["a".into()], timezone: tz.into(), days: days.into(), hours: hours.into() }).unwrap_err().0
+            Schedule::new(&ScheduleConfig {
+                accounts: vec!["a".into()],
+                timezone: tz.into(),
+                days: days.into(),
+                hours: hours.into(),
+            })
+            .unwrap_err()
+            .0
         };
         assert_eq!(bad("mon-fri", "07:00-19:00", "Mars/Olympus"), "timezone");
         assert_eq!(bad("mon-fry", "07:00-19:00", "UTC"), "days");

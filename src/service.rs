@@ -129,7 +129,12 @@ pub struct Pipeline<'a> {
 
 impl<'a> Pipeline<'a> {
     /// Restore state, connect, and subscribe.
-    pub fn start(config: &'a Config, detectors: Vec<Detector>, metrics: Arc<Metrics>, control: Control) -> Result<Pipeline<'a>, ServiceError> {
+    pub fn start(
+        config: &'a Config,
+        detectors: Vec<Detector>,
+        metrics: Arc<Metrics>,
+        control: Control,
+    ) -> Result<Pipeline<'a>, ServiceError> {
         let options = EngineOptions {
             max_accounts: config.engine.max_accounts,
             max_credentials: config.engine.max_credentials,
@@ -162,7 +167,9 @@ impl<'a> Pipeline<'a> {
         if let Ok(mut resume) = callbacks.resume.lock() {
             resume.clone_from(&offsets);
         }
-        let consumer: kafka::Consumer = kafka::client_config(config, true)?.create_with_context(callbacks).map_err(kafka_error("creating the consumer"))?;
+        let consumer: kafka::Consumer = kafka::client_config(config, true)?
+            .create_with_context(callbacks)
+            .map_err(kafka_error("creating the consumer"))?;
         let topics: Vec<String> = config.topics.iter().map(|t| t.name.clone()).collect();
         let names: Vec<&str> = topics.iter().map(String::as_str).collect();
         consumer.subscribe(&names).map_err(kafka_error("subscribing"))?;
@@ -177,7 +184,8 @@ impl<'a> Pipeline<'a> {
             .spawn(move || {
                 for job in job_rx {
                     let offsets = job.checkpoint.offsets.clone();
-                    let result = checkpoint::write(&dir, &job.checkpoint).map(|()| (offsets, job.started.elapsed(), job.checkpoint.engine));
+                    let result = checkpoint::write(&dir, &job.checkpoint)
+                        .map(|()| (offsets, job.started.elapsed(), job.checkpoint.engine));
                     if result_tx.send(result).is_err() {
                         break;
                     }
@@ -232,7 +240,11 @@ impl<'a> Pipeline<'a> {
                 let message = match consumer.poll(Duration::ZERO) {
                     Some(message) => Some(message),
                     None => {
-                        let wait = if n == 0 { Duration::from_millis(100) } else { deadline.saturating_duration_since(Instant::now()) };
+                        let wait = if n == 0 {
+                            Duration::from_millis(100)
+                        } else {
+                            deadline.saturating_duration_since(Instant::now())
+                        };
                         if wait.is_zero() {
                             break;
                         }
@@ -259,13 +271,19 @@ impl<'a> Pipeline<'a> {
         self.finish()
     }
 
-    fn handle(&mut self, message: &rdkafka::message::BorrowedMessage<'_>, touched: &mut HashMap<(usize, i32), i64>) -> Result<(), ServiceError> {
+    fn handle(
+        &mut self,
+        message: &rdkafka::message::BorrowedMessage<'_>,
+        touched: &mut HashMap<(usize, i32), i64>,
+    ) -> Result<(), ServiceError> {
         let topic = message.topic();
         let topic_index = self.topics.iter().position(|t| t == topic).unwrap_or(0);
         let payload = message.payload().unwrap_or(&[]);
         let partition = message.partition();
         let outcome = match decode(payload, self.config.engine.max_event_bytes) {
-            Ok(event) => self.engine.process_from(&event, Some(partition as u32), &mut self.alerts).map_err(Rejection::Late),
+            Ok(event) => {
+                self.engine.process_from(&event, Some(partition as u32), &mut self.alerts).map_err(Rejection::Late)
+            }
             Err(e) => Err(Rejection::Decode(e)),
         };
         match outcome {
@@ -287,7 +305,11 @@ impl<'a> Pipeline<'a> {
         Ok(())
     }
 
-    fn dead_letter(&mut self, message: &rdkafka::message::BorrowedMessage<'_>, rejection: &Rejection) -> Result<(), ServiceError> {
+    fn dead_letter(
+        &mut self,
+        message: &rdkafka::message::BorrowedMessage<'_>,
+        rejection: &Rejection,
+    ) -> Result<(), ServiceError> {
         let (partition, offset) = (message.partition().to_string(), message.offset().to_string());
         let field = match rejection {
             Rejection::Decode(e) => e.field.clone().unwrap_or_default(),
@@ -301,8 +323,14 @@ impl<'a> Pipeline<'a> {
             .insert(Header { key: "auditwatch.source.topic", value: Some(message.topic()) })
             .insert(Header { key: "auditwatch.source.partition", value: Some(partition.as_str()) })
             .insert(Header { key: "auditwatch.source.offset", value: Some(offset.as_str()) });
-        send_blocking(&self.producer, &self.config.dead_letter.topic, message.key().unwrap_or(&[]), message.payload().unwrap_or(&[]), Some(headers))
-            .map_err(kafka_error("sending to the dead-letter topic"))?;
+        send_blocking(
+            &self.producer,
+            &self.config.dead_letter.topic,
+            message.key().unwrap_or(&[]),
+            message.payload().unwrap_or(&[]),
+            Some(headers),
+        )
+        .map_err(kafka_error("sending to the dead-letter topic"))?;
         self.metrics.dead_letter();
         self.summary.dead_letters += 1;
         Ok(())
@@ -350,7 +378,11 @@ impl<'a> Pipeline<'a> {
             }
         }
         if self.last_state_metrics.elapsed() >= Duration::from_secs(5) {
-            self.metrics.set_state(self.engine.accounts_tracked() as u64, self.engine.credentials_tracked() as u64, self.engine.state_bytes());
+            self.metrics.set_state(
+                self.engine.accounts_tracked() as u64,
+                self.engine.credentials_tracked() as u64,
+                self.engine.state_bytes(),
+            );
             self.last_state_metrics = Instant::now();
         }
     }
@@ -364,7 +396,15 @@ impl<'a> Pipeline<'a> {
         let mut w = Writer { buf };
         self.engine.save(&mut w);
         let delivered = self.ledger.begin_checkpoint()?;
-        let offsets = self.offsets.iter().map(|((topic, partition), next)| PartitionOffset { topic: topic.clone(), partition: *partition, next_offset: *next }).collect();
+        let offsets = self
+            .offsets
+            .iter()
+            .map(|((topic, partition), next)| PartitionOffset {
+                topic: topic.clone(),
+                partition: *partition,
+                next_offset: *next,
+            })
+            .collect();
         Ok(Job { checkpoint: Checkpoint { written_at_unix_ms: unix_ms(), offsets, delivered, engine: w.buf }, started })
     }
 
@@ -445,7 +485,14 @@ impl<'a> Pipeline<'a> {
         if let Some(writer) = self.writer.take() {
             let _ = writer.join();
         }
-        info!(events = self.summary.events, engine_events = self.engine.stats().events, ?offsets, dead_letters = self.summary.dead_letters, alerts = self.summary.alerts_delivered, "stopped cleanly");
+        info!(
+            events = self.summary.events,
+            engine_events = self.engine.stats().events,
+            ?offsets,
+            dead_letters = self.summary.dead_letters,
+            alerts = self.summary.alerts_delivered,
+            "stopped cleanly"
+        );
         Ok(self.summary)
     }
 
@@ -457,7 +504,8 @@ impl<'a> Pipeline<'a> {
 fn partition_list(offsets: &BTreeMap<(String, i32), i64>) -> Result<TopicPartitionList, ServiceError> {
     let mut tpl = TopicPartitionList::new();
     for ((topic, partition), next) in offsets {
-        tpl.add_partition_offset(topic, *partition, Offset::Offset(*next)).map_err(kafka_error("building the offset list"))?;
+        tpl.add_partition_offset(topic, *partition, Offset::Offset(*next))
+            .map_err(kafka_error("building the offset list"))?;
     }
     Ok(tpl)
 }

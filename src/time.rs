@@ -267,7 +267,10 @@ mod tests {
     fn rejects_bad_timestamps_with_reasons() {
         assert_eq!(parse_rfc3339("2026-02-30T00:00:00Z"), Err("date does not exist"));
         assert_eq!(parse_rfc3339("2026-01-19T25:00:00Z"), Err("time of day out of range"));
-        assert_eq!(parse_rfc3339("2026-01-19T03:12:45"), Err("too short for an RFC 3339 timestamp (YYYY-MM-DDTHH:MM:SSZ)"));
+        assert_eq!(
+            parse_rfc3339("2026-01-19T03:12:45"),
+            Err("too short for an RFC 3339 timestamp (YYYY-MM-DDTHH:MM:SSZ)")
+        );
         assert_eq!(parse_rfc3339("2026-01-19T03:12:45.1"), Err("missing UTC offset (Z or +HH:MM)"));
         assert_eq!(parse_rfc3339("yesterday at noon, ok?"), Err("expected the layout YYYY-MM-DDTHH:MM:SS"));
         assert_eq!(parse_rfc3339("1969-12-31T23:59:59Z"), Err("out of range (before 1970 or after 9999)"));

@@ -20,7 +20,12 @@ fn key_filter(key: &str) -> String {
     format!("credential_id = {}", sql_literal(key))
 }
 
-pub fn revoked(ctx: &Context, params: &RevokedCredentialParams, key: &str, profile: &CredentialProfile) -> Option<Finding> {
+pub fn revoked(
+    ctx: &Context,
+    params: &RevokedCredentialParams,
+    key: &str,
+    profile: &CredentialProfile,
+) -> Option<Finding> {
     let (ended, why) = match (profile.revoked_at, profile.rotated_at) {
         (Some(revoked), _) if ctx.event.time >= revoked => (revoked, format!("it was revoked at {}", Rfc3339(revoked))),
         (_, Some(rotated)) if ctx.event.time >= rotated + params.rotation_grace.millis() => (
@@ -53,7 +58,13 @@ pub fn revoked(ctx: &Context, params: &RevokedCredentialParams, key: &str, profi
     })
 }
 
-pub fn foreign(ctx: &Context, params: &ForeignCredentialParams, key: &str, account_key: u32, profile: Option<&CredentialProfile>) -> Option<Finding> {
+pub fn foreign(
+    ctx: &Context,
+    params: &ForeignCredentialParams,
+    key: &str,
+    account_key: u32,
+    profile: Option<&CredentialProfile>,
+) -> Option<Finding> {
     let account = ctx.event.account.as_ref();
     let stated = ctx.event.credential.as_ref().and_then(|c| c.owner.as_deref());
     let (owner, how) = match (stated, profile) {
@@ -90,7 +101,12 @@ pub fn foreign(ctx: &Context, params: &ForeignCredentialParams, key: &str, accou
     })
 }
 
-pub fn new_network(ctx: &Context, params: &NewNetworkParams, key: &str, profile: &CredentialProfile) -> Option<Finding> {
+pub fn new_network(
+    ctx: &Context,
+    params: &NewNetworkParams,
+    key: &str,
+    profile: &CredentialProfile,
+) -> Option<Finding> {
     let ip = ctx.event.source.ip?;
     let established = profile.uses >= params.min_uses && ctx.event.time - profile.first_seen >= params.min_age.millis();
     if !established || profile.knows_network(ip) {
@@ -109,7 +125,11 @@ pub fn new_network(ctx: &Context, params: &NewNetworkParams, key: &str, profile:
     new.extend(source.country.as_deref().filter(|_| new_country.is_some()).map(|c| format!("country {c}")));
     let usual_asns: Vec<String> = profile.asns.iter().map(|a| format!("AS{a}")).collect();
     let usual_countries: Vec<String> = profile.countries.iter().map(country_name).collect();
-    let place = [source.asn.map(|a| format!("AS{a}")), source.country.as_deref().map(str::to_string)].into_iter().flatten().collect::<Vec<_>>().join(", ");
+    let place = [source.asn.map(|a| format!("AS{a}")), source.country.as_deref().map(str::to_string)]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(", ");
     Some(Finding {
         subject: ctx.account_subject(),
         observed: 1.0,

@@ -42,7 +42,10 @@ fn amount(m: &Measured, v: f64) -> String {
 }
 
 fn both(window: Volume, expected: Volume, dispersion: f64) -> [Measured; 2] {
-    [measure("bytes", window.bytes, expected.bytes, dispersion), measure("records", window.records, expected.records, dispersion)]
+    [
+        measure("bytes", window.bytes, expected.bytes, dispersion),
+        measure("records", window.records, expected.records, dispersion),
+    ]
 }
 
 pub fn burst(ctx: &Context, params: &VolumeBurstParams) -> Option<Finding> {
@@ -99,7 +102,9 @@ pub fn sustained(ctx: &Context, params: &SustainedVolumeParams) -> Option<Findin
     }
     // Cheap test first: the completed hours must all have run hot already.
     let completed = usize::from(params.hours - 1);
-    let held = |pick: fn((Option<f64>, Option<f64>)) -> Option<f64>| ctx.account.recent_ratios().take(completed).all(|r| pick(r).is_some_and(|ratio| ratio >= params.min_ratio));
+    let held = |pick: fn((Option<f64>, Option<f64>)) -> Option<f64>| {
+        ctx.account.recent_ratios().take(completed).all(|r| pick(r).is_some_and(|ratio| ratio >= params.min_ratio))
+    };
     let holds = [held(|r| r.0), held(|r| r.1)];
     if holds == [false, false] {
         return None;
@@ -113,7 +118,9 @@ pub fn sustained(ctx: &Context, params: &SustainedVolumeParams) -> Option<Findin
         .into_iter()
         .zip(floors)
         .zip(holds)
-        .filter(|((m, floor), held)| *held && m.observed >= *floor && m.ratio >= params.min_ratio && m.z >= params.min_z)
+        .filter(|((m, floor), held)| {
+            *held && m.observed >= *floor && m.ratio >= params.min_ratio && m.z >= params.min_z
+        })
         .map(|((m, _), _)| m)
         .max_by(|a, b| a.ratio.total_cmp(&b.ratio))?;
     let when = time::describe_hour_of_week(how);

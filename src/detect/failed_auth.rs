@@ -77,7 +77,13 @@ impl BurstCounter {
         save_strings(w, self.event_ids.iter());
     }
     pub fn load(r: &mut Reader) -> Result<Self, CodecError> {
-        Ok(BurstCounter { bucket: r.i64()?, current: r.u32()?, previous: r.u32()?, started: r.i64()?, event_ids: load_strings(r)? })
+        Ok(BurstCounter {
+            bucket: r.i64()?,
+            current: r.u32()?,
+            previous: r.u32()?,
+            started: r.i64()?,
+            event_ids: load_strings(r)?,
+        })
     }
 }
 
@@ -127,8 +133,13 @@ pub fn burst(ctx: &Context, params: &FailureBurstParams, counter: &mut BurstCoun
         return None;
     }
     let (verb, what) = match params.outcome {
-        Outcome::Denied => ("was denied", "its key may be probing for permissions it does not have; check what it tried to reach"),
-        _ => ("failed to authenticate", "its secret may be under attack or broken; check the sources and rotate it if it leaked"),
+        Outcome::Denied => {
+            ("was denied", "its key may be probing for permissions it does not have; check what it tried to reach")
+        }
+        _ => (
+            "failed to authenticate",
+            "its secret may be under attack or broken; check the sources and rotate it if it leaked",
+        ),
     };
     let from = ctx.event.source.ip.map(|ip| format!(" (latest from {ip})")).unwrap_or_default();
     Some(Finding {
@@ -199,7 +210,12 @@ impl SprayCounter {
     }
 }
 
-pub fn spray(ctx: &Context, params: &PasswordSprayParams, account_key: u64, counter: &mut SprayCounter) -> Option<Finding> {
+pub fn spray(
+    ctx: &Context,
+    params: &PasswordSprayParams,
+    account_key: u64,
+    counter: &mut SprayCounter,
+) -> Option<Finding> {
     let ip = ctx.event.source.ip?;
     if ctx.event.outcome != Outcome::Failure {
         return None;

@@ -21,7 +21,8 @@ pub fn check(ctx: &Context, params: &OffHoursParams, schedules: &[Schedule]) -> 
         return None;
     }
     let how = time::hour_of_week(ctx.t);
-    let declared = if schedules.is_empty() { None } else { schedules.iter().find(|s| s.applies_to(&ctx.event.account)) };
+    let declared =
+        if schedules.is_empty() { None } else { schedules.iter().find(|s| s.applies_to(&ctx.event.account)) };
     if let Some(schedule) = declared {
         if schedule.contains(ctx.t) {
             return None;
@@ -31,7 +32,15 @@ pub fn check(ctx: &Context, params: &OffHoursParams, schedules: &[Schedule]) -> 
             "{} was active on {when} ({events} events this hour), outside its declared schedule ({}). Confirm with its owner that this run was planned.",
             ctx.event.account, schedule.description
         );
-        return Some(finding(ctx, events, &when, summary, 0.0, 1.0, facts([("declared_schedule", json!(schedule.description))])));
+        return Some(finding(
+            ctx,
+            events,
+            &when,
+            summary,
+            0.0,
+            1.0,
+            facts([("declared_schedule", json!(schedule.description))]),
+        ));
     }
     let weeks = ctx.account.weeks_observed();
     if !ctx.warmed_up || weeks < 2 {
@@ -55,7 +64,15 @@ pub fn check(ctx: &Context, params: &OffHoursParams, schedules: &[Schedule]) -> 
     Some(finding(ctx, events, &when, summary, presence, f64::from(weeks) * (1.0 - presence), baseline))
 }
 
-fn finding(ctx: &Context, events: u32, when: &str, summary: String, expected: f64, score: f64, baseline: serde_json::Map<String, serde_json::Value>) -> Finding {
+fn finding(
+    ctx: &Context,
+    events: u32,
+    when: &str,
+    summary: String,
+    expected: f64,
+    score: f64,
+    baseline: serde_json::Map<String, serde_json::Value>,
+) -> Finding {
     Finding {
         subject: ctx.account_subject(),
         observed: f64::from(events),

@@ -54,20 +54,9 @@ impl World {
     ) -> Event {
         let acct = &self.accounts[account];
         let bytes = acct.sample_bytes(action.size, rng);
-        let records = if action.kind == ActionKind::Write {
-            rng.range(1, 20)
-        } else {
-            acct.records_for(bytes, rng)
-        };
+        let records = if action.kind == ActionKind::Write { rng.range(1, 20) } else { acct.records_for(bytes, rng) };
         let resource = self.ordinary_resource(acct.system, rng);
-        let mut event = self.event(
-            account,
-            time_ms,
-            action.name,
-            acct.system.system,
-            resource,
-            rng,
-        );
+        let mut event = self.event(account, time_ms, action.name, acct.system.system, resource, rng);
         event.bytes = bytes;
         event.records = records;
         event
@@ -79,16 +68,8 @@ impl World {
         self.action_event(account, time_ms, action, rng)
     }
 
-    pub(crate) fn ordinary_resource(
-        &self,
-        system: &'static SystemCatalog,
-        rng: &mut Rng,
-    ) -> Resource {
-        let stem = system
-            .resources
-            .get(rng.index(system.resources.len()))
-            .copied()
-            .unwrap_or("items");
+    pub(crate) fn ordinary_resource(&self, system: &'static SystemCatalog, rng: &mut Rng) -> Resource {
+        let stem = system.resources.get(rng.index(system.resources.len())).copied().unwrap_or("items");
         Resource::Numbered(stem, rng.range(1, 20_000) as u32)
     }
 
@@ -103,19 +84,8 @@ impl World {
     ) -> Event {
         let acct = &self.accounts[account];
         let action = acct.credential_type.auth_action();
-        let resource = Resource::Plain(if action == catalog::AUTH_TOKEN {
-            "oauth/token"
-        } else {
-            "session"
-        });
-        let mut event = self.event(
-            account,
-            time_ms,
-            action,
-            catalog::IDENTITY_SYSTEM,
-            resource,
-            rng,
-        );
+        let resource = Resource::Plain(if action == catalog::AUTH_TOKEN { "oauth/token" } else { "session" });
+        let mut event = self.event(account, time_ms, action, catalog::IDENTITY_SYSTEM, resource, rng);
         event.outcome = outcome;
         event.reason = reason;
         if outcome == Outcome::Success {
@@ -144,55 +114,42 @@ impl World {
     }
 
     /// A busy start time inside UTC day `day`, if the account has one that day.
-    fn active_start_on(
-        &self,
-        account: usize,
-        day: u32,
-        duration_ms: i64,
-        rng: &mut Rng,
-    ) -> Option<i64> {
+    fn active_start_on(&self, account: usize, day: u32, duration_ms: i64, rng: &mut Rng) -> Option<i64> {
         let acct = &self.accounts[account];
         let zone = acct.zone;
         let day_start = self.day_start(day);
         let this_day = day_start..day_start + MS_PER_DAY;
         if let Schedule::HourlyCron { minute, .. } = acct.schedule {
             let hour = day_start.div_euclid(MS_PER_HOUR) + rng.range_i64(1, 22);
-            return Some(
-                hour * MS_PER_HOUR + minute * MS_PER_MINUTE + rng.range_i64(0, 30 * MS_PER_SECOND),
-            );
+            return Some(hour * MS_PER_HOUR + minute * MS_PER_MINUTE + rng.range_i64(0, 30 * MS_PER_SECOND));
         }
         // Local dates overlapping this UTC day, the one covering its middle first: far from
         // UTC, a local morning or night may fall on the UTC day before or after.
         let middle = zone.local_day(day_start + 12 * MS_PER_HOUR);
-        [middle, middle - 1, middle + 1]
-            .into_iter()
-            .find_map(|local_day| {
-                let start = match acct.schedule {
-                    Schedule::BusinessHours { .. } => {
-                        // 09:45-16:45 is inside every jittered working day.
-                        let slack = 7 * MS_PER_HOUR - duration_ms;
-                        if clock::is_weekend(local_day) || acct.is_holiday(local_day) || slack < 0 {
-                            return None;
-                        }
-                        zone.at(
-                            local_day,
-                            9 * MS_PER_HOUR + 45 * MS_PER_MINUTE + rng.range_i64(0, slack),
-                        )
+        [middle, middle - 1, middle + 1].into_iter().find_map(|local_day| {
+            let start = match acct.schedule {
+                Schedule::BusinessHours { .. } => {
+                    // 09:45-16:45 is inside every jittered working day.
+                    let slack = 7 * MS_PER_HOUR - duration_ms;
+                    if clock::is_weekend(local_day) || acct.is_holiday(local_day) || slack < 0 {
+                        return None;
                     }
-                    Schedule::AlwaysOn { .. } => {
-                        let slack = 12 * MS_PER_HOUR - duration_ms;
-                        if slack < 0 {
-                            return None;
-                        }
-                        zone.at(local_day, 8 * MS_PER_HOUR + rng.range_i64(0, slack))
+                    zone.at(local_day, 9 * MS_PER_HOUR + 45 * MS_PER_MINUTE + rng.range_i64(0, slack))
+                }
+                Schedule::AlwaysOn { .. } => {
+                    let slack = 12 * MS_PER_HOUR - duration_ms;
+                    if slack < 0 {
+                        return None;
                     }
-                    Schedule::NightlyJob { local_start_ms, .. } => {
-                        zone.at(local_day, local_start_ms) + rng.range_i64(0, 2 * MS_PER_MINUTE)
-                    }
-                    Schedule::HourlyCron { .. } => return None,
-                };
-                this_day.contains(&start).then_some(start)
-            })
+                    zone.at(local_day, 8 * MS_PER_HOUR + rng.range_i64(0, slack))
+                }
+                Schedule::NightlyJob { local_start_ms, .. } => {
+                    zone.at(local_day, local_start_ms) + rng.range_i64(0, 2 * MS_PER_MINUTE)
+                }
+                Schedule::HourlyCron { .. } => return None,
+            };
+            this_day.contains(&start).then_some(start)
+        })
     }
 
     /// An IP in an external network, avoiding the given countries and ASNs and any IP already used.
@@ -208,8 +165,7 @@ impl World {
             .iter()
             .copied()
             .filter(|&n| {
-                !avoid_countries.contains(&self.networks[n].country)
-                    && !avoid_asns.contains(&self.networks[n].asn)
+                !avoid_countries.contains(&self.networks[n].country) && !avoid_asns.contains(&self.networks[n].asn)
             })
             .collect();
         for _ in 0..64 {
@@ -224,17 +180,10 @@ impl World {
 }
 
 /// preferred, preferred+1, preferred-1, preferred+2, ... clipped to `allowed`.
-pub(crate) fn days_nearest_first(
-    preferred: u32,
-    allowed: std::ops::Range<u32>,
-) -> impl Iterator<Item = u32> {
+pub(crate) fn days_nearest_first(preferred: u32, allowed: std::ops::Range<u32>) -> impl Iterator<Item = u32> {
     let span = i64::from(allowed.end.saturating_sub(allowed.start));
     (0..2 * span + 1).filter_map(move |step| {
-        let offset = if step % 2 == 1 {
-            (step + 1) / 2
-        } else {
-            -(step / 2)
-        };
+        let offset = if step % 2 == 1 { (step + 1) / 2 } else { -(step / 2) };
         let day = i64::from(preferred) + offset;
         (day >= i64::from(allowed.start) && day < i64::from(allowed.end)).then_some(day as u32)
     })

@@ -25,35 +25,15 @@ use super::{BenignLabel, Event, Outcome, Resource};
 
 #[derive(Debug)]
 pub(crate) enum BenignPlan {
-    AuthRetry {
-        account: usize,
-        time_ms: i64,
-        retry_after_ms: i64,
-        reason: &'static str,
-    },
-    IsolatedDenied {
-        account: usize,
-        time_ms: i64,
-        second_after_ms: Option<i64>,
-    },
-    NewHost {
-        account: usize,
-        time_ms: i64,
-        network: usize,
-        host: u8,
-    },
+    AuthRetry { account: usize, time_ms: i64, retry_after_ms: i64, reason: &'static str },
+    IsolatedDenied { account: usize, time_ms: i64, second_after_ms: Option<i64> },
+    NewHost { account: usize, time_ms: i64, network: usize, host: u8 },
 }
 
 /// A random account that fits and is not in `taken`.
-fn pick_free(
-    world: &World,
-    taken: &BTreeSet<usize>,
-    fits: impl Fn(&Account) -> bool,
-    rng: &mut Rng,
-) -> Option<usize> {
-    let free: Vec<usize> = (0..world.accounts.len())
-        .filter(|a| !taken.contains(a) && fits(&world.accounts[*a]))
-        .collect();
+fn pick_free(world: &World, taken: &BTreeSet<usize>, fits: impl Fn(&Account) -> bool, rng: &mut Rng) -> Option<usize> {
+    let free: Vec<usize> =
+        (0..world.accounts.len()).filter(|a| !taken.contains(a) && fits(&world.accounts[*a])).collect();
     rng.pick(&free).copied()
 }
 
@@ -64,11 +44,7 @@ fn scaled(world: &World, per_account_day: f64, minimum: usize) -> usize {
 }
 
 /// Plans the benign behaviours. `reserved`: accounts incidents use.
-pub(crate) fn plan(
-    world: &mut World,
-    reserved: &BTreeSet<usize>,
-    rng: &mut Rng,
-) -> Vec<BenignPlan> {
+pub(crate) fn plan(world: &mut World, reserved: &BTreeSet<usize>, rng: &mut Rng) -> Vec<BenignPlan> {
     if world.accounts.is_empty() || world.days == 0 {
         return Vec::new();
     }
@@ -79,16 +55,9 @@ pub(crate) fn plan(
     // ones in the warm-up, so that nothing a benign behaviour does is first seen in an attack.
     // Returns the day and the period it was drawn from, to keep active-time searches inside.
     let spread_day = |i: usize, rng: &mut Rng| -> (u32, std::ops::Range<u32>) {
-        let period = if i % 2 == 0 {
-            evaluated.clone()
-        } else {
-            0..evaluated.start
-        };
+        let period = if i % 2 == 0 { evaluated.clone() } else { 0..evaluated.start };
         let period = if period.is_empty() { 0..days } else { period };
-        (
-            rng.range(u64::from(period.start), u64::from(period.end - 1)) as u32,
-            period,
-        )
+        (rng.range(u64::from(period.start), u64::from(period.end - 1)) as u32, period)
     };
     // Accounts carrying a lasting change (holiday, growth, rotation) get only one.
     let mut changed: BTreeSet<usize> = reserved.clone();
@@ -101,9 +70,7 @@ pub(crate) fn plan(
         let (day, _) = spread_day(i, rng);
         let acct = &mut world.accounts[account];
         // Starts on a working day (a gap over a weekend alone would change nothing), inside the run.
-        let chosen = acct
-            .zone
-            .local_day(world.start_ms + i64::from(day) * MS_PER_DAY + 12 * MS_PER_HOUR);
+        let chosen = acct.zone.local_day(world.start_ms + i64::from(day) * MS_PER_DAY + 12 * MS_PER_HOUR);
         let mut first = chosen;
         while clock::is_weekend(first) {
             first += 1;
@@ -123,10 +90,7 @@ pub(crate) fn plan(
     for _ in 0..growth_count {
         let fits = |a: &Account| {
             a.profile == catalog::ProfileKind::BusinessHours
-                || matches!(
-                    a.profile,
-                    catalog::ProfileKind::AlwaysOn | catalog::ProfileKind::HourlyCron
-                )
+                || matches!(a.profile, catalog::ProfileKind::AlwaysOn | catalog::ProfileKind::HourlyCron)
         };
         let Some(account) = pick_free(world, &changed, fits, rng) else {
             break;
@@ -142,8 +106,7 @@ pub(crate) fn plan(
             break;
         };
         let (day, period) = spread_day(i / 2, rng);
-        let Some(created_ms) = world.active_window(account, day, period, 90 * MS_PER_MINUTE, rng)
-        else {
+        let Some(created_ms) = world.active_window(account, day, period, 90 * MS_PER_MINUTE, rng) else {
             continue;
         };
         let credential_type = world.accounts[account].credential_type;
@@ -192,27 +155,14 @@ pub(crate) fn plan(
         };
         let host = loop {
             let host = rng.range(2, 254) as u8;
-            let known = home.hosts.contains(&host)
-                || acct
-                    .extra_hosts
-                    .iter()
-                    .any(|e| e.slot == slot && e.host == host);
+            let known = home.hosts.contains(&host) || acct.extra_hosts.iter().any(|e| e.slot == slot && e.host == host);
             if !known {
                 break host;
             }
         };
         let network = home.network;
-        acct.extra_hosts.push(ExtraHost {
-            since_ms: time_ms,
-            slot,
-            host,
-        });
-        plans.push(BenignPlan::NewHost {
-            account,
-            time_ms,
-            network,
-            host,
-        });
+        acct.extra_hosts.push(ExtraHost { since_ms: time_ms, slot, host });
+        plans.push(BenignPlan::NewHost { account, time_ms, network, host });
     }
 
     for i in 0..scaled(world, 1.0 / 350.0, 2) {
@@ -220,18 +170,11 @@ pub(crate) fn plan(
             break;
         };
         let (day, period) = spread_day(i, rng);
-        let Some(time_ms) = world.active_window(account, day, period, 5 * MS_PER_MINUTE, rng)
-        else {
+        let Some(time_ms) = world.active_window(account, day, period, 5 * MS_PER_MINUTE, rng) else {
             continue;
         };
-        let second_after_ms = rng
-            .chance(0.4)
-            .then(|| rng.range_i64(5 * MS_PER_SECOND, 3 * MS_PER_MINUTE));
-        plans.push(BenignPlan::IsolatedDenied {
-            account,
-            time_ms,
-            second_after_ms,
-        });
+        let second_after_ms = rng.chance(0.4).then(|| rng.range_i64(5 * MS_PER_SECOND, 3 * MS_PER_MINUTE));
+        plans.push(BenignPlan::IsolatedDenied { account, time_ms, second_after_ms });
     }
 
     // A few failed authentications a day across the fleet, each retried successfully: mostly
@@ -241,39 +184,22 @@ pub(crate) fn plan(
         for _ in 0..retries_per_day {
             let oauth = |a: &Account| a.credential_type == CredentialType::OauthToken;
             let prefer_oauth = rng.chance(0.75);
-            let Some(account) = pick_free(world, reserved, |a| oauth(a) == prefer_oauth, rng)
-            else {
+            let Some(account) = pick_free(world, reserved, |a| oauth(a) == prefer_oauth, rng) else {
                 continue;
             };
-            let Some(time_ms) = world.active_window(account, day, day..day + 1, MS_PER_MINUTE, rng)
-            else {
+            let Some(time_ms) = world.active_window(account, day, day..day + 1, MS_PER_MINUTE, rng) else {
                 continue;
             };
             let expired = oauth(&world.accounts[account]) && rng.chance(0.8);
-            let reason = if expired {
-                catalog::REASON_TOKEN_EXPIRED
-            } else {
-                catalog::REASON_INVALID_SECRET
-            };
+            let reason = if expired { catalog::REASON_TOKEN_EXPIRED } else { catalog::REASON_INVALID_SECRET };
             let retry_after_ms = rng.range_i64(MS_PER_SECOND, 30 * MS_PER_SECOND);
-            plans.push(BenignPlan::AuthRetry {
-                account,
-                time_ms,
-                retry_after_ms,
-                reason,
-            });
+            plans.push(BenignPlan::AuthRetry { account, time_ms, retry_after_ms, reason });
         }
     }
     plans
 }
 
-fn label(
-    world: &World,
-    kind: &str,
-    account: usize,
-    time_ms: i64,
-    description: String,
-) -> BenignLabel {
+fn label(world: &World, kind: &str, account: usize, time_ms: i64, description: String) -> BenignLabel {
     BenignLabel {
         kind: kind.to_string(),
         account: world.accounts[account].name.clone(),
@@ -289,11 +215,7 @@ fn local_date(day: i64) -> String {
 
 /// Events of the planned behaviours and of every key rotation (appended to `out`), and the
 /// labels of all benign behaviours that fall inside the run.
-pub(crate) fn render(
-    world: &World,
-    plans: &[BenignPlan],
-    out: &mut Vec<Event>,
-) -> Vec<BenignLabel> {
+pub(crate) fn render(world: &World, plans: &[BenignPlan], out: &mut Vec<Event>) -> Vec<BenignLabel> {
     let mut labels = Vec::new();
     let in_run = |t: i64| (world.start_ms..world.end_ms).contains(&t);
     for (account, acct) in world.accounts.iter().enumerate() {
@@ -339,17 +261,9 @@ pub(crate) fn render(
             ));
             for day in world.evaluated_days() {
                 let time_ms = world.day_start(day);
-                let description = format!(
-                    "rate and volume at {:.2}x of day 0 (grow {percent:.1}%/day)",
-                    world.growth(acct, time_ms)
-                );
-                labels.push(label(
-                    world,
-                    "gradual_growth",
-                    account,
-                    time_ms,
-                    description,
-                ));
+                let description =
+                    format!("rate and volume at {:.2}x of day 0 (grow {percent:.1}%/day)", world.growth(acct, time_ms));
+                labels.push(label(world, "gradual_growth", account, time_ms, description));
             }
         }
 
@@ -366,13 +280,7 @@ pub(crate) fn render(
                     run.duration_ms as f64 / MS_PER_MINUTE as f64,
                     run.factor
                 );
-                labels.push(label(
-                    world,
-                    "weekly_report",
-                    account,
-                    run.start_ms,
-                    description,
-                ));
+                labels.push(label(world, "weekly_report", account, run.start_ms, description));
             }
         }
     }
@@ -380,38 +288,15 @@ pub(crate) fn render(
     for (index, plan) in plans.iter().enumerate() {
         let mut rng = Rng::stream(world.seed, Stream::BenignEvents, index as u64, 0);
         match *plan {
-            BenignPlan::AuthRetry {
-                account,
-                time_ms,
-                retry_after_ms,
-                reason,
-            } => {
-                out.push(world.auth_event(
-                    account,
-                    time_ms,
-                    Outcome::Failure,
-                    Some(reason),
-                    &mut rng,
-                ));
-                out.push(world.auth_event(
-                    account,
-                    time_ms + retry_after_ms,
-                    Outcome::Success,
-                    None,
-                    &mut rng,
-                ));
+            BenignPlan::AuthRetry { account, time_ms, retry_after_ms, reason } => {
+                out.push(world.auth_event(account, time_ms, Outcome::Failure, Some(reason), &mut rng));
+                out.push(world.auth_event(account, time_ms + retry_after_ms, Outcome::Success, None, &mut rng));
                 let action = world.accounts[account].credential_type.auth_action();
                 let seconds = retry_after_ms as f64 / MS_PER_SECOND as f64;
-                let description = format!(
-                    "{action} failed ({reason}), retried successfully {seconds:.1} s later"
-                );
+                let description = format!("{action} failed ({reason}), retried successfully {seconds:.1} s later");
                 labels.push(label(world, "auth_retry", account, time_ms, description));
             }
-            BenignPlan::IsolatedDenied {
-                account,
-                time_ms,
-                second_after_ms,
-            } => {
+            BenignPlan::IsolatedDenied { account, time_ms, second_after_ms } => {
                 let acct = &world.accounts[account];
                 // A scope that lacks write or export rights, hit by a call the job rarely makes.
                 let rare = acct
@@ -420,8 +305,7 @@ pub(crate) fn render(
                     .iter()
                     .find(|a| a.kind == ActionKind::Write)
                     .unwrap_or(acct.system.export_action());
-                let times =
-                    std::iter::once(time_ms).chain(second_after_ms.map(|after| time_ms + after));
+                let times = std::iter::once(time_ms).chain(second_after_ms.map(|after| time_ms + after));
                 let mut count = 0;
                 for t in times {
                     let mut event = world.action_event(account, t, rare, &mut rng);
@@ -431,92 +315,43 @@ pub(crate) fn render(
                     out.push(event);
                     count += 1;
                 }
-                let description = format!(
-                    "{count} denied {} (insufficient scope): a misconfigured scope, not retried",
-                    rare.name
-                );
-                labels.push(label(
-                    world,
-                    "isolated_denied",
-                    account,
-                    time_ms,
-                    description,
-                ));
+                let description =
+                    format!("{count} denied {} (insufficient scope): a misconfigured scope, not retried", rare.name);
+                labels.push(label(world, "isolated_denied", account, time_ms, description));
             }
-            BenignPlan::NewHost {
-                account,
-                time_ms,
-                network,
-                host,
-            } => {
+            BenignPlan::NewHost { account, time_ms, network, host } => {
                 let mut event = world.ordinary_event(account, time_ms, &mut rng);
                 (event.network, event.host) = (network as u32, host);
                 out.push(event);
                 let net = &world.networks[network];
                 let [a, b, c] = net.prefix;
-                let description =
-                    format!("first call from {}, a new host inside its known network {a}.{b}.{c}.0/24 (AS{})", net.ip(host), net.asn);
-                labels.push(label(
-                    world,
-                    "new_ip_known_network",
-                    account,
-                    time_ms,
-                    description,
-                ));
+                let description = format!(
+                    "first call from {}, a new host inside its known network {a}.{b}.{c}.0/24 (AS{})",
+                    net.ip(host),
+                    net.asn
+                );
+                labels.push(label(world, "new_ip_known_network", account, time_ms, description));
             }
         }
     }
     labels
 }
 
-fn render_rotations(
-    world: &World,
-    account: usize,
-    out: &mut Vec<Event>,
-    labels: &mut Vec<BenignLabel>,
-) {
+fn render_rotations(world: &World, account: usize, out: &mut Vec<Event>, labels: &mut Vec<BenignLabel>) {
     for (index, rotation) in world.accounts[account].rotations.iter().enumerate() {
-        let mut rng = Rng::stream(
-            world.seed,
-            Stream::BenignEvents,
-            1 << 32 | account as u64,
-            index as i64,
-        );
-        let key = |credential: usize| {
-            world
-                .credentials
-                .get(credential)
-                .map(|c| c.id.as_str())
-                .unwrap_or_default()
-        };
+        let mut rng = Rng::stream(world.seed, Stream::BenignEvents, 1 << 32 | account as u64, index as i64);
+        let key = |credential: usize| world.credentials.get(credential).map(|c| c.id.as_str()).unwrap_or_default();
         let lifecycle = |action, time_ms, credential: usize, rng: &mut Rng| {
             let resource = Resource::Credential(credential as u32);
-            let mut event = world.event(
-                account,
-                time_ms,
-                action,
-                catalog::IDENTITY_SYSTEM,
-                resource,
-                rng,
-            );
+            let mut event = world.event(account, time_ms, action, catalog::IDENTITY_SYSTEM, resource, rng);
             event.credential = Some(credential as u32);
             event.records = 1;
             event
         };
-        out.push(lifecycle(
-            catalog::CREDENTIAL_CREATE,
-            rotation.created_ms,
-            rotation.new,
-            &mut rng,
-        ));
+        out.push(lifecycle(catalog::CREDENTIAL_CREATE, rotation.created_ms, rotation.new, &mut rng));
         let (kind, description) = match rotation.ending {
             RotationEnding::Revoke { at_ms } => {
-                out.push(lifecycle(
-                    catalog::CREDENTIAL_REVOKE,
-                    at_ms,
-                    rotation.old,
-                    &mut rng,
-                ));
+                out.push(lifecycle(catalog::CREDENTIAL_REVOKE, at_ms, rotation.old, &mut rng));
                 (
                     "key_rotation_revoke",
                     format!(
@@ -529,12 +364,7 @@ fn render_rotations(
                 )
             }
             RotationEnding::Rotate { at_ms } => {
-                out.push(lifecycle(
-                    catalog::CREDENTIAL_ROTATE,
-                    at_ms,
-                    rotation.old,
-                    &mut rng,
-                ));
+                out.push(lifecycle(catalog::CREDENTIAL_ROTATE, at_ms, rotation.old, &mut rng));
                 (
                     "key_rotation_rotate",
                     format!(
@@ -547,13 +377,7 @@ fn render_rotations(
             }
         };
         if (world.start_ms..world.end_ms).contains(&rotation.created_ms) {
-            labels.push(label(
-                world,
-                kind,
-                account,
-                rotation.created_ms,
-                description,
-            ));
+            labels.push(label(world, kind, account, rotation.created_ms, description));
         }
     }
 }

@@ -41,29 +41,17 @@ impl SystemCatalog {
     /// Weighted mean of action sizes: turns the median into an expected event size.
     pub(crate) fn mean_size_factor(&self) -> f64 {
         let total: f64 = self.actions.iter().map(|a| f64::from(a.weight)).sum();
-        self.actions
-            .iter()
-            .map(|a| f64::from(a.weight) * a.size)
-            .sum::<f64>()
-            / total
+        self.actions.iter().map(|a| f64::from(a.weight) * a.size).sum::<f64>() / total
     }
 
     pub(crate) fn export_action(&self) -> &'static ActionSpec {
         let actions = self.actions;
-        actions
-            .iter()
-            .find(|a| a.kind == ActionKind::Export)
-            .unwrap_or(&actions[0])
+        actions.iter().find(|a| a.kind == ActionKind::Export).unwrap_or(&actions[0])
     }
 }
 
 const fn action(name: &'static str, weight: u32, size: f64, kind: ActionKind) -> ActionSpec {
-    ActionSpec {
-        name,
-        weight,
-        size,
-        kind,
-    }
+    ActionSpec { name, weight, size, kind }
 }
 
 use ActionKind::{Export, Read, Write};
@@ -109,12 +97,7 @@ pub(crate) const SYSTEMS: &[SystemCatalog] = &[
             action("warehouse.tables.load", 25, 1.2, Write),
             action("warehouse.export", 3, 5.0, Export),
         ],
-        resources: &[
-            "tables/orders",
-            "tables/events",
-            "tables/customers",
-            "tables/ledger",
-        ],
+        resources: &["tables/orders", "tables/events", "tables/customers", "tables/ledger"],
     },
     SystemCatalog {
         system: "shop",
@@ -225,13 +208,8 @@ pub(crate) enum ProfileKind {
 use ProfileKind::{AlwaysOn, BusinessHours, HourlyCron, NightlyJob, WeeklyReport};
 
 /// Share of accounts per profile, in percent.
-pub(crate) const PROFILE_MIX: &[(ProfileKind, u32)] = &[
-    (BusinessHours, 34),
-    (WeeklyReport, 8),
-    (HourlyCron, 20),
-    (NightlyJob, 16),
-    (AlwaysOn, 22),
-];
+pub(crate) const PROFILE_MIX: &[(ProfileKind, u32)] =
+    &[(BusinessHours, 34), (WeeklyReport, 8), (HourlyCron, 20), (NightlyJob, 16), (AlwaysOn, 22)];
 
 /// An account name stem; several profiles share a stem so the name hints but does not tell.
 pub(crate) struct NameStem {
@@ -242,11 +220,7 @@ pub(crate) struct NameStem {
 }
 
 const fn stem(stem: &'static str, system: usize, profiles: &'static [ProfileKind]) -> NameStem {
-    NameStem {
-        stem,
-        system,
-        profiles,
-    }
+    NameStem { stem, system, profiles }
 }
 
 pub(crate) const NAME_STEMS: &[NameStem] = &[
@@ -256,21 +230,13 @@ pub(crate) const NAME_STEMS: &[NameStem] = &[
     stem("svc-billing-etl", 2, &[NightlyJob, HourlyCron]),
     stem("svc-invoice-api", 2, &[BusinessHours, AlwaysOn]),
     stem("svc-dwh-load", 3, &[NightlyJob, HourlyCron]),
-    stem(
-        "svc-bi-extract",
-        3,
-        &[WeeklyReport, BusinessHours, NightlyJob],
-    ),
+    stem("svc-bi-extract", 3, &[WeeklyReport, BusinessHours, NightlyJob]),
     stem("int-shopify-orders", 4, &[AlwaysOn, HourlyCron]),
     stem("svc-inventory-poll", 4, &[HourlyCron]),
     stem("svc-payments-webhook", 5, &[AlwaysOn]),
     stem("svc-payout-recon", 5, &[NightlyJob, HourlyCron]),
     stem("zap-slack-notify", 6, &[BusinessHours, AlwaysOn]),
-    stem(
-        "svc-finance-report",
-        7,
-        &[WeeklyReport, BusinessHours, NightlyJob],
-    ),
+    stem("svc-finance-report", 7, &[WeeklyReport, BusinessHours, NightlyJob]),
     stem("svc-ledger-reconcile", 7, &[HourlyCron, NightlyJob]),
     stem("svc-hr-sync", 8, &[BusinessHours, NightlyJob]),
     stem("svc-people-report", 8, &[WeeklyReport]),
@@ -310,42 +276,24 @@ pub(crate) const REGIONS: &[Region] = &[
         country: "US",
         providers: &[(16509, &[52, 54], 4), (15169, &[34], 2), (7018, &[12], 1)],
     },
-    Region {
-        zone: &clock::CHICAGO,
-        weight: 10,
-        country: "US",
-        providers: &[(16509, &[3, 18], 3), (701, &[71], 1)],
-    },
+    Region { zone: &clock::CHICAGO, weight: 10, country: "US", providers: &[(16509, &[3, 18], 3), (701, &[71], 1)] },
     Region {
         zone: &clock::BERLIN,
         weight: 15,
         country: "DE",
-        providers: &[
-            (16509, &[3, 18], 3),
-            (3320, &[80, 217], 2),
-            (24940, &[88, 116], 1),
-            (8075, &[20], 1),
-        ],
+        providers: &[(16509, &[3, 18], 3), (3320, &[80, 217], 2), (24940, &[88, 116], 1), (8075, &[20], 1)],
     },
     Region {
         zone: &clock::LONDON,
         weight: 10,
         country: "GB",
-        providers: &[
-            (16509, &[18, 35], 3),
-            (2856, &[81, 86], 2),
-            (8075, &[51], 1),
-        ],
+        providers: &[(16509, &[18, 35], 3), (2856, &[81, 86], 2), (8075, &[51], 1)],
     },
     Region {
         zone: &clock::TOKYO,
         weight: 8,
         country: "JP",
-        providers: &[
-            (16509, &[13, 54], 3),
-            (2516, &[106, 111], 2),
-            (17676, &[126], 1),
-        ],
+        providers: &[(16509, &[13, 54], 3), (2516, &[106, 111], 2), (17676, &[126], 1)],
     },
     Region {
         zone: &clock::KOLKATA,
@@ -409,36 +357,22 @@ mod tests {
     #[test]
     fn every_profile_has_stems_and_every_stem_a_system() {
         for (profile, _) in PROFILE_MIX {
-            assert!(
-                NAME_STEMS.iter().any(|s| s.profiles.contains(profile)),
-                "{profile:?}"
-            );
+            assert!(NAME_STEMS.iter().any(|s| s.profiles.contains(profile)), "{profile:?}");
         }
         for s in NAME_STEMS {
             assert!(s.system < SYSTEMS.len(), "{}", s.stem);
         }
         for system in SYSTEMS {
-            assert_eq!(
-                system.export_action().kind,
-                ActionKind::Export,
-                "{}",
-                system.system
-            );
+            assert_eq!(system.export_action().kind, ActionKind::Export, "{}", system.system);
         }
     }
 
     #[test]
     fn external_networks_never_overlap_home_networks() {
-        let home: Vec<u8> = REGIONS
-            .iter()
-            .flat_map(|r| r.providers.iter().flat_map(|p| p.1.iter().copied()))
-            .collect();
+        let home: Vec<u8> = REGIONS.iter().flat_map(|r| r.providers.iter().flat_map(|p| p.1.iter().copied())).collect();
         for (_, _, octets) in EXTERNAL_PROVIDERS {
             for octet in *octets {
-                assert!(
-                    !home.contains(octet),
-                    "first octet {octet} is both home and external"
-                );
+                assert!(!home.contains(octet), "first octet {octet} is both home and external");
             }
         }
     }

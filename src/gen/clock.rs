@@ -21,8 +21,7 @@ pub(crate) fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
     let era = year.div_euclid(400);
     let year_of_era = year - era * 400;
     let month = i64::from(month);
-    let day_of_year =
-        (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let day_of_year = (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + i64::from(day) - 1;
     let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
     era * 146_097 + day_of_era - 719_468
 }
@@ -32,16 +31,11 @@ pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let day_of_era = z - era * 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
     let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
     let shifted_month = (5 * day_of_year + 2) / 153;
     let day = (day_of_year - (153 * shifted_month + 2) / 5 + 1) as u32;
-    let month = if shifted_month < 10 {
-        shifted_month + 3
-    } else {
-        shifted_month - 9
-    } as u32;
+    let month = if shifted_month < 10 { shifted_month + 3 } else { shifted_month - 9 } as u32;
     let year = year_of_era + era * 400 + i64::from(month <= 2);
     (year, month, day)
 }
@@ -65,10 +59,7 @@ pub(crate) fn write_rfc3339_millis(ms: i64, out: &mut String) {
     let second = in_day % MS_PER_MINUTE / MS_PER_SECOND;
     let milli = in_day % MS_PER_SECOND;
     // Writing into a String cannot fail.
-    let _ = write!(
-        out,
-        "{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}.{milli:03}Z"
-    );
+    let _ = write!(out, "{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}.{milli:03}Z");
 }
 
 pub(crate) fn rfc3339_millis(ms: i64) -> String {
@@ -80,23 +71,11 @@ pub(crate) fn rfc3339_millis(ms: i64) -> String {
 /// Local wall-clock "HH:MM" of local milliseconds, for label descriptions.
 pub(crate) fn local_hhmm(local_ms: i64) -> String {
     let in_day = local_ms.rem_euclid(MS_PER_DAY);
-    format!(
-        "{:02}:{:02}",
-        in_day / MS_PER_HOUR,
-        in_day % MS_PER_HOUR / MS_PER_MINUTE
-    )
+    format!("{:02}:{:02}", in_day / MS_PER_HOUR, in_day % MS_PER_HOUR / MS_PER_MINUTE)
 }
 
 pub(crate) fn weekday_name(days: i64) -> &'static str {
-    [
-        "Monday",
-        "Tuesday",
-        "Wednesday",
-        "Thursday",
-        "Friday",
-        "Saturday",
-        "Sunday",
-    ][weekday(days) as usize]
+    ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"][weekday(days) as usize]
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -116,11 +95,7 @@ pub(crate) struct Zone {
 }
 
 const fn zone(name: &'static str, standard_offset_minutes: i64, rule: DaylightRule) -> Zone {
-    Zone {
-        name,
-        standard_offset_ms: standard_offset_minutes * MS_PER_MINUTE,
-        rule,
-    }
+    Zone { name, standard_offset_ms: standard_offset_minutes * MS_PER_MINUTE, rule }
 }
 
 pub(crate) const NEW_YORK: Zone = zone("America/New_York", -300, DaylightRule::UnitedStates);
@@ -137,11 +112,7 @@ fn first_sunday_on_or_after(days: i64) -> i64 {
 }
 
 fn last_sunday_of_month(year: i64, month: u32) -> i64 {
-    let last_day = if month == 12 {
-        days_from_civil(year + 1, 1, 1)
-    } else {
-        days_from_civil(year, month + 1, 1)
-    } - 1;
+    let last_day = if month == 12 { days_from_civil(year + 1, 1, 1) } else { days_from_civil(year, month + 1, 1) } - 1;
     last_day - i64::from((weekday(last_day) + 1) % 7)
 }
 
@@ -215,11 +186,7 @@ mod tests {
     fn civil_round_trip_and_weekday() {
         assert_eq!(days_from_civil(1970, 1, 1), 0);
         assert_eq!(days_from_civil(2026, 1, 5), 20_458);
-        assert_eq!(
-            weekday(days_from_civil(2026, 1, 5)),
-            0,
-            "2026-01-05 is a Monday"
-        );
+        assert_eq!(weekday(days_from_civil(2026, 1, 5)), 0, "2026-01-05 is a Monday");
         assert_eq!(weekday(days_from_civil(2026, 1, 11)), 6);
         for days in (-800_000..800_000).step_by(97) {
             let (y, m, d) = civil_from_days(days);
@@ -229,23 +196,14 @@ mod tests {
 
     #[test]
     fn formats_like_chrono() {
-        for ms in [
-            0i64,
-            1_767_571_200_000,
-            1_768_792_365_123,
-            951_782_400_999,
-            -1,
-        ] {
+        for ms in [0i64, 1_767_571_200_000, 1_768_792_365_123, 951_782_400_999, -1] {
             let ours = rfc3339_millis(ms);
             let theirs = chrono::DateTime::from_timestamp_millis(ms)
                 .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
                 .unwrap_or_default();
             assert_eq!(ours, theirs);
         }
-        assert_eq!(
-            rfc3339_millis(1_768_792_365_123),
-            "2026-01-19T03:12:45.123Z"
-        );
+        assert_eq!(rfc3339_millis(1_768_792_365_123), "2026-01-19T03:12:45.123Z");
     }
 
     #[test]
@@ -265,30 +223,12 @@ mod tests {
         for (ours, tz) in zones {
             let mut t = from;
             while t < to {
-                let Some(utc) = chrono::DateTime::from_timestamp_millis(t) else {
-                    panic!("bad instant {t}")
-                };
-                let expected = tz
-                    .offset_from_utc_datetime(&utc.naive_utc())
-                    .fix()
-                    .local_minus_utc() as i64
-                    * 1000;
-                assert_eq!(
-                    ours.offset_at(t),
-                    expected,
-                    "{} at {}",
-                    ours.name,
-                    rfc3339_millis(t)
-                );
+                let Some(utc) = chrono::DateTime::from_timestamp_millis(t) else { panic!("bad instant {t}") };
+                let expected = tz.offset_from_utc_datetime(&utc.naive_utc()).fix().local_minus_utc() as i64 * 1000;
+                assert_eq!(ours.offset_at(t), expected, "{} at {}", ours.name, rfc3339_millis(t));
                 // Local -> UTC -> local is the identity outside the skipped spring-forward hour.
                 let local = ours.to_local(t);
-                assert_eq!(
-                    ours.to_local(ours.to_utc(local)),
-                    local,
-                    "{} at {}",
-                    ours.name,
-                    rfc3339_millis(t)
-                );
+                assert_eq!(ours.to_local(ours.to_utc(local)), local, "{} at {}", ours.name, rfc3339_millis(t));
                 t += 30 * MS_PER_MINUTE;
             }
         }

@@ -55,14 +55,10 @@ impl IncidentKind {
 
     pub(crate) fn category(self) -> &'static str {
         match self {
-            IncidentKind::FailedAuthBurst
-            | IncidentKind::DeniedBurst
-            | IncidentKind::PasswordSpray => "failed_auth",
+            IncidentKind::FailedAuthBurst | IncidentKind::DeniedBurst | IncidentKind::PasswordSpray => "failed_auth",
             IncidentKind::BulkExport | IncidentKind::SlowExfil => "data_volume",
             IncidentKind::OffHours => "off_hours",
-            IncidentKind::RevokedKeyUse | IncidentKind::ForeignKey | IncidentKind::NewNetwork => {
-                "credential_misuse"
-            }
+            IncidentKind::RevokedKeyUse | IncidentKind::ForeignKey | IncidentKind::NewNetwork => "credential_misuse",
         }
     }
 
@@ -70,20 +66,14 @@ impl IncidentKind {
     fn fits(self, account: &Account) -> bool {
         let pure_business = account.profile == ProfileKind::BusinessHours;
         match self {
-            IncidentKind::FailedAuthBurst
-            | IncidentKind::PasswordSpray
-            | IncidentKind::RevokedKeyUse => true,
+            IncidentKind::FailedAuthBurst | IncidentKind::PasswordSpray | IncidentKind::RevokedKeyUse => true,
             // Need a busy time to hide in; a nightly job's few minutes are too short.
             IncidentKind::DeniedBurst | IncidentKind::ForeignKey | IncidentKind::NewNetwork => {
                 account.profile != ProfileKind::NightlyJob
             }
             // Weekly-report accounts export big volumes every Monday: not a fair victim.
             IncidentKind::BulkExport => {
-                pure_business
-                    || matches!(
-                        account.profile,
-                        ProfileKind::HourlyCron | ProfileKind::AlwaysOn
-                    )
+                pure_business || matches!(account.profile, ProfileKind::HourlyCron | ProfileKind::AlwaysOn)
             }
             IncidentKind::SlowExfil => pure_business || account.profile == ProfileKind::AlwaysOn,
             // Off-hours only means something for an account with hours.
@@ -193,15 +183,12 @@ pub(crate) fn plan(world: &mut World, rng: &mut Rng) -> Vec<IncidentPlan> {
     }
     let evaluated_len = evaluated.len();
     let per_kind = 2 + world.accounts.len() * evaluated_len / 1000;
-    let mut jobs: Vec<IncidentKind> = IncidentKind::ALL
-        .iter()
-        .flat_map(|&kind| std::iter::repeat_n(kind, per_kind))
-        .collect();
+    let mut jobs: Vec<IncidentKind> =
+        IncidentKind::ALL.iter().flat_map(|&kind| std::iter::repeat_n(kind, per_kind)).collect();
     rng.shuffle(&mut jobs);
     // Shuffled kinds walk the evaluated days in order: every day gets a mix.
-    let preferred_days: Vec<u32> = (0..jobs.len())
-        .map(|i| evaluated.start + (i * evaluated_len / jobs.len()) as u32)
-        .collect();
+    let preferred_days: Vec<u32> =
+        (0..jobs.len()).map(|i| evaluated.start + (i * evaluated_len / jobs.len()) as u32).collect();
     // Sprays last, so their victims can avoid accounts with other failed-auth incidents.
     let mut order: Vec<usize> = (0..jobs.len()).collect();
     order.sort_by_key(|&i| jobs[i] == IncidentKind::PasswordSpray);
@@ -229,35 +216,15 @@ pub(crate) fn plan(world: &mut World, rng: &mut Rng) -> Vec<IncidentPlan> {
 
 impl Planner {
     /// A random fitting account, preferring ones no other incident uses.
-    fn choose(
-        &self,
-        world: &World,
-        fits: impl Fn(&Account) -> bool,
-        rng: &mut Rng,
-    ) -> Option<usize> {
-        let fitting: Vec<usize> = (0..world.accounts.len())
-            .filter(|&a| fits(&world.accounts[a]))
-            .collect();
-        let fresh: Vec<usize> = fitting
-            .iter()
-            .copied()
-            .filter(|a| !self.reserved.contains(a))
-            .collect();
-        rng.pick(if fresh.is_empty() { &fitting } else { &fresh })
-            .copied()
+    fn choose(&self, world: &World, fits: impl Fn(&Account) -> bool, rng: &mut Rng) -> Option<usize> {
+        let fitting: Vec<usize> = (0..world.accounts.len()).filter(|&a| fits(&world.accounts[a])).collect();
+        let fresh: Vec<usize> = fitting.iter().copied().filter(|a| !self.reserved.contains(a)).collect();
+        rng.pick(if fresh.is_empty() { &fitting } else { &fresh }).copied()
     }
 
-    fn plan_one(
-        &mut self,
-        world: &mut World,
-        kind: IncidentKind,
-        day: u32,
-        rng: &mut Rng,
-    ) -> Option<IncidentPlan> {
+    fn plan_one(&mut self, world: &mut World, kind: IncidentKind, day: u32, rng: &mut Rng) -> Option<IncidentPlan> {
         let evaluated = world.evaluated_days();
-        let minutes = |rng: &mut Rng, low: i64, high: i64| {
-            rng.range_i64(low * MS_PER_MINUTE, high * MS_PER_MINUTE)
-        };
+        let minutes = |rng: &mut Rng, low: i64, high: i64| rng.range_i64(low * MS_PER_MINUTE, high * MS_PER_MINUTE);
         let plan = match kind {
             IncidentKind::FailedAuthBurst => {
                 let account = self.choose(world, |a| kind.fits(a), rng)?;
@@ -282,9 +249,8 @@ impl Planner {
                 }
             }
             IncidentKind::PasswordSpray => {
-                let mut candidates: Vec<usize> = (0..world.accounts.len())
-                    .filter(|a| !self.failed_auth_accounts.contains(a))
-                    .collect();
+                let mut candidates: Vec<usize> =
+                    (0..world.accounts.len()).filter(|a| !self.failed_auth_accounts.contains(a)).collect();
                 if candidates.len() < 2 {
                     return None;
                 }
@@ -336,21 +302,12 @@ impl Planner {
                 // Alternate: the log names the real owner, then a log that omits owners.
                 let wants_owner_logged = self.foreign_keys_planned % 2 == 0;
                 let account = self
-                    .choose(
-                        world,
-                        |a| kind.fits(a) && a.logs_owner == wants_owner_logged,
-                        rng,
-                    )
+                    .choose(world, |a| kind.fits(a) && a.logs_owner == wants_owner_logged, rng)
                     .or_else(|| self.choose(world, |a| kind.fits(a), rng))?;
-                let owner = self
-                    .choose(world, |_| true, rng)
-                    .filter(|&o| o != account)
-                    .or_else(|| {
-                        let others: Vec<usize> = (0..world.accounts.len())
-                            .filter(|&o| o != account)
-                            .collect();
-                        rng.pick(&others).copied()
-                    })?;
+                let owner = self.choose(world, |_| true, rng).filter(|&o| o != account).or_else(|| {
+                    let others: Vec<usize> = (0..world.accounts.len()).filter(|&o| o != account).collect();
+                    rng.pick(&others).copied()
+                })?;
                 let duration_ms = minutes(rng, 5, 30);
                 self.foreign_keys_planned += 1;
                 IncidentPlan::ForeignKey {
@@ -373,12 +330,7 @@ impl Planner {
                     start_ms: world.active_window(account, day, evaluated, duration_ms, rng)?,
                     duration_ms,
                     events: rng.range(5, 40),
-                    source: world.external_source(
-                        &countries,
-                        &asns,
-                        &mut self.used_external_ips,
-                        rng,
-                    )?,
+                    source: world.external_source(&countries, &asns, &mut self.used_external_ips, rng)?,
                 }
             }
         };
@@ -387,35 +339,19 @@ impl Planner {
 
     /// A planned rotation that ends in a revoke (normally in the warm-up), then the old key
     /// used again by the same account days later.
-    fn plan_revoked_key_use(
-        &mut self,
-        world: &mut World,
-        day: u32,
-        rng: &mut Rng,
-    ) -> Option<IncidentPlan> {
+    fn plan_revoked_key_use(&mut self, world: &mut World, day: u32, rng: &mut Rng) -> Option<IncidentPlan> {
         let evaluated = world.evaluated_days();
         let account = self.choose(
             world,
-            |a| {
-                IncidentKind::RevokedKeyUse.fits(a)
-                    && a.rotations.is_empty()
-                    && a.profile != ProfileKind::NightlyJob
-            },
+            |a| IncidentKind::RevokedKeyUse.fits(a) && a.rotations.is_empty() && a.profile != ProfileKind::NightlyJob,
             rng,
         )?;
         // The rotation at least two days before the misuse, at a time the account is busy.
         let latest_rotation_day = day.max(evaluated.start).checked_sub(2)?;
-        let rotation_day = rng.range(
-            u64::from(latest_rotation_day.saturating_sub(7).max(1)),
-            u64::from(latest_rotation_day),
-        ) as u32;
-        let created_ms = world.active_window(
-            account,
-            rotation_day,
-            0..latest_rotation_day + 1,
-            90 * MS_PER_MINUTE,
-            rng,
-        )?;
+        let rotation_day =
+            rng.range(u64::from(latest_rotation_day.saturating_sub(7).max(1)), u64::from(latest_rotation_day)) as u32;
+        let created_ms =
+            world.active_window(account, rotation_day, 0..latest_rotation_day + 1, 90 * MS_PER_MINUTE, rng)?;
         let switch_ms = created_ms + rng.range_i64(2 * MS_PER_MINUTE, 8 * MS_PER_MINUTE);
         let revoked_ms = switch_ms + rng.range_i64(55 * MS_PER_MINUTE, 75 * MS_PER_MINUTE);
         let duration_ms = rng.range_i64(5 * MS_PER_MINUTE, 30 * MS_PER_MINUTE);
@@ -452,13 +388,7 @@ fn any_time(world: &World, day: u32, duration_ms: i64, rng: &mut Rng) -> Option<
 }
 
 /// 02:00-05:00 local on a weekend or a weeknight, within the evaluated days.
-fn off_hours_start(
-    world: &World,
-    account: usize,
-    day: u32,
-    duration_ms: i64,
-    rng: &mut Rng,
-) -> Option<i64> {
+fn off_hours_start(world: &World, account: usize, day: u32, duration_ms: i64, rng: &mut Rng) -> Option<i64> {
     let zone = world.accounts[account].zone;
     let earliest = world.warmup_end_ms;
     let latest_end = world.end_ms - 10 * MS_PER_MINUTE;
@@ -492,29 +422,15 @@ pub(crate) fn render(
     let name = |account: usize| world.accounts[account].name.clone();
     let ip = |(network, host): (usize, u8)| world.networks[network].ip(host);
     let key_id = |key: usize| world.credentials.get(key).map(|c| c.id.clone());
-    let spread =
-        |rng: &mut Rng, start_ms: i64, duration_ms: i64| start_ms + rng.range_i64(0, duration_ms);
+    let spread = |rng: &mut Rng, start_ms: i64, duration_ms: i64| start_ms + rng.range_i64(0, duration_ms);
 
     let (kind, accounts, source_ip, credential_id, description) = match plan {
-        &IncidentPlan::FailedAuthBurst {
-            account,
-            start_ms,
-            duration_ms,
-            attempts,
-            source,
-            user_agent,
-        } => {
+        &IncidentPlan::FailedAuthBurst { account, start_ms, duration_ms, attempts, source, user_agent } => {
             for _ in 0..attempts {
                 let time_ms = spread(rng, start_ms, duration_ms);
-                let mut event = world.auth_event(
-                    account,
-                    time_ms,
-                    Outcome::Failure,
-                    Some(catalog::REASON_INVALID_SECRET),
-                    rng,
-                );
-                (event.network, event.host, event.user_agent) =
-                    (source.0 as u32, source.1, user_agent);
+                let mut event =
+                    world.auth_event(account, time_ms, Outcome::Failure, Some(catalog::REASON_INVALID_SECRET), rng);
+                (event.network, event.host, event.user_agent) = (source.0 as u32, source.1, user_agent);
                 events.push(event);
             }
             let key = world.accounts[account].credential_at(start_ms, rng);
@@ -525,20 +441,9 @@ pub(crate) fn render(
                 ip(source),
                 duration_ms as f64 / MS_PER_MINUTE as f64
             );
-            (
-                IncidentKind::FailedAuthBurst,
-                vec![name(account)],
-                Some(ip(source)),
-                key_id(key),
-                description,
-            )
+            (IncidentKind::FailedAuthBurst, vec![name(account)], Some(ip(source)), key_id(key), description)
         }
-        &IncidentPlan::DeniedBurst {
-            account,
-            start_ms,
-            duration_ms,
-            attempts,
-        } => {
+        &IncidentPlan::DeniedBurst { account, start_ms, duration_ms, attempts } => {
             let mut systems = BTreeSet::new();
             for _ in 0..attempts {
                 let time_ms = spread(rng, start_ms, duration_ms);
@@ -546,8 +451,7 @@ pub(crate) fn render(
                 let catalog = &SYSTEMS[rng.index(SYSTEMS.len())];
                 let action = &catalog.actions[rng.index(catalog.actions.len())];
                 let resource = world.ordinary_resource(catalog, rng);
-                let mut event =
-                    world.event(account, time_ms, action.name, catalog.system, resource, rng);
+                let mut event = world.event(account, time_ms, action.name, catalog.system, resource, rng);
                 event.outcome = Outcome::Denied;
                 event.reason = Some(catalog::REASON_INSUFFICIENT_SCOPE);
                 systems.insert(catalog.system);
@@ -560,34 +464,16 @@ pub(crate) fn render(
                 name(account),
                 duration_ms as f64 / MS_PER_MINUTE as f64
             );
-            (
-                IncidentKind::DeniedBurst,
-                vec![name(account)],
-                None,
-                key_id(key),
-                description,
-            )
+            (IncidentKind::DeniedBurst, vec![name(account)], None, key_id(key), description)
         }
-        IncidentPlan::PasswordSpray {
-            victims,
-            start_ms,
-            duration_ms,
-            source,
-            user_agent,
-        } => {
+        IncidentPlan::PasswordSpray { victims, start_ms, duration_ms, source, user_agent } => {
             let mut attempts = 0;
             for &victim in victims {
                 for _ in 0..rng.range(1, 2) {
                     let time_ms = spread(rng, *start_ms, *duration_ms);
-                    let mut event = world.auth_event(
-                        victim,
-                        time_ms,
-                        Outcome::Failure,
-                        Some(catalog::REASON_INVALID_SECRET),
-                        rng,
-                    );
-                    (event.network, event.host, event.user_agent) =
-                        (source.0 as u32, source.1, *user_agent);
+                    let mut event =
+                        world.auth_event(victim, time_ms, Outcome::Failure, Some(catalog::REASON_INVALID_SECRET), rng);
+                    (event.network, event.host, event.user_agent) = (source.0 as u32, source.1, *user_agent);
                     events.push(event);
                     attempts += 1;
                 }
@@ -606,13 +492,7 @@ pub(crate) fn render(
                 description,
             )
         }
-        &IncidentPlan::BulkExport {
-            account,
-            start_ms,
-            duration_ms,
-            events: count,
-            factor,
-        } => {
+        &IncidentPlan::BulkExport { account, start_ms, duration_ms, events: count, factor } => {
             let acct = &world.accounts[account];
             let hourly = world.typical_hourly_bytes(account, start_ms);
             let total = hourly * factor;
@@ -636,27 +516,10 @@ pub(crate) fn render(
                 human_bytes(hourly)
             );
             let key = acct.credential_at(start_ms, rng);
-            (
-                IncidentKind::BulkExport,
-                vec![name(account)],
-                None,
-                key_id(key),
-                description,
-            )
+            (IncidentKind::BulkExport, vec![name(account)], None, key_id(key), description)
         }
-        &IncidentPlan::SlowExfil {
-            account,
-            start_ms,
-            duration_ms,
-            factor,
-        } => {
-            events = world.extra_rate_events(
-                account,
-                start_ms,
-                start_ms + duration_ms,
-                factor - 1.0,
-                rng,
-            );
+        &IncidentPlan::SlowExfil { account, start_ms, duration_ms, factor } => {
+            events = world.extra_rate_events(account, start_ms, start_ms + duration_ms, factor - 1.0, rng);
             let extra: u64 = events.iter().map(|e| e.bytes).sum();
             let hours = duration_ms as f64 / MS_PER_HOUR as f64;
             let description = format!(
@@ -666,27 +529,12 @@ pub(crate) fn render(
                 events.len()
             );
             let key = world.accounts[account].credential_at(start_ms, rng);
-            (
-                IncidentKind::SlowExfil,
-                vec![name(account)],
-                None,
-                key_id(key),
-                description,
-            )
+            (IncidentKind::SlowExfil, vec![name(account)], None, key_id(key), description)
         }
-        &IncidentPlan::OffHours {
-            account,
-            start_ms,
-            duration_ms,
-            events: count,
-        } => {
+        &IncidentPlan::OffHours { account, start_ms, duration_ms, events: count } => {
             events.push(world.auth_event(account, start_ms, Outcome::Success, None, rng));
             for _ in 0..count {
-                events.push(world.ordinary_event(
-                    account,
-                    spread(rng, start_ms + MS_PER_SECOND, duration_ms),
-                    rng,
-                ));
+                events.push(world.ordinary_event(account, spread(rng, start_ms + MS_PER_SECOND, duration_ms), rng));
             }
             let acct = &world.accounts[account];
             let local = acct.zone.to_local(start_ms);
@@ -701,25 +549,11 @@ pub(crate) fn render(
                 duration_ms as f64 / MS_PER_MINUTE as f64
             );
             let key = acct.credential_at(start_ms, rng);
-            (
-                IncidentKind::OffHours,
-                vec![name(account)],
-                None,
-                key_id(key),
-                description,
-            )
+            (IncidentKind::OffHours, vec![name(account)], None, key_id(key), description)
         }
-        &IncidentPlan::RevokedKeyUse {
-            account,
-            key,
-            revoked_ms,
-            start_ms,
-            duration_ms,
-            events: count,
-        } => {
+        &IncidentPlan::RevokedKeyUse { account, key, revoked_ms, start_ms, duration_ms, events: count } => {
             for _ in 0..count {
-                let mut event =
-                    world.ordinary_event(account, spread(rng, start_ms, duration_ms), rng);
+                let mut event = world.ordinary_event(account, spread(rng, start_ms, duration_ms), rng);
                 event.credential = Some(key as u32);
                 events.push(event);
             }
@@ -731,25 +565,12 @@ pub(crate) fn render(
                 clock::rfc3339_millis(revoked_ms),
                 duration_ms as f64 / MS_PER_MINUTE as f64
             );
-            (
-                IncidentKind::RevokedKeyUse,
-                vec![name(account)],
-                None,
-                key_id(key),
-                description,
-            )
+            (IncidentKind::RevokedKeyUse, vec![name(account)], None, key_id(key), description)
         }
-        &IncidentPlan::ForeignKey {
-            account,
-            owner,
-            start_ms,
-            duration_ms,
-            events: count,
-        } => {
+        &IncidentPlan::ForeignKey { account, owner, start_ms, duration_ms, events: count } => {
             let owner_key = world.accounts[owner].credential_at(start_ms, rng);
             for _ in 0..count {
-                let mut event =
-                    world.ordinary_event(account, spread(rng, start_ms, duration_ms), rng);
+                let mut event = world.ordinary_event(account, spread(rng, start_ms, duration_ms), rng);
                 event.credential = Some(owner_key as u32);
                 events.push(event);
             }
@@ -758,30 +579,13 @@ pub(crate) fn render(
                 name(account),
                 name(owner),
                 key_id(owner_key).unwrap_or_default(),
-                if world.accounts[account].logs_owner {
-                    "records"
-                } else {
-                    "omits"
-                }
+                if world.accounts[account].logs_owner { "records" } else { "omits" }
             );
-            (
-                IncidentKind::ForeignKey,
-                vec![name(account), name(owner)],
-                None,
-                key_id(owner_key),
-                description,
-            )
+            (IncidentKind::ForeignKey, vec![name(account), name(owner)], None, key_id(owner_key), description)
         }
-        &IncidentPlan::NewNetwork {
-            account,
-            start_ms,
-            duration_ms,
-            events: count,
-            source,
-        } => {
+        &IncidentPlan::NewNetwork { account, start_ms, duration_ms, events: count, source } => {
             for _ in 0..count {
-                let mut event =
-                    world.ordinary_event(account, spread(rng, start_ms, duration_ms), rng);
+                let mut event = world.ordinary_event(account, spread(rng, start_ms, duration_ms), rng);
                 (event.network, event.host) = (source.0 as u32, source.1);
                 events.push(event);
             }
@@ -804,32 +608,21 @@ pub(crate) fn render(
                     .join(", "),
                 duration_ms as f64 / MS_PER_MINUTE as f64
             );
-            (
-                IncidentKind::NewNetwork,
-                vec![name(account)],
-                Some(ip(source)),
-                key_id(key),
-                description,
-            )
+            (IncidentKind::NewNetwork, vec![name(account)], Some(ip(source)), key_id(key), description)
         }
     };
 
     events.retain(|e| (world.start_ms..world.end_ms).contains(&e.time_ms));
     let start_ms = events.iter().map(|e| e.time_ms).min()?;
     let end_ms = events.iter().map(|e| e.time_ms).max()?;
-    let tenants: BTreeSet<&str> = events
-        .iter()
-        .map(|e| world.accounts[e.account as usize].tenant)
-        .collect();
+    let tenants: BTreeSet<&str> = events.iter().map(|e| world.accounts[e.account as usize].tenant).collect();
     out.extend(events);
     let incident = Incident {
         id: String::new(),
         kind: kind.name().to_string(),
         category: kind.category().to_string(),
         accounts,
-        tenant: (tenants.len() == 1)
-            .then(|| tenants.iter().next().map(|t| t.to_string()))
-            .flatten(),
+        tenant: (tenants.len() == 1).then(|| tenants.iter().next().map(|t| t.to_string())).flatten(),
         source_ip,
         credential_id,
         start: clock::rfc3339_millis(start_ms),

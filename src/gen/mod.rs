@@ -153,11 +153,7 @@ pub(crate) struct Event {
 
 /// Writes events as JSON lines, in event-time order, and returns the labels.
 pub fn generate(opts: &GenOptions, events: &mut dyn std::io::Write) -> std::io::Result<Labels> {
-    let Plan {
-        world,
-        scripted,
-        labels,
-    } = Plan::build(opts);
+    let Plan { world, scripted, labels } = Plan::build(opts);
     let mut writer = writer::EventWriter::new(opts.seed, events);
     let mut carried: Vec<Event> = Vec::new();
     let mut next_scripted = 0;
@@ -195,25 +191,16 @@ impl Plan {
     fn build(opts: &GenOptions) -> Plan {
         let mut world = World::build(opts);
         // Incidents first: they choose their accounts, and benign changes then stay off them.
-        let incident_plans = incidents::plan(
-            &mut world,
-            &mut Rng::stream(opts.seed, Stream::IncidentPlan, 0, 0),
-        );
+        let incident_plans = incidents::plan(&mut world, &mut Rng::stream(opts.seed, Stream::IncidentPlan, 0, 0));
         let reserved = incidents::accounts_involved(&incident_plans);
-        let benign_plans = benign::plan(
-            &mut world,
-            &reserved,
-            &mut Rng::stream(opts.seed, Stream::BenignPlan, 0, 0),
-        );
+        let benign_plans = benign::plan(&mut world, &reserved, &mut Rng::stream(opts.seed, Stream::BenignPlan, 0, 0));
 
         // Events are rendered after all planning, so they see every rotation and new host.
         let mut scripted = Vec::new();
         let mut incidents = Vec::new();
         for (index, plan) in incident_plans.iter().enumerate() {
             let mut rng = Rng::stream(opts.seed, Stream::IncidentEvents, index as u64, 0);
-            if let Some((start_ms, incident)) =
-                incidents::render(&world, plan, &mut rng, &mut scripted)
-            {
+            if let Some((start_ms, incident)) = incidents::render(&world, plan, &mut rng, &mut scripted) {
                 incidents.push((start_ms, incident));
             }
         }
@@ -221,15 +208,11 @@ impl Plan {
         scripted.retain(|e| (world.start_ms..world.end_ms).contains(&e.time_ms));
         scripted.sort_by_key(|e| e.time_ms);
 
-        incidents
-            .sort_by(|a, b| (a.0, &a.1.kind, &a.1.accounts).cmp(&(b.0, &b.1.kind, &b.1.accounts)));
+        incidents.sort_by(|a, b| (a.0, &a.1.kind, &a.1.accounts).cmp(&(b.0, &b.1.kind, &b.1.accounts)));
         let incidents: Vec<Incident> = incidents
             .into_iter()
             .enumerate()
-            .map(|(i, (_, incident))| Incident {
-                id: format!("inc-{:03}", i + 1),
-                ..incident
-            })
+            .map(|(i, (_, incident))| Incident { id: format!("inc-{:03}", i + 1), ..incident })
             .collect();
         benign.sort_by(|a, b| (&a.time, &a.account, &a.kind).cmp(&(&b.time, &b.account, &b.kind)));
         let labels = Labels {
@@ -241,11 +224,7 @@ impl Plan {
             incidents,
             benign,
         };
-        Plan {
-            world,
-            scripted,
-            labels,
-        }
+        Plan { world, scripted, labels }
     }
 }
 

@@ -7,8 +7,8 @@
 use std::collections::BTreeSet;
 
 use super::catalog::{
-    self, ActionSpec, ProfileKind, Region, SystemCatalog, EXTERNAL_PROVIDERS, NAME_STEMS,
-    PROFILE_MIX, REGIONS, SYSTEMS, USER_AGENTS,
+    self, ActionSpec, ProfileKind, Region, SystemCatalog, EXTERNAL_PROVIDERS, NAME_STEMS, PROFILE_MIX, REGIONS,
+    SYSTEMS, USER_AGENTS,
 };
 use super::clock::{Zone, MS_PER_DAY, MS_PER_MINUTE};
 use super::rng::{self, Rng, Stream};
@@ -54,10 +54,7 @@ pub(crate) struct Network {
 
 impl Network {
     pub(crate) fn ip(&self, host: u8) -> String {
-        format!(
-            "{}.{}.{}.{}",
-            self.prefix[0], self.prefix[1], self.prefix[2], host
-        )
+        format!("{}.{}.{}.{}", self.prefix[0], self.prefix[1], self.prefix[2], host)
     }
 }
 
@@ -79,25 +76,13 @@ pub(crate) struct ExtraHost {
 #[derive(Debug)]
 pub(crate) enum Schedule {
     /// Weekdays ~09:00-17:30 local, lunch dip, Poisson arrivals; optionally a Monday export.
-    BusinessHours {
-        mean_gap_minutes: f64,
-        weekly_export_factor: Option<f64>,
-    },
+    BusinessHours { mean_gap_minutes: f64, weekly_export_factor: Option<f64> },
     /// Every hour at `minute`, a burst of events within about a minute.
     HourlyCron { minute: i64, burst_events: f64 },
     /// Every night at a fixed local time, a large batch.
-    NightlyJob {
-        local_start_ms: i64,
-        batch_events: f64,
-        duration_minutes: f64,
-    },
+    NightlyJob { local_start_ms: i64, batch_events: f64, duration_minutes: f64 },
     /// Around the clock, rate following a smooth daily curve (events per minute).
-    AlwaysOn {
-        night_rate: f64,
-        peak_rate: f64,
-        peak_hour: f64,
-        token_minute: i64,
-    },
+    AlwaysOn { night_rate: f64, peak_rate: f64, peak_hour: f64, token_minute: i64 },
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -154,40 +139,25 @@ impl Account {
     }
 
     pub(crate) fn is_holiday(&self, local_day: i64) -> bool {
-        self.holidays
-            .iter()
-            .any(|&(first, last)| (first..=last).contains(&local_day))
+        self.holidays.iter().any(|&(first, last)| (first..=last).contains(&local_day))
     }
 
     pub(crate) fn countries<'w>(&self, world: &'w World) -> Vec<&'w str> {
-        self.networks
-            .iter()
-            .map(|n| world.networks[n.network].country)
-            .collect()
+        self.networks.iter().map(|n| world.networks[n.network].country).collect()
     }
 
     pub(crate) fn asns(&self, world: &World) -> Vec<u32> {
-        self.networks
-            .iter()
-            .map(|n| world.networks[n.network].asn)
-            .collect()
+        self.networks.iter().map(|n| world.networks[n.network].asn).collect()
     }
 
     /// Expected size of an ordinary event.
     pub(crate) fn mean_event_bytes(&self) -> f64 {
-        self.median_bytes
-            * rng::exp(self.bytes_sigma * self.bytes_sigma / 2.0)
-            * self.system.mean_size_factor()
+        self.median_bytes * rng::exp(self.bytes_sigma * self.bytes_sigma / 2.0) * self.system.mean_size_factor()
     }
 
     fn always_on_rate(&self, local_hour: f64) -> f64 {
         match self.schedule {
-            Schedule::AlwaysOn {
-                night_rate,
-                peak_rate,
-                peak_hour,
-                ..
-            } => {
+            Schedule::AlwaysOn { night_rate, peak_rate, peak_hour, .. } => {
                 let phase = std::f64::consts::TAU * (local_hour - peak_hour) / 24.0;
                 night_rate + (peak_rate - night_rate) * (1.0 + rng::cos(phase)) / 2.0
             }
@@ -198,30 +168,20 @@ impl Account {
     /// Ordinary events per minute at this local hour when active (before growth).
     pub(crate) fn base_rate_per_minute(&self, local_hour: f64) -> f64 {
         match self.schedule {
-            Schedule::BusinessHours {
-                mean_gap_minutes, ..
-            } => 1.0 / mean_gap_minutes,
+            Schedule::BusinessHours { mean_gap_minutes, .. } => 1.0 / mean_gap_minutes,
             Schedule::HourlyCron { burst_events, .. } => burst_events / 60.0,
-            Schedule::NightlyJob {
-                batch_events,
-                duration_minutes,
-                ..
-            } => batch_events / duration_minutes,
+            Schedule::NightlyJob { batch_events, duration_minutes, .. } => batch_events / duration_minutes,
             Schedule::AlwaysOn { .. } => self.always_on_rate(local_hour),
         }
     }
 
     pub(crate) fn pick_action(&self, rng: &mut Rng) -> &'static ActionSpec {
         let actions = self.system.actions;
-        actions
-            .get(rng.pick_weighted(&self.action_weights))
-            .unwrap_or(&actions[0])
+        actions.get(rng.pick_weighted(&self.action_weights)).unwrap_or(&actions[0])
     }
 
     pub(crate) fn sample_bytes(&self, size: f64, rng: &mut Rng) -> u64 {
-        rng.lognormal(self.median_bytes * size, self.bytes_sigma)
-            .round()
-            .max(1.0) as u64
+        rng.lognormal(self.median_bytes * size, self.bytes_sigma).round().max(1.0) as u64
     }
 
     pub(crate) fn records_for(&self, bytes: u64, rng: &mut Rng) -> u64 {
@@ -238,13 +198,8 @@ impl Account {
             }
             if time_ms < rotation.fade_end_ms {
                 // Workers pick up the new key one by one: the old one fades out linearly.
-                let moved = (time_ms - rotation.switch_ms) as f64
-                    / (rotation.fade_end_ms - rotation.switch_ms) as f64;
-                return if rng.chance(moved) {
-                    rotation.new
-                } else {
-                    rotation.old
-                };
+                let moved = (time_ms - rotation.switch_ms) as f64 / (rotation.fade_end_ms - rotation.switch_ms) as f64;
+                return if rng.chance(moved) { rotation.new } else { rotation.old };
             }
             current = rotation.new;
         }
@@ -257,20 +212,11 @@ impl Account {
         let Some(home) = self.networks.get(slot) else {
             return (0, 1);
         };
-        let extras = self
-            .extra_hosts
-            .iter()
-            .filter(|e| e.slot == slot && e.since_ms <= time_ms);
+        let extras = self.extra_hosts.iter().filter(|e| e.slot == slot && e.since_ms <= time_ms);
         let choice = rng.index(home.hosts.len() + extras.clone().count());
         match home.hosts.get(choice) {
             Some(&host) => (home.network, host),
-            None => (
-                home.network,
-                extras
-                    .map(|e| e.host)
-                    .nth(choice - home.hosts.len())
-                    .unwrap_or(1),
-            ),
+            None => (home.network, extras.map(|e| e.host).nth(choice - home.hosts.len()).unwrap_or(1)),
         }
     }
 }
@@ -313,10 +259,7 @@ fn apportion<T: Copy>(total: usize, shares: &[(T, u32)]) -> Vec<T> {
     for &i in by_remainder.iter().take(total.saturating_sub(assigned)) {
         counts[i].2 += 1;
     }
-    counts
-        .iter()
-        .flat_map(|&(i, _, n)| std::iter::repeat_n(shares[i].0, n))
-        .collect()
+    counts.iter().flat_map(|&(i, _, n)| std::iter::repeat_n(shares[i].0, n)).collect()
 }
 
 impl World {
@@ -327,8 +270,7 @@ impl World {
             seed: opts.seed,
             start_ms,
             end_ms: start_ms.saturating_add(i64::from(opts.days) * MS_PER_DAY),
-            warmup_end_ms: start_ms
-                .saturating_add(i64::from(opts.warmup_days.min(opts.days)) * MS_PER_DAY),
+            warmup_end_ms: start_ms.saturating_add(i64::from(opts.warmup_days.min(opts.days)) * MS_PER_DAY),
             days: opts.days,
             warmup_days: opts.warmup_days.min(opts.days),
             accounts: Vec::with_capacity(opts.accounts),
@@ -340,11 +282,7 @@ impl World {
 
         let mut used_prefixes = BTreeSet::new();
         let mut unique_prefix = |rng: &mut Rng, first_octets: &[u8]| loop {
-            let prefix = [
-                *rng.pick(first_octets).unwrap_or(&198),
-                rng.range(0, 255) as u8,
-                rng.range(0, 255) as u8,
-            ];
+            let prefix = [*rng.pick(first_octets).unwrap_or(&198), rng.range(0, 255) as u8, rng.range(0, 255) as u8];
             if used_prefixes.insert(prefix) {
                 return prefix;
             }
@@ -357,11 +295,7 @@ impl World {
                 let (asn, octets, _) = region.providers[rng.pick_weighted(&weights)];
                 let prefix = unique_prefix(&mut rng, octets);
                 pool.push(world.networks.len());
-                world.networks.push(Network {
-                    prefix,
-                    asn,
-                    country: region.country,
-                });
+                world.networks.push(Network { prefix, asn, country: region.country });
             }
             region_networks.push(pool);
         }
@@ -369,11 +303,7 @@ impl World {
             for _ in 0..NETWORKS_PER_EXTERNAL_PROVIDER {
                 let prefix = unique_prefix(&mut rng, octets);
                 world.external_networks.push(world.networks.len());
-                world.networks.push(Network {
-                    prefix,
-                    asn,
-                    country,
-                });
+                world.networks.push(Network { prefix, asn, country });
             }
         }
 
@@ -408,14 +338,8 @@ impl World {
         region_networks: &[usize],
         rng: &mut Rng,
     ) -> Account {
-        let stems: Vec<_> = NAME_STEMS
-            .iter()
-            .filter(|s| s.profiles.contains(&profile))
-            .collect();
-        let stem = stems
-            .get(rng.index(stems.len()))
-            .copied()
-            .unwrap_or(&NAME_STEMS[0]);
+        let stems: Vec<_> = NAME_STEMS.iter().filter(|s| s.profiles.contains(&profile)).collect();
+        let stem = stems.get(rng.index(stems.len())).copied().unwrap_or(&NAME_STEMS[0]);
         let system = &SYSTEMS[stem.system];
         let user_agent = if stem.stem.starts_with("zap-") {
             catalog::ZAPIER_USER_AGENT
@@ -440,27 +364,19 @@ impl World {
                 HomeNetwork { network, hosts }
             })
             .collect();
-        let network_weights = if networks.len() == 1 {
-            vec![1]
-        } else {
-            vec![4, 1]
-        };
+        let network_weights = if networks.len() == 1 { vec![1] } else { vec![4, 1] };
 
         let (schedule, median_low, median_high) = match profile {
             ProfileKind::BusinessHours | ProfileKind::WeeklyReport => (
                 Schedule::BusinessHours {
                     mean_gap_minutes: rng.uniform_range(1.0, 5.0),
-                    weekly_export_factor: (profile == ProfileKind::WeeklyReport)
-                        .then(|| rng.uniform_range(10.0, 50.0)),
+                    weekly_export_factor: (profile == ProfileKind::WeeklyReport).then(|| rng.uniform_range(10.0, 50.0)),
                 },
                 1e3,
                 2e5,
             ),
             ProfileKind::HourlyCron => (
-                Schedule::HourlyCron {
-                    minute: rng.range(0, 59) as i64,
-                    burst_events: rng.uniform_range(5.0, 30.0),
-                },
+                Schedule::HourlyCron { minute: rng.range(0, 59) as i64, burst_events: rng.uniform_range(5.0, 30.0) },
                 2e3,
                 5e5,
             ),
@@ -484,19 +400,11 @@ impl World {
                 5e4,
             ),
         };
-        let credential_type = if rng.chance(0.55) {
-            CredentialType::ApiKey
-        } else {
-            CredentialType::OauthToken
-        };
+        let credential_type = if rng.chance(0.55) { CredentialType::ApiKey } else { CredentialType::OauthToken };
         let initial_credential = self.new_credential(credential_type, index, rng);
         Account {
             name: format!("{}-{:03}", stem.stem, index + 1),
-            tenant: if small_tenant {
-                catalog::TENANT_SMALL
-            } else {
-                catalog::TENANT_MAIN
-            },
+            tenant: if small_tenant { catalog::TENANT_SMALL } else { catalog::TENANT_MAIN },
             profile,
             schedule,
             zone: region.zone,
@@ -519,12 +427,7 @@ impl World {
     }
 
     /// Issues a key: `AKIA` + 16 base32 characters, or `tok_` + 24 alphanumerics.
-    pub(crate) fn new_credential(
-        &mut self,
-        kind: CredentialType,
-        owner: usize,
-        rng: &mut Rng,
-    ) -> usize {
+    pub(crate) fn new_credential(&mut self, kind: CredentialType, owner: usize, rng: &mut Rng) -> usize {
         const BASE32: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
         const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
         let id = loop {
@@ -563,10 +466,7 @@ impl World {
         if account.growth_per_day == 0.0 {
             return 1.0;
         }
-        rng::powf(
-            1.0 + account.growth_per_day,
-            (time_ms - self.start_ms) as f64 / MS_PER_DAY as f64,
-        )
+        rng::powf(1.0 + account.growth_per_day, (time_ms - self.start_ms) as f64 / MS_PER_DAY as f64)
     }
 
     /// Bytes an account usually moves in an hour of activity around `time_ms`.
@@ -589,11 +489,7 @@ mod tests {
         let kinds = apportion(100, PROFILE_MIX);
         assert_eq!(kinds.len(), 100);
         for &(kind, percent) in PROFILE_MIX {
-            assert_eq!(
-                kinds.iter().filter(|&&k| k == kind).count(),
-                percent as usize,
-                "{kind:?}"
-            );
+            assert_eq!(kinds.iter().filter(|&&k| k == kind).count(), percent as usize, "{kind:?}");
         }
         assert_eq!(apportion(7, PROFILE_MIX).len(), 7);
         assert!(apportion(0, PROFILE_MIX).is_empty());
@@ -601,24 +497,14 @@ mod tests {
 
     #[test]
     fn world_has_unique_names_keys_and_tenant_mix() {
-        let world = World::build(&GenOptions {
-            accounts: 100,
-            ..GenOptions::default()
-        });
+        let world = World::build(&GenOptions { accounts: 100, ..GenOptions::default() });
         let names: BTreeSet<&str> = world.accounts.iter().map(|a| a.name.as_str()).collect();
         assert_eq!(names.len(), 100);
         let keys: BTreeSet<&str> = world.credentials.iter().map(|c| c.id.as_str()).collect();
         assert_eq!(keys.len(), world.credentials.len());
-        let small = world
-            .accounts
-            .iter()
-            .filter(|a| a.tenant == catalog::TENANT_SMALL)
-            .count();
+        let small = world.accounts.iter().filter(|a| a.tenant == catalog::TENANT_SMALL).count();
         assert_eq!(small, 15);
         let owners_logged = world.accounts.iter().filter(|a| a.logs_owner).count();
-        assert!(
-            (55..=85).contains(&owners_logged),
-            "{owners_logged} accounts log the owner"
-        );
+        assert!((55..=85).contains(&owners_logged), "{owners_logged} accounts log the owner");
     }
 }

@@ -66,8 +66,7 @@ struct Vocabulary {
 impl Vocabulary {
     fn add(&mut self, line: &Line<'_>) {
         self.actions.insert(line.action.to_string());
-        self.outcome_reasons
-            .insert((line.outcome.to_string(), line.reason.map(str::to_string)));
+        self.outcome_reasons.insert((line.outcome.to_string(), line.reason.map(str::to_string)));
         self.user_agents.insert(line.source.user_agent.to_string());
         self.systems.insert(line.target.system.to_string());
         self.countries.insert(line.source.country.to_string());
@@ -104,8 +103,7 @@ impl LineChecker {
     fn new(opts: &GenOptions) -> Self {
         LineChecker {
             seed: opts.seed,
-            warmup_end_ms: opts.start.timestamp_millis()
-                + i64::from(opts.warmup_days) * clock::MS_PER_DAY,
+            warmup_end_ms: opts.start.timestamp_millis() + i64::from(opts.warmup_days) * clock::MS_PER_DAY,
             partial: Vec::new(),
             lines: 0,
             last_time: String::new(),
@@ -133,47 +131,26 @@ impl LineChecker {
     fn check_line(&mut self, raw: &[u8]) {
         let line: Line<'_> = match serde_json::from_slice(raw) {
             Ok(line) => line,
-            Err(e) => {
-                return self.error(format!(
-                    "line {}: {e}: {}",
-                    self.lines,
-                    String::from_utf8_lossy(raw)
-                ))
-            }
+            Err(e) => return self.error(format!("line {}: {e}: {}", self.lines, String::from_utf8_lossy(raw))),
         };
         let expected_id = format!("evt-{:x}-{:x}", self.seed, self.lines);
         if line.id != expected_id {
-            self.error(format!(
-                "line {}: id {} instead of {expected_id}",
-                self.lines, line.id
-            ));
+            self.error(format!("line {}: id {} instead of {expected_id}", self.lines, line.id));
         }
         let time_ms = match chrono::DateTime::parse_from_rfc3339(line.time) {
-            Ok(t)
-                if line.time.len() == 24
-                    && line.time.ends_with('Z')
-                    && &line.time[19..20] == "." =>
-            {
+            Ok(t) if line.time.len() == 24 && line.time.ends_with('Z') && &line.time[19..20] == "." => {
                 t.timestamp_millis()
             }
             _ => {
-                return self.error(format!(
-                    "line {}: time {} is not RFC 3339 UTC with milliseconds",
-                    self.lines, line.time
-                ))
+                return self
+                    .error(format!("line {}: time {} is not RFC 3339 UTC with milliseconds", self.lines, line.time))
             }
         };
         if line.time < self.last_time.as_str() {
-            self.error(format!(
-                "line {}: time {} before {}",
-                self.lines, line.time, self.last_time
-            ));
+            self.error(format!("line {}: time {} before {}", self.lines, line.time, self.last_time));
         }
         self.last_time = line.time.to_string();
-        *self
-            .events_per_day
-            .entry(line.time[..10].to_string())
-            .or_default() += 1;
+        *self.events_per_day.entry(line.time[..10].to_string()).or_default() += 1;
 
         let outcome_ok = matches!(line.outcome, "success" | "failure" | "denied");
         let fields_ok = !line.account.is_empty()
@@ -187,21 +164,18 @@ impl LineChecker {
             && !line.target.resource.is_empty()
             && (line.outcome == "success" || (line.bytes == 0 && line.records == 0));
         if !fields_ok {
-            self.error(format!(
-                "line {}: bad fields: {}",
-                self.lines,
-                String::from_utf8_lossy(raw)
-            ));
+            self.error(format!("line {}: bad fields: {}", self.lines, String::from_utf8_lossy(raw)));
         }
 
         let after_warmup = time_ms >= self.warmup_end_ms;
         if after_warmup {
             self.later_vocabulary.add(&line);
             if !self.ips_seen_in_warmup.contains(line.source.ip) {
-                self.new_ip_events
-                    .entry(line.source.ip.to_string())
-                    .or_default()
-                    .push((time_ms, line.account.to_string(), line.outcome.to_string()));
+                self.new_ip_events.entry(line.source.ip.to_string()).or_default().push((
+                    time_ms,
+                    line.account.to_string(),
+                    line.outcome.to_string(),
+                ));
             }
         } else {
             self.warmup_vocabulary.add(&line);
@@ -210,34 +184,19 @@ impl LineChecker {
 
         if let Some(credential) = &line.credential {
             if !matches!(credential.kind, "api_key" | "oauth_token") {
-                self.error(format!(
-                    "line {}: credential type {}",
-                    self.lines, credential.kind
-                ));
+                self.error(format!("line {}: credential type {}", self.lines, credential.kind));
             }
             if line.action == "credential.revoke" {
                 self.revoked_at.insert(credential.id.to_string(), time_ms);
             } else if let Some(&revoked) = self.revoked_at.get(credential.id) {
                 if time_ms > revoked {
-                    self.revoked_key_uses.push((
-                        credential.id.to_string(),
-                        time_ms,
-                        line.account.to_string(),
-                    ));
+                    self.revoked_key_uses.push((credential.id.to_string(), time_ms, line.account.to_string()));
                 }
             }
-            let first = self
-                .first_user
-                .entry(credential.id.to_string())
-                .or_insert_with(|| line.account.to_string());
+            let first = self.first_user.entry(credential.id.to_string()).or_insert_with(|| line.account.to_string());
             if first != line.account {
                 let owner = credential.owner.map(str::to_string);
-                self.foreign_key_uses.push((
-                    credential.id.to_string(),
-                    time_ms,
-                    line.account.to_string(),
-                    owner,
-                ));
+                self.foreign_key_uses.push((credential.id.to_string(), time_ms, line.account.to_string(), owner));
             } else if credential.owner.is_some_and(|owner| owner != line.account) {
                 self.owner_mismatches += 1;
             }
@@ -270,13 +229,7 @@ impl Write for LineChecker {
 }
 
 fn small_options(seed: u64) -> GenOptions {
-    GenOptions {
-        seed,
-        accounts: 20,
-        days: 16,
-        warmup_days: 14,
-        ..GenOptions::default()
-    }
+    GenOptions { seed, accounts: 20, days: 16, warmup_days: 14, ..GenOptions::default() }
 }
 
 fn generate_bytes(opts: &GenOptions) -> (Vec<u8>, Labels) {
@@ -288,9 +241,7 @@ fn generate_bytes(opts: &GenOptions) -> (Vec<u8>, Labels) {
 }
 
 fn ms(text: &str) -> i64 {
-    chrono::DateTime::parse_from_rfc3339(text)
-        .map(|t| t.timestamp_millis())
-        .unwrap_or(i64::MIN)
+    chrono::DateTime::parse_from_rfc3339(text).map(|t| t.timestamp_millis()).unwrap_or(i64::MIN)
 }
 
 #[test]
@@ -309,20 +260,10 @@ fn same_seed_same_bytes_other_seed_other_bytes() {
 fn output_is_pinned_for_a_seed() {
     // If this fails, a change altered what existing seeds generate: that breaks every stored
     // evaluation. Change the generator only on purpose, then update the pin.
-    let opts = GenOptions {
-        seed: 42,
-        accounts: 12,
-        days: 3,
-        warmup_days: 1,
-        ..GenOptions::default()
-    };
+    let opts = GenOptions { seed: 42, accounts: 12, days: 3, warmup_days: 1, ..GenOptions::default() };
     let (bytes, labels) = generate_bytes(&opts);
     let labels_json = serde_json::to_vec(&labels).unwrap_or_default();
-    let digest = (
-        xxhash_rust::xxh3::xxh3_64(&bytes),
-        xxhash_rust::xxh3::xxh3_64(&labels_json),
-        bytes.len(),
-    );
+    let digest = (xxhash_rust::xxh3::xxh3_64(&bytes), xxhash_rust::xxh3::xxh3_64(&labels_json), bytes.len());
     assert_eq!(digest, (6334293667536857054, 10991469704349972622, 8463674));
 }
 
@@ -331,26 +272,14 @@ fn small_run_events_follow_the_contract_in_time_order() {
     let (checker, labels) = run_checked(&small_options(3));
     assert!(checker.lines > 1000, "only {} events", checker.lines);
     assert_eq!(labels.start, "2026-01-05T00:00:00.000Z");
-    assert_eq!(
-        checker.events_per_day.keys().next().map(String::as_str),
-        Some("2026-01-05")
-    );
-    assert_eq!(
-        checker.events_per_day.keys().last().map(String::as_str),
-        Some("2026-01-20")
-    );
+    assert_eq!(checker.events_per_day.keys().next().map(String::as_str), Some("2026-01-05"));
+    assert_eq!(checker.events_per_day.keys().last().map(String::as_str), Some("2026-01-20"));
 }
 
 #[test]
 fn degenerate_options_give_empty_or_small_runs_without_panicking() {
     for (accounts, days, warmup_days) in [(0, 5, 2), (1, 0, 0), (1, 3, 0), (3, 2, 5), (2, 4, 1)] {
-        let opts = GenOptions {
-            seed: 5,
-            accounts,
-            days,
-            warmup_days,
-            ..GenOptions::default()
-        };
+        let opts = GenOptions { seed: 5, accounts, days, warmup_days, ..GenOptions::default() };
         let mut checker = LineChecker::new(&opts);
         let labels = match generate(&opts, &mut checker) {
             Ok(labels) => labels,
@@ -361,16 +290,10 @@ fn degenerate_options_give_empty_or_small_runs_without_panicking() {
             assert_eq!(checker.lines, 0, "{opts:?}");
         }
         if days <= warmup_days {
-            assert!(
-                labels.incidents.is_empty(),
-                "{opts:?}: incidents without an evaluated period"
-            );
+            assert!(labels.incidents.is_empty(), "{opts:?}: incidents without an evaluated period");
         }
         for incident in &labels.incidents {
-            assert!(
-                ms(&incident.start) >= checker.warmup_end_ms,
-                "{opts:?}: {incident:?}"
-            );
+            assert!(ms(&incident.start) >= checker.warmup_end_ms, "{opts:?}: {incident:?}");
         }
     }
 }
@@ -394,40 +317,18 @@ fn assert_label_coverage(labels: &Labels, warmup_end_ms: i64) {
         let (start, end) = (ms(&incident.start), ms(&incident.end));
         assert!(start >= warmup_end_ms && start <= end, "{incident:?}");
         assert!(!incident.accounts.is_empty(), "{incident:?}");
-        let kind = incidents::IncidentKind::ALL
-            .iter()
-            .find(|k| k.name() == incident.kind);
-        assert_eq!(
-            kind.map(|k| k.category()),
-            Some(incident.category.as_str()),
-            "{incident:?}"
-        );
+        let kind = incidents::IncidentKind::ALL.iter().find(|k| k.name() == incident.kind);
+        assert_eq!(kind.map(|k| k.category()), Some(incident.category.as_str()), "{incident:?}");
     }
     for kind in incidents::IncidentKind::ALL {
         let count = kinds.get(kind.name()).copied().unwrap_or(0);
         assert!(count >= 2, "{} appears {count} times", kind.name());
     }
-    let ids: Vec<String> = (1..=labels.incidents.len())
-        .map(|i| format!("inc-{i:03}"))
-        .collect();
-    assert_eq!(
-        labels
-            .incidents
-            .iter()
-            .map(|i| i.id.clone())
-            .collect::<Vec<_>>(),
-        ids,
-        "ids number incidents in order"
-    );
+    let ids: Vec<String> = (1..=labels.incidents.len()).map(|i| format!("inc-{i:03}")).collect();
+    assert_eq!(labels.incidents.iter().map(|i| i.id.clone()).collect::<Vec<_>>(), ids, "ids number incidents in order");
     for kind in BENIGN_KINDS {
-        let after_warmup = labels
-            .benign
-            .iter()
-            .any(|b| b.kind == kind && ms(&b.time) >= warmup_end_ms);
-        assert!(
-            after_warmup,
-            "benign kind {kind} never happens after warm-up"
-        );
+        let after_warmup = labels.benign.iter().any(|b| b.kind == kind && ms(&b.time) >= warmup_end_ms);
+        assert!(after_warmup, "benign kind {kind} never happens after warm-up");
     }
 }
 
@@ -436,10 +337,7 @@ fn reference_size_labels_cover_every_kind() {
     // Planning alone decides the labels, so this checks the 100 x 21 reference cheaply; the
     // events behind the labels are checked below on a smaller run.
     for seed in [1, 2, 3, 2026] {
-        let opts = GenOptions {
-            seed,
-            ..GenOptions::default()
-        };
+        let opts = GenOptions { seed, ..GenOptions::default() };
         let plan = Plan::build(&opts);
         assert_label_coverage(&plan.labels, plan.world.warmup_end_ms);
     }
@@ -452,31 +350,21 @@ fn run_checked(opts: &GenOptions) -> (LineChecker, Labels) {
         Err(e) => panic!("generate failed for {opts:?}: {e}"),
     };
     assert!(checker.errors.is_empty(), "{:#?}", checker.errors);
-    assert!(
-        checker.partial.is_empty(),
-        "output does not end with a newline"
-    );
+    assert!(checker.partial.is_empty(), "output does not end with a newline");
     (checker, labels)
 }
 
 /// The events say what the labels say: incident traffic exists, carries no marker, and
 /// nothing outside incidents looks like one of the credential incidents.
 fn assert_labels_backed_by_events(checker: &LineChecker, labels: &Labels) {
-    assert_eq!(
-        checker.owner_mismatches, 0,
-        "credential.owner differs from the account outside foreign-key incidents"
-    );
+    assert_eq!(checker.owner_mismatches, 0, "credential.owner differs from the account outside foreign-key incidents");
 
     // No marker: everything incidents use also shows up in warm-up traffic.
     let (before, after) = (&checker.warmup_vocabulary, &checker.later_vocabulary);
     fn only_later<T: Ord + Clone>(later: &BTreeSet<T>, before: &BTreeSet<T>) -> Vec<T> {
         later.difference(before).cloned().collect()
     }
-    assert_eq!(
-        only_later(&after.actions, &before.actions),
-        Vec::<String>::new(),
-        "actions first seen after warm-up"
-    );
+    assert_eq!(only_later(&after.actions, &before.actions), Vec::<String>::new(), "actions first seen after warm-up");
     assert_eq!(
         only_later(&after.outcome_reasons, &before.outcome_reasons),
         vec![],
@@ -487,14 +375,9 @@ fn assert_labels_backed_by_events(checker: &LineChecker, labels: &Labels) {
         Vec::<String>::new(),
         "agents first seen after warm-up"
     );
-    assert_eq!(
-        only_later(&after.systems, &before.systems),
-        Vec::<String>::new(),
-        "systems first seen after warm-up"
-    );
+    assert_eq!(only_later(&after.systems, &before.systems), Vec::<String>::new(), "systems first seen after warm-up");
 
-    let in_window =
-        |t: i64, incident: &Incident| t >= ms(&incident.start) && t <= ms(&incident.end);
+    let in_window = |t: i64, incident: &Incident| t >= ms(&incident.start) && t <= ms(&incident.end);
     let incidents_of = |kind: &'static str| labels.incidents.iter().filter(move |i| i.kind == kind);
 
     // Source-IP incidents: their events come from the labelled IP, never seen in warm-up.
@@ -526,74 +409,41 @@ fn assert_labels_backed_by_events(checker: &LineChecker, labels: &Labels) {
     // A revoked key is used again only in revoked_key_use incidents.
     let revoked_incidents: Vec<&Incident> = incidents_of("revoked_key_use").collect();
     for (key, time, account) in &checker.revoked_key_uses {
-        let explained = revoked_incidents.iter().any(|i| {
-            i.credential_id.as_deref() == Some(key)
-                && i.accounts[0] == *account
-                && in_window(*time, i)
-        });
-        assert!(
-            explained,
-            "{account} used revoked key {key} at {time} outside any incident"
-        );
+        let explained = revoked_incidents
+            .iter()
+            .any(|i| i.credential_id.as_deref() == Some(key) && i.accounts[0] == *account && in_window(*time, i));
+        assert!(explained, "{account} used revoked key {key} at {time} outside any incident");
     }
     for incident in &revoked_incidents {
-        assert!(
-            checker
-                .revoked_key_uses
-                .iter()
-                .any(|u| in_window(u.1, incident)),
-            "{incident:?} has no events"
-        );
+        assert!(checker.revoked_key_uses.iter().any(|u| in_window(u.1, incident)), "{incident:?} has no events");
     }
 
     // Another account's key appears only in foreign_key incidents, once with and once without owner.
     let foreign_incidents: Vec<&Incident> = incidents_of("foreign_key").collect();
     for (key, time, account, _) in &checker.foreign_key_uses {
-        let explained = foreign_incidents.iter().any(|i| {
-            i.credential_id.as_deref() == Some(key)
-                && i.accounts[0] == *account
-                && in_window(*time, i)
-        });
-        assert!(
-            explained,
-            "{account} presented foreign key {key} at {time} outside any incident"
-        );
+        let explained = foreign_incidents
+            .iter()
+            .any(|i| i.credential_id.as_deref() == Some(key) && i.accounts[0] == *account && in_window(*time, i));
+        assert!(explained, "{account} presented foreign key {key} at {time} outside any incident");
     }
     let mut owner_variants = BTreeSet::new();
     for incident in &foreign_incidents {
-        let uses: Vec<_> = checker
-            .foreign_key_uses
-            .iter()
-            .filter(|u| in_window(u.1, incident))
-            .collect();
+        let uses: Vec<_> = checker.foreign_key_uses.iter().filter(|u| in_window(u.1, incident)).collect();
         assert!(!uses.is_empty(), "{incident:?} has no events");
         for (_, _, _, owner) in uses {
             if let Some(owner) = owner {
-                assert_eq!(
-                    owner, &incident.accounts[1],
-                    "owner field names the real owner"
-                );
+                assert_eq!(owner, &incident.accounts[1], "owner field names the real owner");
             }
             owner_variants.insert(owner.is_some());
         }
     }
-    assert_eq!(
-        owner_variants.len(),
-        2,
-        "foreign_key needs one incident with owner and one without"
-    );
+    assert_eq!(owner_variants.len(), 2, "foreign_key needs one incident with owner and one without");
 }
 
 #[test]
 fn events_back_the_labels() {
     // Small enough for a debug build, large enough to hold every incident kind.
-    let opts = GenOptions {
-        seed: 11,
-        accounts: 40,
-        days: 17,
-        warmup_days: 14,
-        ..GenOptions::default()
-    };
+    let opts = GenOptions { seed: 11, accounts: 40, days: 17, warmup_days: 14, ..GenOptions::default() };
     let (checker, labels) = run_checked(&opts);
     assert_label_coverage(&labels, checker.warmup_end_ms);
     assert_labels_backed_by_events(&checker, &labels);
@@ -605,10 +455,7 @@ fn events_back_the_labels() {
         "{per_100_accounts_per_day} events/day per 100 accounts"
     );
     let bytes_per_line = checker.bytes_written / checker.lines.max(1);
-    assert!(
-        (250..=450).contains(&bytes_per_line),
-        "{bytes_per_line} bytes/line"
-    );
+    assert!((250..=450).contains(&bytes_per_line), "{bytes_per_line} bytes/line");
     assert_eq!(checker.events_per_day.len(), 17);
 }
 
@@ -622,9 +469,5 @@ fn reference_run_events_back_the_labels() {
     assert_labels_backed_by_events(&checker, &labels);
     let per_day = checker.lines / u64::from(opts.days);
     assert!((30_000..=60_000).contains(&per_day), "{per_day} events/day");
-    println!(
-        "{} events, {per_day}/day, {} bytes/line",
-        checker.lines,
-        checker.bytes_written / checker.lines.max(1)
-    );
+    println!("{} events, {per_day}/day, {} bytes/line", checker.lines, checker.bytes_written / checker.lines.max(1));
 }

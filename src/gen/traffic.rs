@@ -35,17 +35,12 @@ impl World {
         let hours = from.div_euclid(MS_PER_HOUR) - 1..=to.div_euclid(MS_PER_HOUR);
         let anchored = |anchor: i64| (from..to).contains(&anchor);
         match acct.schedule {
-            Schedule::BusinessHours {
-                weekly_export_factor,
-                ..
-            } => {
+            Schedule::BusinessHours { weekly_export_factor, .. } => {
                 for local_day in local_days {
                     if anchored(zone.at(local_day, BUSINESS_ANCHOR_MS)) {
                         self.business_day(account, local_day, out);
                     }
-                    if weekly_export_factor.is_some()
-                        && anchored(zone.at(local_day, WEEKLY_EXPORT_ANCHOR_MS))
-                    {
+                    if weekly_export_factor.is_some() && anchored(zone.at(local_day, WEEKLY_EXPORT_ANCHOR_MS)) {
                         if let Some(run) = self.weekly_export_run(account, local_day) {
                             self.weekly_export_events(account, run, out);
                         }
@@ -85,10 +80,7 @@ impl World {
 
     fn business_day(&self, account: usize, local_day: i64, out: &mut Vec<Event>) {
         let acct = &self.accounts[account];
-        let Schedule::BusinessHours {
-            mean_gap_minutes, ..
-        } = acct.schedule
-        else {
+        let Schedule::BusinessHours { mean_gap_minutes, .. } = acct.schedule else {
             return;
         };
         if clock::is_weekend(local_day) || acct.is_holiday(local_day) {
@@ -96,29 +88,16 @@ impl World {
         }
         let mut rng = Rng::stream(self.seed, Stream::BusinessDay, account as u64, local_day);
         let zone = acct.zone;
-        let jitter = |rng: &mut Rng| {
-            ((rng.normal() * 12.0).clamp(-30.0, 30.0) * MS_PER_MINUTE as f64) as i64
-        };
+        let jitter = |rng: &mut Rng| ((rng.normal() * 12.0).clamp(-30.0, 30.0) * MS_PER_MINUTE as f64) as i64;
         let anchor = zone.at(local_day, BUSINESS_ANCHOR_MS);
-        let begin = zone
-            .at(local_day, 9 * MS_PER_HOUR + jitter(&mut rng))
-            .max(anchor);
-        let end = zone.at(
-            local_day,
-            17 * MS_PER_HOUR + 30 * MS_PER_MINUTE + jitter(&mut rng),
-        );
-        let lunch_start = zone.at(
-            local_day,
-            12 * MS_PER_HOUR + rng.range_i64(-15 * MS_PER_MINUTE, 15 * MS_PER_MINUTE),
-        );
+        let begin = zone.at(local_day, 9 * MS_PER_HOUR + jitter(&mut rng)).max(anchor);
+        let end = zone.at(local_day, 17 * MS_PER_HOUR + 30 * MS_PER_MINUTE + jitter(&mut rng));
+        let lunch_start = zone.at(local_day, 12 * MS_PER_HOUR + rng.range_i64(-15 * MS_PER_MINUTE, 15 * MS_PER_MINUTE));
         let lunch_end = lunch_start + rng.range_i64(45 * MS_PER_MINUTE, 75 * MS_PER_MINUTE);
         let rate_per_ms = self.growth(acct, begin) / (mean_gap_minutes * MS_PER_MINUTE as f64);
 
         // A session starts with authentication; OAuth tokens are refreshed about hourly.
-        self.push(
-            out,
-            self.auth_event(account, begin, Outcome::Success, None, &mut rng),
-        );
+        self.push(out, self.auth_event(account, begin, Outcome::Success, None, &mut rng));
         let oauth = acct.credential_type == CredentialType::OauthToken;
         let mut next_refresh = begin + rng.range_i64(55 * MS_PER_MINUTE, 65 * MS_PER_MINUTE);
         let mut t = begin as f64;
@@ -133,10 +112,7 @@ impl World {
                 continue;
             }
             if oauth && time_ms >= next_refresh {
-                self.push(
-                    out,
-                    self.auth_event(account, time_ms, Outcome::Success, None, &mut rng),
-                );
+                self.push(out, self.auth_event(account, time_ms, Outcome::Success, None, &mut rng));
                 next_refresh = time_ms + rng.range_i64(55 * MS_PER_MINUTE, 65 * MS_PER_MINUTE);
             }
             self.push(out, self.ordinary_event(account, time_ms, &mut rng));
@@ -146,21 +122,15 @@ impl World {
     /// The Monday export of a weekly-report account, if it runs on this local day.
     pub(crate) fn weekly_export_run(&self, account: usize, local_day: i64) -> Option<ExportRun> {
         let acct = &self.accounts[account];
-        let Schedule::BusinessHours {
-            mean_gap_minutes,
-            weekly_export_factor: Some(factor),
-        } = acct.schedule
-        else {
+        let Schedule::BusinessHours { mean_gap_minutes, weekly_export_factor: Some(factor) } = acct.schedule else {
             return None;
         };
         if clock::weekday(local_day) != 0 || acct.is_holiday(local_day) {
             return None;
         }
         let mut rng = Rng::stream(self.seed, Stream::WeeklyExport, account as u64, local_day);
-        let start_ms =
-            acct.zone.at(local_day, WEEKLY_EXPORT_ANCHOR_MS) + rng.range_i64(0, 30 * MS_PER_MINUTE);
-        let hourly_bytes =
-            60.0 / mean_gap_minutes * self.growth(acct, start_ms) * acct.mean_event_bytes();
+        let start_ms = acct.zone.at(local_day, WEEKLY_EXPORT_ANCHOR_MS) + rng.range_i64(0, 30 * MS_PER_MINUTE);
+        let hourly_bytes = 60.0 / mean_gap_minutes * self.growth(acct, start_ms) * acct.mean_event_bytes();
         let factor = factor * rng.uniform_range(0.8, 1.2);
         Some(ExportRun {
             start_ms,
@@ -173,20 +143,10 @@ impl World {
     }
 
     fn weekly_export_events(&self, account: usize, run: ExportRun, out: &mut Vec<Event>) {
-        let ExportRun {
-            start_ms,
-            events,
-            duration_ms,
-            total_bytes,
-            mut rng,
-            ..
-        } = run;
+        let ExportRun { start_ms, events, duration_ms, total_bytes, mut rng, .. } = run;
         let acct = &self.accounts[account];
         let action = acct.system.export_action();
-        self.push(
-            out,
-            self.auth_event(account, start_ms, Outcome::Success, None, &mut rng),
-        );
+        self.push(out, self.auth_event(account, start_ms, Outcome::Success, None, &mut rng));
         let per_event = total_bytes / events as f64;
         for _ in 0..events {
             let time_ms = start_ms + rng.range_i64(1, duration_ms);
@@ -204,15 +164,10 @@ impl World {
         };
         let mut rng = Rng::stream(self.seed, Stream::CronRun, account as u64, hour);
         let start = anchor + rng.range_i64(0, 20 * MS_PER_SECOND);
-        let count = (burst_events * self.growth(acct, start) * rng.uniform_range(0.75, 1.25))
-            .round()
-            .max(1.0) as u64;
+        let count = (burst_events * self.growth(acct, start) * rng.uniform_range(0.75, 1.25)).round().max(1.0) as u64;
         let span = rng.range_i64(20 * MS_PER_SECOND, 60 * MS_PER_SECOND);
         if acct.credential_type == CredentialType::OauthToken {
-            self.push(
-                out,
-                self.auth_event(account, start, Outcome::Success, None, &mut rng),
-            );
+            self.push(out, self.auth_event(account, start, Outcome::Success, None, &mut rng));
         }
         for _ in 0..count {
             let time_ms = start + rng.range_i64(1, span);
@@ -222,24 +177,14 @@ impl World {
 
     fn nightly_run(&self, account: usize, local_day: i64, anchor: i64, out: &mut Vec<Event>) {
         let acct = &self.accounts[account];
-        let Schedule::NightlyJob {
-            batch_events,
-            duration_minutes,
-            ..
-        } = acct.schedule
-        else {
+        let Schedule::NightlyJob { batch_events, duration_minutes, .. } = acct.schedule else {
             return;
         };
         let mut rng = Rng::stream(self.seed, Stream::NightlyRun, account as u64, local_day);
         let start = anchor + rng.range_i64(0, 5 * MS_PER_MINUTE);
-        let count = (batch_events * self.growth(acct, start) * rng.uniform_range(0.8, 1.2))
-            .round()
-            .max(1.0) as u64;
+        let count = (batch_events * self.growth(acct, start) * rng.uniform_range(0.8, 1.2)).round().max(1.0) as u64;
         let span = (duration_minutes * rng.uniform_range(0.8, 1.2) * MS_PER_MINUTE as f64) as i64;
-        self.push(
-            out,
-            self.auth_event(account, start, Outcome::Success, None, &mut rng),
-        );
+        self.push(out, self.auth_event(account, start, Outcome::Success, None, &mut rng));
         for _ in 0..count {
             let time_ms = start + rng.range_i64(1, span);
             self.push(out, self.ordinary_event(account, time_ms, &mut rng));
@@ -254,12 +199,8 @@ impl World {
         let mut rng = Rng::stream(self.seed, Stream::AlwaysOnHour, account as u64, hour);
         let hour_start = hour * MS_PER_HOUR;
         if acct.credential_type == CredentialType::OauthToken {
-            let refresh =
-                hour_start + token_minute * MS_PER_MINUTE + rng.range_i64(0, 30 * MS_PER_SECOND);
-            self.push(
-                out,
-                self.auth_event(account, refresh, Outcome::Success, None, &mut rng),
-            );
+            let refresh = hour_start + token_minute * MS_PER_MINUTE + rng.range_i64(0, 30 * MS_PER_SECOND);
+            self.push(out, self.auth_event(account, refresh, Outcome::Success, None, &mut rng));
         }
         let growth = self.growth(acct, hour_start);
         // Piecewise-constant rate per 10-minute slot follows the daily curve closely enough.
@@ -304,9 +245,7 @@ impl World {
         while slot_start < end_ms {
             let slot_end = (slot_start + SLOT_MS).min(end_ms);
             let local_hour = acct.zone.local_hour(slot_start);
-            let rate_per_ms = acct.base_rate_per_minute(local_hour)
-                * self.growth(acct, slot_start)
-                * extra_factor
+            let rate_per_ms = acct.base_rate_per_minute(local_hour) * self.growth(acct, slot_start) * extra_factor
                 / MS_PER_MINUTE as f64;
             let mut t = slot_start as f64;
             loop {

@@ -117,16 +117,11 @@ impl<'w> EventWriter<'w> {
             }
         }
         let account = &world.accounts[event.account as usize];
-        let credential = event
-            .credential
-            .and_then(|c| world.credentials.get(c as usize))
-            .map(|c| CredentialField {
-                id: &c.id,
-                kind: c.kind.as_str(),
-                owner: event
-                    .show_owner
-                    .then(|| world.accounts[c.owner].name.as_str()),
-            });
+        let credential = event.credential.and_then(|c| world.credentials.get(c as usize)).map(|c| CredentialField {
+            id: &c.id,
+            kind: c.kind.as_str(),
+            owner: event.show_owner.then(|| world.accounts[c.owner].name.as_str()),
+        });
         let line = EventLine {
             id: &self.id,
             time: &self.time,
@@ -140,10 +135,7 @@ impl<'w> EventWriter<'w> {
                 asn: network.asn,
                 user_agent: event.user_agent,
             },
-            target: TargetField {
-                system: event.system,
-                resource: &self.resource,
-            },
+            target: TargetField { system: event.system, resource: &self.resource },
             bytes: event.bytes,
             records: event.records,
             reason: event.reason,

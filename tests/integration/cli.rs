@@ -9,7 +9,14 @@ use base64::Engine as _;
 use crate::support::{binary, generate};
 
 fn replay(args: &[&str], stdin: Option<&[u8]>) -> (bool, String, String) {
-    let mut child = Command::new(binary()).arg("replay").args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = Command::new(binary())
+        .arg("replay")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     if let Some(input) = stdin {
         child.stdin.take().unwrap().write_all(input).unwrap();
     } else {
@@ -22,15 +29,27 @@ fn replay(args: &[&str], stdin: Option<&[u8]>) -> (bool, String, String) {
 #[test]
 fn replay_routes_every_bad_line_to_the_dead_letter_file_and_processes_every_good_one() {
     let dir = tempfile::tempdir().unwrap();
-    let good = |i: usize| format!(r#"{{"id":"g{i}","time":"2026-01-05T10:{:02}:00Z","account":"svc-a","action":"auth.login","outcome":"failure","source":{{"ip":"203.0.113.9"}}}}"#, i % 60);
-    let three_mb = format!(r#"{{"time":"2026-01-05T10:00:00Z","account":"svc-a","action":"x","outcome":"success","attributes":{{"pad":"{}"}}}}"#, "x".repeat(3 << 20));
+    let good = |i: usize| {
+        format!(
+            r#"{{"id":"g{i}","time":"2026-01-05T10:{:02}:00Z","account":"svc-a","action":"auth.login","outcome":"failure","source":{{"ip":"203.0.113.9"}}}}"#,
+            i % 60
+        )
+    };
+    let three_mb = format!(
+        r#"{{"time":"2026-01-05T10:00:00Z","account":"svc-a","action":"x","outcome":"success","attributes":{{"pad":"{}"}}}}"#,
+        "x".repeat(3 << 20)
+    );
     let bad: Vec<(Vec<u8>, &str)> = vec![
         (b"{\"time\": \"2026-01-05T10:00:00Z\", \"account\": ".to_vec(), "malformed_json"),
         (br#"{"time":"2026-01-05T10:00:00Z","action":"x","outcome":"success"}"#.to_vec(), "missing_field"),
         (br#"{"time":"2026-01-05T10:00:00Z","account":42,"action":"x","outcome":"success"}"#.to_vec(), "invalid_field"),
         (br#"{"time":"next tuesday","account":"a","action":"x","outcome":"success"}"#.to_vec(), "invalid_field"),
         (three_mb.into_bytes(), "too_large"),
-        (b"{\"time\":\"2026-01-05T10:00:00Z\",\"account\":\"\xff\xfe\",\"action\":\"x\",\"outcome\":\"success\"}".to_vec(), "invalid_utf8"),
+        (
+            b"{\"time\":\"2026-01-05T10:00:00Z\",\"account\":\"\xff\xfe\",\"action\":\"x\",\"outcome\":\"success\"}"
+                .to_vec(),
+            "invalid_utf8",
+        ),
         (b"{}".to_vec(), "missing_field"),
         (b"[1, 2, 3]".to_vec(), "not_an_object"),
     ];
@@ -59,7 +78,8 @@ fn replay_routes_every_bad_line_to_the_dead_letter_file_and_processes_every_good
     assert!(stderr.contains(&format!("{} bad line(s)", expected_bad.len())), "{stderr}");
     assert!(stdout.lines().count() >= 1, "the 40 failures from one address are a burst: {stdout}");
 
-    let entries: Vec<serde_json::Value> = std::fs::read_to_string(&dead).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let entries: Vec<serde_json::Value> =
+        std::fs::read_to_string(&dead).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(entries.len(), expected_bad.len());
     for (entry, (line, raw, kind)) in entries.iter().zip(&expected_bad) {
         assert_eq!(entry["kind"], *kind, "{entry}");
@@ -68,7 +88,10 @@ fn replay_routes_every_bad_line_to_the_dead_letter_file_and_processes_every_good
         assert!(!entry["reason"].as_str().unwrap().is_empty());
         match std::str::from_utf8(raw) {
             Ok(text) => assert_eq!(entry["raw"], text),
-            Err(_) => assert_eq!(base64::engine::general_purpose::STANDARD.decode(entry["raw_base64"].as_str().unwrap()).unwrap(), *raw),
+            Err(_) => assert_eq!(
+                base64::engine::general_purpose::STANDARD.decode(entry["raw_base64"].as_str().unwrap()).unwrap(),
+                *raw
+            ),
         }
     }
     let missing = entries.iter().find(|e| e["kind"] == "missing_field").unwrap();
@@ -77,7 +100,8 @@ fn replay_routes_every_bad_line_to_the_dead_letter_file_and_processes_every_good
 
 #[test]
 fn replay_reads_standard_input_and_exits_non_zero_only_on_io_errors() {
-    let (ok, stdout, stderr) = replay(&[], Some(b"not json\n{\"time\":0,\"account\":\"a\",\"action\":\"x\",\"outcome\":\"success\"}\n"));
+    let (ok, stdout, stderr) =
+        replay(&[], Some(b"not json\n{\"time\":0,\"account\":\"a\",\"action\":\"x\",\"outcome\":\"success\"}\n"));
     assert!(ok, "{stderr}");
     assert!(stdout.is_empty());
     assert!(stderr.contains("replayed 1 events") && stderr.contains("1 bad line(s)"), "{stderr}");
@@ -148,7 +172,10 @@ fn shipped_detectors_pass_check_and_their_inline_tests() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
     assert!(stdout.contains(" passed, 0 failed"), "{stdout}");
-    let out = Command::new(binary()).args(["detectors", "check", concat!(env!("CARGO_MANIFEST_DIR"), "/detectors")]).output().unwrap();
+    let out = Command::new(binary())
+        .args(["detectors", "check", concat!(env!("CARGO_MANIFEST_DIR"), "/detectors")])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
@@ -171,12 +198,21 @@ fn detection_quality_on_generated_traffic() {
 
 #[test]
 fn demo_runs_end_to_end_with_nothing_installed() {
-    let out = Command::new(binary()).args(["demo", "--accounts", "20", "--days", "21", "--seed", "5"]).output().unwrap();
+    let out =
+        Command::new(binary()).args(["demo", "--accounts", "20", "--days", "21", "--seed", "5"]).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("in-process Kafka broker"), "{stdout}");
     assert!(stdout.contains("dead-lettered       3"), "the three malformed messages: {stdout}");
     assert!(stdout.contains("auditwatch run --config"), "ends by pointing at a real cluster");
-    let alerts = stdout.lines().filter(|l| l.contains("] failed_auth") || l.contains("] data_volume") || l.contains("] off_hours") || l.contains("] credential_misuse")).count();
+    let alerts = stdout
+        .lines()
+        .filter(|l| {
+            l.contains("] failed_auth")
+                || l.contains("] data_volume")
+                || l.contains("] off_hours")
+                || l.contains("] credential_misuse")
+        })
+        .count();
     assert!(alerts >= 4, "alerts printed as they fire: {stdout}");
 }

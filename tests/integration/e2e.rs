@@ -15,7 +15,9 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::support::{self, account_of, committed, create_topics, flush, generate, http_get, metric, produce, read_all, wait_until, Tansu};
+use crate::support::{
+    self, account_of, committed, create_topics, flush, generate, http_get, metric, produce, read_all, wait_until, Tansu,
+};
 
 struct Service {
     child: Child,
@@ -32,13 +34,19 @@ impl Service {
             .spawn()
             .unwrap();
         let service = Service { child, admin: admin.to_string() };
-        wait_until("the admin server", Duration::from_secs(30), || http_get(&service.admin, "/healthz").is_some_and(|(s, _)| s == 200));
+        wait_until("the admin server", Duration::from_secs(30), || {
+            http_get(&service.admin, "/healthz").is_some_and(|(s, _)| s == 200)
+        });
         service
     }
 
     /// Messages handled since this process started (events and dead letters).
     fn handled(&self) -> u64 {
-        http_get(&self.admin, "/metrics").map(|(_, body)| (metric(&body, "auditwatch_events_total") + metric(&body, "auditwatch_dead_letters_total")) as u64).unwrap_or(0)
+        http_get(&self.admin, "/metrics")
+            .map(|(_, body)| {
+                (metric(&body, "auditwatch_events_total") + metric(&body, "auditwatch_dead_letters_total")) as u64
+            })
+            .unwrap_or(0)
     }
 
     fn signal(&mut self, signal: &str) -> std::process::ExitStatus {
@@ -101,13 +109,21 @@ fn produce_traffic(bootstrap: &str) -> (u64, u64) {
 }
 
 fn alert_ids(bootstrap: &str, topic: &str) -> Vec<String> {
-    read_all(bootstrap, topic, 1).iter().map(|m| serde_json::from_slice::<serde_json::Value>(&m.payload).unwrap()["id"].as_str().unwrap().to_string()).collect()
+    read_all(bootstrap, topic, 1)
+        .iter()
+        .map(|m| serde_json::from_slice::<serde_json::Value>(&m.payload).unwrap()["id"].as_str().unwrap().to_string())
+        .collect()
 }
 
 /// Engine event count in a state directory's checkpoint.
 fn checkpointed_events(state: &Path) -> u64 {
     let checkpoint = auditwatch::checkpoint::read(state).unwrap().expect("a checkpoint");
-    let engine = auditwatch::engine::Engine::restore(auditwatch::pack::load().unwrap(), Default::default(), &mut auditwatch::codec::Reader::new(&checkpoint.engine)).unwrap();
+    let engine = auditwatch::engine::Engine::restore(
+        auditwatch::pack::load().unwrap(),
+        Default::default(),
+        &mut auditwatch::codec::Reader::new(&checkpoint.engine),
+    )
+    .unwrap();
     engine.stats().events
 }
 
@@ -132,18 +148,25 @@ fn garbage_is_dead_lettered_and_sigterm_leaves_a_committed_checkpoint() {
 
     // Restart and finish: every garbage message is dead-lettered, every good one processed.
     let mut service = Service::start(&config, &admin);
-    wait_until("the rest to be checkpointed", Duration::from_secs(180), || committed_after(&broker.bootstrap, "e2e-term") >= (good + garbage) as i64);
+    wait_until("the rest to be checkpointed", Duration::from_secs(180), || {
+        committed_after(&broker.bootstrap, "e2e-term") >= (good + garbage) as i64
+    });
     assert!(service.signal("-TERM").success());
     // (Compared with the produced count: tansu 0.6 reports a high watermark a little below the
     // last offset, e.g. 89436 or 89616 for 89638 messages.)
     assert_eq!(support::committed(&broker.bootstrap, "e2e-term", "audit.events", 1), vec![(good + garbage) as i64]);
     let dead = read_all(&broker.bootstrap, "audit.deadletter", 1);
     assert_eq!(dead.len() as u64, garbage);
-    assert!(dead.iter().all(|d| d.header("auditwatch.kind") == Some("not_an_object") && d.header("auditwatch.source.partition") == Some("0")));
+    assert!(dead.iter().all(|d| d.header("auditwatch.kind") == Some("not_an_object")
+        && d.header("auditwatch.source.partition") == Some("0")));
     assert_eq!(checkpointed_events(&dir.path().join("state")), good);
     let ids = alert_ids(&broker.bootstrap, "alerts");
     assert!(!ids.is_empty());
-    assert_eq!(ids.len(), ids.iter().collect::<BTreeSet<_>>().len(), "a clean stop checkpoints, so the restart sends no alert twice");
+    assert_eq!(
+        ids.len(),
+        ids.iter().collect::<BTreeSet<_>>().len(),
+        "a clean stop checkpoints, so the restart sends no alert twice"
+    );
 }
 
 fn committed_after(bootstrap: &str, group: &str) -> i64 {
@@ -153,15 +176,23 @@ fn committed_after(bootstrap: &str, group: &str) -> i64 {
 #[test]
 fn kill_nine_and_restart_loses_nothing_and_repeats_nothing() {
     let broker = Tansu::start();
-    create_topics(&broker.bootstrap, &[("audit.events", 1), ("audit.deadletter", 1), ("alerts.straight", 1), ("alerts.crashed", 1)]);
+    create_topics(
+        &broker.bootstrap,
+        &[("audit.events", 1), ("audit.deadletter", 1), ("alerts.straight", 1), ("alerts.crashed", 1)],
+    );
     let (good, garbage) = produce_traffic(&broker.bootstrap);
     let total = (good + garbage) as i64;
 
     // The reference: one uninterrupted run.
     let straight = tempfile::tempdir().unwrap();
     let admin = format!("127.0.0.1:{}", support::free_port());
-    let mut service = Service::start(&write_config(straight.path(), &broker.bootstrap, "straight", "alerts.straight", &admin), &admin);
-    wait_until("the uninterrupted run", Duration::from_secs(240), || committed_after(&broker.bootstrap, "straight") >= total);
+    let mut service = Service::start(
+        &write_config(straight.path(), &broker.bootstrap, "straight", "alerts.straight", &admin),
+        &admin,
+    );
+    wait_until("the uninterrupted run", Duration::from_secs(240), || {
+        committed_after(&broker.bootstrap, "straight") >= total
+    });
     assert!(service.signal("-TERM").success());
 
     // The same input, killed with SIGKILL three times mid-stream and restarted each time.
@@ -172,12 +203,16 @@ fn kill_nine_and_restart_loses_nothing_and_repeats_nothing() {
         let mut service = Service::start(&config, &admin);
         let before = committed_after(&broker.bootstrap, "crashed").max(0);
         let target = before + (total - before) / 3;
-        wait_until("progress before the kill", Duration::from_secs(120), || before + service.handled() as i64 >= target);
+        wait_until("progress before the kill", Duration::from_secs(120), || {
+            before + service.handled() as i64 >= target
+        });
         let status = service.signal("-KILL");
         assert!(!status.success(), "round {round}: killed");
     }
     let mut service = Service::start(&config, &admin);
-    wait_until("the crashed run to finish", Duration::from_secs(240), || committed_after(&broker.bootstrap, "crashed") >= total);
+    wait_until("the crashed run to finish", Duration::from_secs(240), || {
+        committed_after(&broker.bootstrap, "crashed") >= total
+    });
     assert!(service.signal("-TERM").success());
 
     // Nothing skipped: all offsets committed, and the state counted every good event once.
@@ -190,6 +225,9 @@ fn kill_nine_and_restart_loses_nothing_and_repeats_nothing() {
     let distinct: BTreeSet<String> = delivered.iter().cloned().collect();
     assert!(!reference.is_empty());
     assert_eq!(distinct, reference);
-    eprintln!("kill -9 x3: {} alerts, {} duplicates on the alerts topic (same ids)", distinct.len(), delivered.len() - distinct.len());
+    eprintln!(
+        "kill -9 x3: {} alerts, {} duplicates on the alerts topic (same ids)",
+        distinct.len(),
+        delivered.len() - distinct.len()
+    );
 }
-

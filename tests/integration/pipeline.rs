@@ -51,7 +51,9 @@ fn run_until(config: &Config, control: &Control, stop_at: u64) -> RunSummary {
         let watcher = s.spawn(|| {
             // Stop the pipeline whatever happens, so a failure shows instead of a hang.
             let reached = std::panic::catch_unwind(|| {
-                wait_until("the pipeline to handle its share", Duration::from_secs(120), || control.handled.load(Ordering::Relaxed) >= stop_at)
+                wait_until("the pipeline to handle its share", Duration::from_secs(120), || {
+                    control.handled.load(Ordering::Relaxed) >= stop_at
+                })
             });
             control.shutdown.store(true, Ordering::Relaxed);
             if reached.is_err() {
@@ -139,7 +141,8 @@ fn pipeline_dead_letters_garbage_delivers_alerts_and_commits_offsets() {
     }
     // Everything handled is covered by the final checkpoint and committed.
     // (An empty partition has nothing to commit: -1 there.)
-    let committed: Vec<i64> = committed(&bootstrap, "g1", "audit.events", PARTITIONS).into_iter().map(|o| o.max(0)).collect();
+    let committed: Vec<i64> =
+        committed(&bootstrap, "g1", "audit.events", PARTITIONS).into_iter().map(|o| o.max(0)).collect();
     assert_eq!(committed, end_offsets(&bootstrap, "audit.events", PARTITIONS));
     let checkpoint = auditwatch::checkpoint::read(state.path()).unwrap().unwrap();
     let next: u64 = checkpoint.offsets.iter().map(|o| o.next_offset as u64).sum();
@@ -156,7 +159,11 @@ fn restart_from_checkpoint_repeats_no_alert_and_misses_none() {
     let config_a = config(&bootstrap, straight_state.path(), "straight", "alerts.a");
     let config_b = config(&bootstrap, restarted_state.path(), "restarted", "alerts.b");
     let (first, second) = std::thread::scope(|s| {
-        s.spawn(|| feed(&bootstrap, &messages, || straight.handled.load(Ordering::Relaxed).min(restarted.handled.load(Ordering::Relaxed))));
+        s.spawn(|| {
+            feed(&bootstrap, &messages, || {
+                straight.handled.load(Ordering::Relaxed).min(restarted.handled.load(Ordering::Relaxed))
+            })
+        });
         s.spawn(|| run_until(&config_a, &straight, total));
         let first = run_until(&config_b, &restarted, total / 3);
         let second = run_until(&config_b, &restarted, total);
@@ -182,8 +189,11 @@ fn restart_from_checkpoint_repeats_no_alert_and_misses_none() {
     // accounts and a key can be presented by accounts on different partitions, so for those the
     // order (and so which event fires) may differ; the single-partition e2e crash test compares
     // every id.
-    const PER_ACCOUNT: [&str; 5] = ["failed-auth-burst", "denied-burst", "bulk-export", "slow-exfiltration", "off-hours"];
-    let per_account = |alerts: &[(String, String)]| -> BTreeSet<String> { alerts.iter().filter(|(d, _)| PER_ACCOUNT.contains(&d.as_str())).map(|(_, id)| id.clone()).collect() };
+    const PER_ACCOUNT: [&str; 5] =
+        ["failed-auth-burst", "denied-burst", "bulk-export", "slow-exfiltration", "off-hours"];
+    let per_account = |alerts: &[(String, String)]| -> BTreeSet<String> {
+        alerts.iter().filter(|(d, _)| PER_ACCOUNT.contains(&d.as_str())).map(|(_, id)| id.clone()).collect()
+    };
     assert_eq!(per_account(&a), per_account(&b));
     assert!(!a.is_empty());
 }

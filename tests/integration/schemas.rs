@@ -43,7 +43,11 @@ fn keys(v: &Value) -> BTreeSet<String> {
 }
 
 fn strings(v: &Value) -> BTreeSet<String> {
-    v.as_array().unwrap_or_else(|| panic!("not an array: {v}")).iter().map(|s| s.as_str().expect("a string").to_string()).collect()
+    v.as_array()
+        .unwrap_or_else(|| panic!("not an array: {v}"))
+        .iter()
+        .map(|s| s.as_str().expect("a string").to_string())
+        .collect()
 }
 
 fn set(items: &[&str]) -> BTreeSet<String> {
@@ -178,7 +182,9 @@ impl<'a> Validator<'a> {
                 "minItems" | "maxItems" => {
                     if let Some(items) = v.as_array() {
                         let bound = arg.as_u64().expect("item count") as usize;
-                        if (keyword == "minItems" && items.len() < bound) || (keyword == "maxItems" && items.len() > bound) {
+                        if (keyword == "minItems" && items.len() < bound)
+                            || (keyword == "maxItems" && items.len() > bound)
+                        {
                             fail(errors, format!("{} items, {keyword} is {bound}", items.len()));
                         }
                     }
@@ -236,7 +242,8 @@ impl<'a> Validator<'a> {
                     }
                 }
                 "oneOf" => {
-                    let matching = arg.as_array().expect("oneOf array").iter().filter(|sub| self.valid_against(sub, v)).count();
+                    let matching =
+                        arg.as_array().expect("oneOf array").iter().filter(|sub| self.valid_against(sub, v)).count();
                     if matching != 1 {
                         fail(errors, format!("{v} matches {matching} of oneOf, not exactly one"));
                     }
@@ -253,7 +260,9 @@ impl<'a> Validator<'a> {
                     }
                 }
                 "then" | "else" => {}
-                other => panic!("keyword `{other}` (at {here}) is not supported by this test's validator: support it or avoid it"),
+                other => panic!(
+                    "keyword `{other}` (at {here}) is not supported by this test's validator: support it or avoid it"
+                ),
             }
         }
     }
@@ -448,7 +457,15 @@ mod re {
 
     /// Greedy: one more repetition first, then the continuation. An empty repetition never
     /// counts, which keeps `(x?)*` from looping.
-    fn repeat(node: &Node, min: usize, max: usize, count: usize, s: &[char], i: usize, k: &mut dyn FnMut(usize) -> bool) -> bool {
+    fn repeat(
+        node: &Node,
+        min: usize,
+        max: usize,
+        count: usize,
+        s: &[char],
+        i: usize,
+        k: &mut dyn FnMut(usize) -> bool,
+    ) -> bool {
         if count < max && one(node, s, i, &mut |j| j != i && repeat(node, min, max, count + 1, s, j, k)) {
             return true;
         }
@@ -545,7 +562,11 @@ fn schemas_are_described_draft_2020_12_documents() {
 #[test]
 fn the_test_validator_and_regex_engine_work() {
     for (pattern, yes, no) in [
-        ("^[0-9a-f]{32}$", vec!["0123456789abcdef0123456789abcdef"], vec!["0123456789ABCDEF0123456789abcdef", "0123", "0123456789abcdef0123456789abcdef0"]),
+        (
+            "^[0-9a-f]{32}$",
+            vec!["0123456789abcdef0123456789abcdef"],
+            vec!["0123456789ABCDEF0123456789abcdef", "0123", "0123456789abcdef0123456789abcdef0"],
+        ),
         ("^([0-9]+(ms|s|m|h|d|w))+$", vec!["10m", "1h30m", "500ms", "2w"], vec!["", "10", "10y", "m", "1h30", " 10m"]),
         ("\\S", vec!["x", "  x "], vec!["", " \n\t"]),
         ("^[^*]*\\*?$", vec!["auth.*", "*", "auth.login"], vec!["a*b", "**"]),
@@ -567,7 +588,15 @@ fn the_test_validator_and_regex_engine_work() {
     let v = Validator::new(&s);
     assert!(v.errors(&json!({"a": 2})).is_empty());
     assert!(v.errors(&json!({"a": 2, "b": "x"})).is_empty());
-    for bad in [json!({}), json!({"a": 3}), json!({"a": 0}), json!({"a": 2.0}), json!({"a": 2, "c": 1}), json!({"a": 2, "b": 2}), json!([1])] {
+    for bad in [
+        json!({}),
+        json!({"a": 3}),
+        json!({"a": 0}),
+        json!({"a": 2.0}),
+        json!({"a": 2, "c": 1}),
+        json!({"a": 2, "b": 2}),
+        json!([1]),
+    ] {
         assert!(!v.errors(&bad).is_empty(), "{bad} should fail");
     }
 }
@@ -577,10 +606,27 @@ fn the_test_validator_and_regex_engine_work() {
 // ---------------------------------------------------------------------------------------------
 
 /// Every field `event::decode` reads (src/event.rs, `EventVisitor` and the nested visitors).
-const EVENT_FIELDS: &[&str] = &["id", "time", "account", "action", "outcome", "credential", "source", "target", "bytes", "records", "reason", "tenant", "attributes"];
+const EVENT_FIELDS: &[&str] = &[
+    "id",
+    "time",
+    "account",
+    "action",
+    "outcome",
+    "credential",
+    "source",
+    "target",
+    "bytes",
+    "records",
+    "reason",
+    "tenant",
+    "attributes",
+];
 const REQUIRED_EVENT_FIELDS: &[&str] = &["time", "account", "action", "outcome"];
-const NESTED_EVENT_FIELDS: &[(&str, &[&str])] =
-    &[("credential", &["id", "type", "owner"]), ("source", &["ip", "country", "asn", "user_agent"]), ("target", &["system", "resource"])];
+const NESTED_EVENT_FIELDS: &[(&str, &[&str])] = &[
+    ("credential", &["id", "type", "owner"]),
+    ("source", &["ip", "country", "asn", "user_agent"]),
+    ("target", &["system", "resource"]),
+];
 
 fn decodes(json: &str) -> bool {
     decode(json.as_bytes(), DEFAULT_MAX_EVENT_BYTES).is_ok()
@@ -596,7 +642,10 @@ fn audit_event_schema_names_exactly_the_fields_the_decoder_knows() {
         let nested = &s["properties"][object];
         assert_eq!(keys(&nested["properties"]), set(fields), "{object} properties");
         assert_eq!(nested["additionalProperties"], true, "{object}: unknown keys are ignored");
-        assert!(nested["description"].as_str().unwrap().contains("Unknown keys inside are ignored"), "{object} says so");
+        assert!(
+            nested["description"].as_str().unwrap().contains("Unknown keys inside are ignored"),
+            "{object} says so"
+        );
     }
     assert_eq!(strings(&s["properties"]["credential"]["required"]), set(&["id"]));
     assert!(s["description"].as_str().unwrap().contains("1 MiB"), "the size limit is documented");
@@ -636,7 +685,9 @@ fn every_documented_event_field_is_read_by_the_decoder() {
 fn audit_event_schema_accepts_what_the_decoder_accepts() {
     let s = schema("audit-event.schema.json");
     let v = Validator::new(&s);
-    let ev = |extra: &str| format!(r#"{{"time":"2026-01-19T03:12:45.123Z","account":"a","action":"x","outcome":"success"{extra}}}"#);
+    let ev = |extra: &str| {
+        format!(r#"{{"time":"2026-01-19T03:12:45.123Z","account":"a","action":"x","outcome":"success"{extra}}}"#)
+    };
     let with_time = |t: &str| format!(r#"{{"time":{t},"account":"a","action":"x","outcome":"success"}}"#);
     let valid = vec![
         ev(""),
@@ -768,7 +819,8 @@ fn generated_and_inline_test_events_follow_the_audit_event_schema() {
         assert!(undocumented.is_empty(), "generated event uses undocumented fields {undocumented:?}: {line}");
         for (object, _) in NESTED_EVENT_FIELDS {
             if let Some(nested) = e.get(*object).filter(|n| n.is_object()) {
-                let extra: Vec<_> = keys(nested).difference(&keys(&s["properties"][object]["properties"])).cloned().collect();
+                let extra: Vec<_> =
+                    keys(nested).difference(&keys(&s["properties"][object]["properties"])).cloned().collect();
                 assert!(extra.is_empty(), "generated {object} uses undocumented keys {extra:?}: {line}");
             }
         }
@@ -783,7 +835,14 @@ fn generated_and_inline_test_events_follow_the_audit_event_schema() {
     for (path, text) in auditwatch::pack::FILES {
         let table: toml::Table = toml::from_str(text).unwrap();
         for test in table.get("tests").and_then(|t| t.as_array()).into_iter().flatten() {
-            for line in test.get("events").and_then(|e| e.as_str()).unwrap_or("").lines().map(str::trim).filter(|l| !l.is_empty()) {
+            for line in test
+                .get("events")
+                .and_then(|e| e.as_str())
+                .unwrap_or("")
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+            {
                 let errors = v.errors(&serde_json::from_str(line).unwrap());
                 assert!(errors.is_empty(), "{path}: {line}: {errors:?}");
                 checked += 1;
@@ -833,7 +892,11 @@ fn alert_schema_names_exactly_the_serialized_fields() {
     let evidence = &s["properties"]["evidence"];
     let full = serde_json::to_value(alert_with(true)).unwrap();
     assert_eq!(keys(&full), keys(&s["properties"]), "every Alert field is documented, and nothing else");
-    assert_eq!(keys(&full["evidence"]), keys(&evidence["properties"]), "every Evidence field is documented, and nothing else");
+    assert_eq!(
+        keys(&full["evidence"]),
+        keys(&evidence["properties"]),
+        "every Evidence field is documented, and nothing else"
+    );
     assert!(v.errors(&full).is_empty(), "{:?}", v.errors(&full));
     let bare = serde_json::to_value(alert_with(false)).unwrap();
     assert_eq!(keys(&bare), strings(&s["required"]), "what is always present is exactly what is required");
@@ -897,7 +960,8 @@ fn check_alert(s: &Value, alert: &Value, detector_type: &str) -> String {
     assert!(strings(&s["properties"]["category"]["enum"]).contains(alert["category"].as_str().unwrap()));
     assert!(strings(&s["properties"]["severity"]["enum"]).contains(alert["severity"].as_str().unwrap()));
     let prefix = format!("{detector_type}_");
-    let candidates: Vec<String> = keys(&s["$defs"]).into_iter().filter(|name| name.ends_with("_baseline") && name.starts_with(&prefix)).collect();
+    let candidates: Vec<String> =
+        keys(&s["$defs"]).into_iter().filter(|name| name.ends_with("_baseline") && name.starts_with(&prefix)).collect();
     assert!(!candidates.is_empty(), "no $defs/{detector_type}_baseline");
     let baseline = &alert["evidence"]["baseline"];
     let matching: Vec<&String> = candidates.iter().filter(|name| v.valid_against(def(s, name), baseline)).collect();
@@ -934,7 +998,8 @@ fn golden_alerts_follow_the_alert_schema() {
     for line in text.lines() {
         let alert: Value = serde_json::from_str(line).unwrap();
         let name = alert["detector"].as_str().unwrap();
-        let (_, detector_type) = types.iter().find(|(n, _)| n == name).unwrap_or_else(|| panic!("unknown detector {name}"));
+        let (_, detector_type) =
+            types.iter().find(|(n, _)| n == name).unwrap_or_else(|| panic!("unknown detector {name}"));
         seen.insert(check_alert(&s, &alert, detector_type));
     }
     assert!(seen.len() >= 8, "the golden file exercises only {seen:?}");
@@ -1020,7 +1085,10 @@ fn a_fresh_engine_alert_follows_the_alert_schema() {
     assert_eq!(alerts.len(), 1, "{alerts:#?}");
     let mut alert = serde_json::to_value(&alerts[0]).unwrap();
     assert!(alert.get("detected_at").is_none(), "the engine does not stamp detected_at: {alert}");
-    assert!(alert.get("tenant").is_none() && alert.get("credential_id").is_none(), "absent optional fields are omitted: {alert}");
+    assert!(
+        alert.get("tenant").is_none() && alert.get("credential_id").is_none(),
+        "absent optional fields are omitted: {alert}"
+    );
     assert_eq!(alert["source_ip"], "203.0.113.50");
     assert_eq!(check_alert(&s, &alert, "failure_burst"), "failure_burst_baseline");
     // Stamped the way the outputs stamp it.
@@ -1034,21 +1102,28 @@ fn a_fresh_engine_alert_follows_the_alert_schema() {
 
 /// A shipped definition as the JSON its TOML maps to.
 fn shipped(file: &str) -> Value {
-    let (_, text) = auditwatch::pack::FILES.iter().find(|(p, _)| p.ends_with(file)).unwrap_or_else(|| panic!("no {file}"));
+    let (_, text) =
+        auditwatch::pack::FILES.iter().find(|(p, _)| p.ends_with(file)).unwrap_or_else(|| panic!("no {file}"));
     serde_json::to_value(toml::from_str::<toml::Table>(text).unwrap()).unwrap()
 }
 
 /// Load a JSON document as a definition file, through TOML, the way `detectors check` does.
 fn load(doc: &Value) -> Result<(), Vec<String>> {
     let text = toml::to_string(doc).unwrap_or_else(|e| panic!("{doc} as TOML: {e}"));
-    definition::parse(Path::new("x.toml"), &text).map(|_| ()).map_err(|problems| problems.iter().map(|p| p.to_string()).collect())
+    definition::parse(Path::new("x.toml"), &text)
+        .map(|_| ())
+        .map_err(|problems| problems.iter().map(|p| p.to_string()).collect())
 }
 
 /// The fields the loader expects at `path` (a JSON pointer to an object in `doc`), read from
 /// the "unknown field" error it gives for an extra key there.
 fn loader_fields(doc: &Value, path: &str) -> BTreeSet<String> {
     let mut doc = doc.clone();
-    doc.pointer_mut(path).unwrap_or_else(|| panic!("{path}")).as_object_mut().unwrap().insert("zz_not_a_field".into(), json!(1));
+    doc.pointer_mut(path)
+        .unwrap_or_else(|| panic!("{path}"))
+        .as_object_mut()
+        .unwrap()
+        .insert("zz_not_a_field".into(), json!(1));
     let problems = load(&doc).expect_err("an unknown field is rejected");
     let message = problems.iter().find(|p| p.contains("zz_not_a_field")).unwrap_or_else(|| panic!("{problems:?}"));
     listed_after_expected(message.split_once("zz_not_a_field").unwrap().1)
@@ -1070,21 +1145,36 @@ fn detector_files_follow_the_detector_schema() {
     let types = strings(&s["properties"]["type"]["enum"]);
     let mut seen_types = BTreeSet::new();
     let dir = manifest_dir().join("detectors");
-    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "toml")).collect();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
     files.sort();
     assert!(files.len() >= 8);
     for path in files {
         let name = path.file_name().unwrap().to_string_lossy().to_string();
-        let doc = serde_json::to_value(toml::from_str::<toml::Table>(&std::fs::read_to_string(&path).unwrap()).unwrap()).unwrap();
+        let doc =
+            serde_json::to_value(toml::from_str::<toml::Table>(&std::fs::read_to_string(&path).unwrap()).unwrap())
+                .unwrap();
         let extra: Vec<_> = keys(&doc).difference(&keys(&s["properties"])).cloned().collect();
         assert!(extra.is_empty(), "{name}: undocumented top-level keys {extra:?}");
         let detector_type = doc["type"].as_str().unwrap();
         assert!(types.contains(detector_type), "{name}: type {detector_type} is not in the enum");
         seen_types.insert(detector_type.to_string());
         let params = params_def(&s, detector_type);
-        let (present, documented, required) = (keys(&doc["params"]), keys(&params["properties"]), strings(&params["required"]));
-        assert!(present.is_subset(&documented), "{name}: params {:?} are not documented for {detector_type}", present.difference(&documented).collect::<Vec<_>>());
-        assert!(required.is_subset(&present), "{name}: documented required params {:?} are missing", required.difference(&present).collect::<Vec<_>>());
+        let (present, documented, required) =
+            (keys(&doc["params"]), keys(&params["properties"]), strings(&params["required"]));
+        assert!(
+            present.is_subset(&documented),
+            "{name}: params {:?} are not documented for {detector_type}",
+            present.difference(&documented).collect::<Vec<_>>()
+        );
+        assert!(
+            required.is_subset(&present),
+            "{name}: documented required params {:?} are missing",
+            required.difference(&present).collect::<Vec<_>>()
+        );
         assert_eq!(doc["category"], category_of(&s, detector_type), "{name}: category");
         let errors = v.errors(&doc);
         assert!(errors.is_empty(), "{name}: {errors:?}");
@@ -1104,7 +1194,8 @@ fn detector_schema_field_lists_match_the_loader() {
     assert_eq!(loader_fields(&bulk, "/tests/0/history/0"), props(def(&s, "history")), "tests[].history[]");
     assert_eq!(loader_fields(&bulk, "/tests/0/expect/0"), props(def(&s, "expected_alert")), "tests[].expect[]");
     let mut off_hours = shipped("off-hours.toml");
-    off_hours["params"]["schedules"] = json!([{"accounts": ["svc-payroll*"], "timezone": "UTC", "days": "mon-fri", "hours": "07:00-19:00"}]);
+    off_hours["params"]["schedules"] =
+        json!([{"accounts": ["svc-payroll*"], "timezone": "UTC", "days": "mon-fri", "hours": "07:00-19:00"}]);
     assert_eq!(loader_fields(&off_hours, "/params/schedules/0"), props(def(&s, "schedule")), "params.schedules[]");
     for (_, text) in auditwatch::pack::FILES {
         let doc = serde_json::to_value(toml::from_str::<toml::Table>(text).unwrap()).unwrap();
@@ -1123,12 +1214,22 @@ fn detector_schema_required_fields_match_the_loader() {
     for key in keys(&s["properties"]) {
         let mut doc = base.clone();
         assert!(doc.as_object_mut().unwrap().remove(&key).is_some(), "failed-auth-burst.toml has no `{key}`");
-        assert_eq!(load(&doc).is_err(), required.contains(&key), "removing `{key}` (required: {})", required.contains(&key));
+        assert_eq!(
+            load(&doc).is_err(),
+            required.contains(&key),
+            "removing `{key}` (required: {})",
+            required.contains(&key)
+        );
     }
     // Params: every documented parameter of every type, the same way.
     let mut off_hours = shipped("off-hours.toml");
-    off_hours["params"]["schedules"] = json!([{"accounts": ["svc-payroll*"], "timezone": "UTC", "days": "mon-fri", "hours": "07:00-19:00"}]);
-    let mut docs: Vec<Value> = auditwatch::pack::FILES.iter().map(|(p, _)| shipped(p.trim_start_matches("detectors/"))).filter(|d| d["type"] != "off_hours").collect();
+    off_hours["params"]["schedules"] =
+        json!([{"accounts": ["svc-payroll*"], "timezone": "UTC", "days": "mon-fri", "hours": "07:00-19:00"}]);
+    let mut docs: Vec<Value> = auditwatch::pack::FILES
+        .iter()
+        .map(|(p, _)| shipped(p.trim_start_matches("detectors/")))
+        .filter(|d| d["type"] != "off_hours")
+        .collect();
     docs.push(off_hours.clone());
     for doc in &docs {
         let detector_type = doc["type"].as_str().unwrap();
@@ -1137,7 +1238,10 @@ fn detector_schema_required_fields_match_the_loader() {
         assert!(load(doc).is_ok(), "{detector_type}");
         for key in keys(&params["properties"]) {
             let mut d = doc.clone();
-            assert!(d["params"].as_object_mut().unwrap().remove(&key).is_some(), "{detector_type}: no `{key}` to remove");
+            assert!(
+                d["params"].as_object_mut().unwrap().remove(&key).is_some(),
+                "{detector_type}: no `{key}` to remove"
+            );
             assert_eq!(load(&d).is_err(), required.contains(&key), "{detector_type}: removing params.{key}");
         }
     }
@@ -1165,7 +1269,11 @@ fn detector_schema_required_fields_match_the_loader() {
     ] {
         let d = def(&s, def_name);
         let required = d.get("required").map(strings).unwrap_or_default();
-        assert_eq!(keys(doc.pointer(pointer).unwrap()), keys(&d["properties"]), "{def_name}: the sample sets every field");
+        assert_eq!(
+            keys(doc.pointer(pointer).unwrap()),
+            keys(&d["properties"]),
+            "{def_name}: the sample sets every field"
+        );
         for key in keys(&d["properties"]) {
             let mut changed = doc.clone();
             changed.pointer_mut(pointer).unwrap().as_object_mut().unwrap().remove(&key);
@@ -1290,8 +1398,18 @@ fn detector_schema_agrees_with_the_loader_on_values() {
         ("off-hours.toml", "/params/min_events", json!(0), false),
         ("off-hours.toml", "/params/schedules", schedule("mon-fri", "07:00-19:00", "Europe/Berlin"), true),
         ("off-hours.toml", "/params/schedules", schedule("sat,sun", "22:00-06:00", "UTC"), true),
-        ("off-hours.toml", "/params/schedules", json!([{"accounts": [], "timezone": "UTC", "days": "mon", "hours": "07:00-19:00"}]), false),
-        ("off-hours.toml", "/params/schedules", json!([{"accounts": ["a"], "days": "mon", "hours": "07:00-19:00"}]), false),
+        (
+            "off-hours.toml",
+            "/params/schedules",
+            json!([{"accounts": [], "timezone": "UTC", "days": "mon", "hours": "07:00-19:00"}]),
+            false,
+        ),
+        (
+            "off-hours.toml",
+            "/params/schedules",
+            json!([{"accounts": ["a"], "days": "mon", "hours": "07:00-19:00"}]),
+            false,
+        ),
         ("revoked-key-use.toml", "/params/rotation_grace", json!("0s"), true),
         ("revoked-key-use.toml", "/params/rotation_grace", json!("1d12h"), true),
         ("revoked-key-use.toml", "/params/rotation_grace", json!("1 day"), false),
@@ -1336,6 +1454,9 @@ fn detector_schema_agrees_with_the_loader_on_values() {
         let mut doc = shipped(file);
         set_at(&mut doc, pointer, value.clone());
         assert!(load(&doc).is_err(), "{file} {pointer} = {value}: the loader accepts it");
-        assert!(v.errors(&doc).is_empty(), "{file} {pointer} = {value}: the schema now rejects it, drop it from this list");
+        assert!(
+            v.errors(&doc).is_empty(),
+            "{file} {pointer} = {value}: the schema now rejects it, drop it from this list"
+        );
     }
 }

@@ -57,10 +57,14 @@ impl Drop for Tansu {
 }
 
 pub fn create_topics(bootstrap: &str, topics: &[(&str, i32)]) {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new().set("bootstrap.servers", bootstrap).create().unwrap();
-    let new: Vec<NewTopic> = topics.iter().map(|(name, partitions)| NewTopic::new(name, *partitions, TopicReplication::Fixed(1))).collect();
+    let admin: AdminClient<DefaultClientContext> =
+        ClientConfig::new().set("bootstrap.servers", bootstrap).create().unwrap();
+    let new: Vec<NewTopic> =
+        topics.iter().map(|(name, partitions)| NewTopic::new(name, *partitions, TopicReplication::Fixed(1))).collect();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let results = runtime.block_on(admin.create_topics(&new, &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))))).unwrap();
+    let results = runtime
+        .block_on(admin.create_topics(&new, &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)))))
+        .unwrap();
     for r in results {
         r.unwrap_or_else(|(topic, e)| panic!("creating {topic}: {e}"));
     }
@@ -103,7 +107,12 @@ impl Received {
 
 /// Every message currently in `topic`, all partitions, from the beginning.
 pub fn read_all(bootstrap: &str, topic: &str, partitions: i32) -> Vec<Received> {
-    let consumer: BaseConsumer = ClientConfig::new().set("bootstrap.servers", bootstrap).set("group.id", "test-reader").set("enable.auto.commit", "false").create().unwrap();
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "test-reader")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
     let mut tpl = TopicPartitionList::new();
     let mut remaining = 0i64;
     for p in 0..partitions {
@@ -124,9 +133,17 @@ pub fn read_all(bootstrap: &str, topic: &str, partitions: i32) -> Vec<Received> 
             let m = message.unwrap();
             let headers = m
                 .headers()
-                .map(|h| h.iter().map(|h| (h.key.to_string(), String::from_utf8_lossy(h.value.unwrap_or(&[])).into_owned())).collect())
+                .map(|h| {
+                    h.iter()
+                        .map(|h| (h.key.to_string(), String::from_utf8_lossy(h.value.unwrap_or(&[])).into_owned()))
+                        .collect()
+                })
                 .unwrap_or_default();
-            out.push(Received { key: m.key().unwrap_or(&[]).to_vec(), payload: m.payload().unwrap_or(&[]).to_vec(), headers });
+            out.push(Received {
+                key: m.key().unwrap_or(&[]).to_vec(),
+                payload: m.payload().unwrap_or(&[]).to_vec(),
+                headers,
+            });
         }
     }
     out
@@ -134,7 +151,8 @@ pub fn read_all(bootstrap: &str, topic: &str, partitions: i32) -> Vec<Received> 
 
 /// Offsets committed by `group` for each partition of `topic` (-1 when none).
 pub fn committed(bootstrap: &str, group: &str, topic: &str, partitions: i32) -> Vec<i64> {
-    let consumer: BaseConsumer = ClientConfig::new().set("bootstrap.servers", bootstrap).set("group.id", group).create().unwrap();
+    let consumer: BaseConsumer =
+        ClientConfig::new().set("bootstrap.servers", bootstrap).set("group.id", group).create().unwrap();
     let mut tpl = TopicPartitionList::new();
     for p in 0..partitions {
         tpl.add_partition(topic, p);
@@ -181,7 +199,11 @@ pub fn binary() -> &'static str {
 /// Generated traffic as lines, with the labels.
 pub fn generate(seed: u64, accounts: usize, days: u32) -> (Vec<Vec<u8>>, auditwatch::gen::Labels) {
     let mut out = Vec::new();
-    let labels = auditwatch::gen::generate(&auditwatch::gen::GenOptions { seed, accounts, days, ..Default::default() }, &mut out).unwrap();
+    let labels = auditwatch::gen::generate(
+        &auditwatch::gen::GenOptions { seed, accounts, days, ..Default::default() },
+        &mut out,
+    )
+    .unwrap();
     (out.split(|&b| b == b'\n').filter(|l| !l.is_empty()).map(<[u8]>::to_vec).collect(), labels)
 }
 
@@ -196,6 +218,7 @@ pub fn write_file(path: &Path, text: &str) -> PathBuf {
 
 /// Route the library's logs to the test output (shown for failing tests); `RUST_LOG` filters.
 pub fn init_logs() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
 }
