@@ -7,7 +7,7 @@
 //! `[kafka.client]` in the config override these defaults; secrets come from `[kafka.secrets]`.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rdkafka::client::ClientContext;
@@ -90,7 +90,6 @@ pub struct ConsumerCallbacks {
     pub assigned: Mutex<BTreeMap<(String, i32), i64>>,
     /// Lag at or below this counts as caught up.
     pub caught_up_lag: i64,
-    pub rebalanced: AtomicBool,
 }
 
 impl ConsumerCallbacks {
@@ -100,7 +99,6 @@ impl ConsumerCallbacks {
             resume: Mutex::new(BTreeMap::new()),
             assigned: Mutex::new(BTreeMap::new()),
             caught_up_lag,
-            rebalanced: AtomicBool::new(false),
         }
     }
 
@@ -200,7 +198,6 @@ impl ConsumerContext for ConsumerCallbacks {
             }
             Rebalance::Error(error) => warn!(%error, "rebalance failed"),
         }
-        self.rebalanced.store(true, Ordering::Relaxed);
         self.update_readiness(&assigned);
     }
 

@@ -495,10 +495,6 @@ impl<'a> Pipeline<'a> {
         );
         Ok(self.summary)
     }
-
-    pub fn engine(&self) -> &Engine {
-        &self.engine
-    }
 }
 
 fn partition_list(offsets: &BTreeMap<(String, i32), i64>) -> Result<TopicPartitionList, ServiceError> {

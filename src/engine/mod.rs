@@ -171,10 +171,6 @@ impl Engine {
         }
     }
 
-    pub fn detectors(&self) -> &[Detector] {
-        &self.detectors
-    }
-
     pub fn stats(&self) -> &EngineStats {
         &self.stats
     }
