@@ -3,7 +3,10 @@
 //!
 //! Consumer settings are chosen for throughput with bounded latency: offsets are never
 //! committed automatically (the pipeline commits only what a checkpoint covers), fetches wait
-//! up to 100 ms for 64 KiB, and the local queue holds up to 64 MiB. Settings under
+//! up to 100 ms for 64 KiB, and the local queue holds up to 64 MiB. When that queue is full,
+//! librdkafka backs a partition's next fetch off for `fetch.queue.backoff.ms` (1 s by default);
+//! at full speed that emptied the queue and idled the pipeline for half a second at a time
+//! (1M events: 116k/s with the default, 175k/s with 20 ms). Settings under
 //! `[kafka.client]` in the config override these defaults; secrets come from `[kafka.secrets]`.
 
 use std::collections::BTreeMap;
@@ -39,6 +42,7 @@ pub const CONSUMER_DEFAULTS: &[(&str, &str)] = &[
     ("max.partition.fetch.bytes", "4194304"),
     ("queued.min.messages", "200000"),
     ("queued.max.messages.kbytes", "65536"),
+    ("fetch.queue.backoff.ms", "20"),
     ("statistics.interval.ms", "2000"),
     ("session.timeout.ms", "30000"),
 ];
