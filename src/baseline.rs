@@ -401,23 +401,23 @@ pub struct CredentialProfile {
     pub user_agents: RecentSet<4>,
 }
 
+/// Where one use of a key came from, reduced to what a profile keeps (country and user agent
+/// as short hashes).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct UseSource {
+    pub ip: Option<IpAddr>,
+    pub asn: Option<u32>,
+    pub country: Option<u32>,
+    pub user_agent: Option<u32>,
+}
+
 impl CredentialProfile {
     pub fn new(t: Millis) -> Self {
         CredentialProfile { first_seen: t, last_seen: t, ..Default::default() }
     }
 
     /// Learn from one use of the key (after scoring).
-    pub fn learn_use(
-        &mut self,
-        t: Millis,
-        user: u32,
-        user_name: &str,
-        ip: Option<IpAddr>,
-        asn: Option<u32>,
-        country: Option<u32>,
-        user_agent: Option<u32>,
-        learn_users: bool,
-    ) {
+    pub fn learn_use(&mut self, t: Millis, user: u32, user_name: &str, from: &UseSource, learn_users: bool) {
         if self.owner == 0 {
             self.owner = user;
             self.owner_name = Some(user_name.into());
@@ -427,16 +427,16 @@ impl CredentialProfile {
         }
         self.last_seen = self.last_seen.max(t);
         self.uses = self.uses.saturating_add(1);
-        if let Some(ip) = ip {
+        if let Some(ip) = from.ip {
             self.networks.insert(Network::of(ip).0);
         }
-        if let Some(asn) = asn {
+        if let Some(asn) = from.asn {
             self.asns.insert(asn);
         }
-        if let Some(country) = country {
+        if let Some(country) = from.country {
             self.countries.insert(country);
         }
-        if let Some(ua) = user_agent {
+        if let Some(ua) = from.user_agent {
             self.user_agents.insert(ua);
         }
     }

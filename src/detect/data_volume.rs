@@ -102,10 +102,12 @@ pub fn sustained(ctx: &Context, params: &SustainedVolumeParams) -> Option<Findin
     }
     // Cheap test first: the completed hours must all have run hot already.
     let completed = usize::from(params.hours - 1);
-    let held = |pick: fn((Option<f64>, Option<f64>)) -> Option<f64>| {
-        ctx.account.recent_ratios().take(completed).all(|r| pick(r).is_some_and(|ratio| ratio >= params.min_ratio))
+    let held = |bytes: bool| {
+        ctx.account.recent_ratios().take(completed).all(|(by_bytes, by_records)| {
+            if bytes { by_bytes } else { by_records }.is_some_and(|r| r >= params.min_ratio)
+        })
     };
-    let holds = [held(|r| r.0), held(|r| r.1)];
+    let holds = [held(true), held(false)];
     if holds == [false, false] {
         return None;
     }

@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::alert::{alert_id, evidence_sql, Alert, Evidence, MAX_EVIDENCE_EVENTS};
-use crate::baseline::{country_code, AccountBaseline, CredentialProfile};
+use crate::baseline::{country_code, AccountBaseline, CredentialProfile, UseSource};
 use crate::definition::{Category, Detector, DetectorKind};
 use crate::detect::failed_auth::{BurstCounter, SprayCounter};
 use crate::detect::{credential, data_volume, failed_auth, off_hours, Context, Finding};
@@ -353,18 +353,16 @@ impl Engine {
                 }
                 let source = &event.source;
                 let learn_users = t - profile.first_seen <= self.learn_users_for;
-                let user_agent =
-                    source.user_agent.as_deref().map(|ua| short_key(xxhash_rust::xxh3::xxh3_64(ua.as_bytes())));
-                profile.learn_use(
-                    t,
-                    short_key(account_key),
-                    &event.account,
-                    source.ip,
-                    source.asn,
-                    source.country.as_deref().map(country_code),
-                    user_agent,
-                    learn_users,
-                );
+                let from = UseSource {
+                    ip: source.ip,
+                    asn: source.asn,
+                    country: source.country.as_deref().map(country_code),
+                    user_agent: source
+                        .user_agent
+                        .as_deref()
+                        .map(|ua| short_key(xxhash_rust::xxh3::xxh3_64(ua.as_bytes()))),
+                };
+                profile.learn_use(t, short_key(account_key), &event.account, &from, learn_users);
             }
         }
     }
