@@ -119,10 +119,27 @@ fn outputs_are_tagged_by_type() {
 }
 
 #[test]
+fn each_topic_declares_its_input_format() {
+    for (name, format) in
+        [("native", InputFormat::Native), ("cloudtrail", InputFormat::Cloudtrail), ("ocsf", InputFormat::Ocsf)]
+    {
+        let text = MINIMAL.replace("name = \"audit.events\"", &format!("name = \"audit.events\"\nformat = \"{name}\""));
+        let config = load_from(&text, "t.toml", &[]).expect("valid format");
+        assert_eq!(config.topics[0].format, format);
+        assert_eq!(format.to_string(), name);
+        assert_eq!(name.parse::<InputFormat>(), Ok(format));
+    }
+    assert_eq!(
+        "cef".parse::<InputFormat>(),
+        Err("unknown input format `cef`; expected one of: native, cloudtrail, ocsf".to_string())
+    );
+}
+
+#[test]
 fn unknown_input_format_is_rejected() {
-    let text = MINIMAL.replace("name = \"audit.events\"", "name = \"audit.events\"\nformat = \"ocsf\"");
+    let text = MINIMAL.replace("name = \"audit.events\"", "name = \"audit.events\"\nformat = \"cef\"");
     let error = load_from(&text, "t.toml", &[]).expect_err("unknown format");
-    assert!(error.to_string().contains("unknown variant `ocsf`"), "{error}");
+    assert!(error.to_string().contains("unknown variant `cef`"), "{error}");
 }
 
 #[test]
@@ -541,7 +558,7 @@ fn schema_describes_durations_and_closed_sets() {
     assert_eq!(schema["additionalProperties"], false);
     assert_eq!(schema["$defs"]["KafkaConfig"]["additionalProperties"], false);
     let text = schema.to_string();
-    for name in ["\"native\"", "\"stdout\"", "\"pretty\"", "\"kafka\"", "\"file\""] {
+    for name in ["\"native\"", "\"cloudtrail\"", "\"ocsf\"", "\"stdout\"", "\"pretty\"", "\"kafka\"", "\"file\""] {
         assert!(text.contains(name), "schema lacks {name}");
     }
 }
