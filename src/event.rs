@@ -18,7 +18,8 @@ use crate::time::{self, Millis};
 
 /// Default ceiling on the size of one message or line.
 pub const DEFAULT_MAX_EVENT_BYTES: usize = 1 << 20;
-const MAX_NAME_CHARS: usize = 256;
+/// Longest `account` or `action`, in characters.
+pub(crate) const MAX_NAME_CHARS: usize = 256;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -135,14 +136,22 @@ impl DecodeErrorKind {
 }
 
 impl DecodeError {
-    fn new(kind: DecodeErrorKind, problem: impl Into<String>) -> Self {
+    pub(crate) fn new(kind: DecodeErrorKind, problem: impl Into<String>) -> Self {
         DecodeError { kind, field: None, problem: problem.into() }
     }
     pub fn too_large(len: usize, max_bytes: usize) -> Self {
         DecodeError::new(DecodeErrorKind::TooLarge, format!("message is {len} bytes, over the limit of {max_bytes}"))
     }
-    fn field(kind: DecodeErrorKind, field: &str, problem: impl Into<String>) -> Self {
+    pub(crate) fn field(kind: DecodeErrorKind, field: &str, problem: impl Into<String>) -> Self {
         DecodeError { kind, field: Some(field.to_string()), problem: problem.into() }
+    }
+    /// A required field is absent (`field `x`: is required but missing`).
+    pub(crate) fn missing(field: &str) -> Self {
+        DecodeError::field(DecodeErrorKind::MissingField, field, "is required but missing")
+    }
+    /// A field is present but unusable.
+    pub(crate) fn invalid(field: &str, problem: impl Into<String>) -> Self {
+        DecodeError::field(DecodeErrorKind::InvalidField, field, problem)
     }
 }
 
@@ -159,16 +168,7 @@ impl std::error::Error for DecodeError {}
 
 /// Decode one message. `max_bytes` is the size ceiling (see [`DEFAULT_MAX_EVENT_BYTES`]).
 pub fn decode(bytes: &[u8], max_bytes: usize) -> Result<AuditEvent<'_>, DecodeError> {
-    if bytes.len() > max_bytes {
-        return Err(DecodeError::too_large(bytes.len(), max_bytes));
-    }
-    // One vectorized UTF-8 pass up front is cheaper than serde_json checking string by string.
-    let text = std::str::from_utf8(bytes).map_err(|e| {
-        DecodeError::new(
-            DecodeErrorKind::InvalidUtf8,
-            format!("message is not valid UTF-8 (at byte {})", e.valid_up_to()),
-        )
-    })?;
+    let text = checked_text(bytes, max_bytes)?;
     let mut side = None;
     let mut de = serde_json::Deserializer::from_str(text);
     let result = EventSeed { error: &mut side }.deserialize(&mut de).and_then(|event| de.end().map(|()| event));
@@ -187,6 +187,26 @@ pub fn decode(bytes: &[u8], max_bytes: usize) -> Result<AuditEvent<'_>, DecodeEr
             Err(side.unwrap_or_else(|| syntax_error(&e)))
         }
     }
+}
+
+/// The checks every input format makes first: the size ceiling, then UTF-8.
+pub(crate) fn checked_text(bytes: &[u8], max_bytes: usize) -> Result<&str, DecodeError> {
+    if bytes.len() > max_bytes {
+        return Err(DecodeError::too_large(bytes.len(), max_bytes));
+    }
+    // One vectorized UTF-8 pass up front is cheaper than serde_json checking string by string.
+    std::str::from_utf8(bytes).map_err(|e| {
+        DecodeError::new(
+            DecodeErrorKind::InvalidUtf8,
+            format!("message is not valid UTF-8 (at byte {})", e.valid_up_to()),
+        )
+    })
+}
+
+/// The id of an event that carries none: stable across restarts and replays, because the same
+/// bytes give the same id.
+pub(crate) fn derived_id(bytes: &[u8]) -> String {
+    format!("h-{:032x}", xxhash_rust::xxh3::xxh3_128(bytes))
 }
 
 fn syntax_error(e: &serde_json::Error) -> DecodeError {
@@ -216,8 +236,7 @@ struct Partial<'a> {
 impl<'a> Partial<'a> {
     fn finish(mut self, bytes: &[u8]) -> AuditEvent<'a> {
         if !self.has_id {
-            // Stable across restarts and replays: the same bytes give the same id.
-            self.event.id = Cow::Owned(format!("h-{:032x}", xxhash_rust::xxh3::xxh3_128(bytes)));
+            self.event.id = Cow::Owned(derived_id(bytes));
         }
         self.event
     }
@@ -434,7 +453,8 @@ impl<'de> serde::Deserialize<'de> for EventTime {
     }
 }
 
-fn truncate(s: &str, max: usize) -> &str {
+/// At most `max` characters of `s`, for quoting input in error messages.
+pub(crate) fn truncate(s: &str, max: usize) -> &str {
     match s.char_indices().nth(max) {
         Some((i, _)) => &s[..i],
         None => s,

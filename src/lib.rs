@@ -23,7 +23,8 @@
 //!   goes to the dead-letter destination; the stream goes on.
 //!
 //! Layout, in the order data flows: [`time`] (event time, weeks, durations), [`event`] (the
-//! input contract), [`definition`] and [`schedule`] (detector files), [`baseline`] (what is
+//! input contract), [`formats`] (CloudTrail and OCSF messages mapped onto it, chosen per topic
+//! by [`formats::decode_as`]), [`definition`] and [`schedule`] (detector files), [`baseline`] (what is
 //! normal per account and key), [`detect`] (the detector logic per category), [`engine`] (state,
 //! dedup, cooldown), [`alert`] (the output contract), [`replay`] (JSON lines in, alerts out),
 //! [`pack`] (the shipped detectors), [`inline_test`] (tests inside detector files),
@@ -48,6 +49,7 @@ pub mod detect;
 pub mod engine;
 pub mod eval;
 pub mod event;
+pub mod formats;
 pub mod gen;
 pub mod inline_test;
 pub mod kafka;
