@@ -14,7 +14,7 @@ use auditwatch::definition::{self, Category, Detector};
 use auditwatch::engine::{Engine, EngineOptions};
 use auditwatch::event::DEFAULT_MAX_EVENT_BYTES;
 use auditwatch::metrics::Metrics;
-use auditwatch::replay::{self, CountOnly, DeadLetter, JsonLinesDeadLetter, ReplaySummary};
+use auditwatch::replay::{self, CountOnly, DeadLetter, Decoding, JsonLinesDeadLetter, ReplaySummary};
 use auditwatch::service::{Control, Pipeline};
 use auditwatch::{config, demo, eval, gen, pack};
 
@@ -61,6 +61,9 @@ enum Command {
         /// Write each rejected line here as a JSON object with reason, source and raw text.
         #[arg(long)]
         dead_letter: Option<PathBuf>,
+        /// Format of every line: native, cloudtrail (one CloudTrail record per line) or ocsf.
+        #[arg(long, default_value = "native")]
+        format: config::InputFormat,
         /// Largest accepted line, in bytes.
         #[arg(long, default_value_t = DEFAULT_MAX_EVENT_BYTES)]
         max_event_bytes: usize,
@@ -131,14 +134,14 @@ fn main() -> anyhow::Result<()> {
             print!("{}", config::schema_json());
             Ok(())
         }
-        Command::Replay { files, detectors, dead_letter, max_event_bytes, allowed_lateness } => {
+        Command::Replay { files, detectors, dead_letter, format, max_event_bytes, allowed_lateness } => {
             let options = EngineOptions { allowed_lateness, ..EngineOptions::default() };
             replay_files(
                 &files,
                 load_detectors(detectors.as_deref())?,
                 options,
                 dead_letter.as_deref(),
-                max_event_bytes,
+                Decoding { format, max_event_bytes },
             )
         }
         Command::Detectors { action: DetectorsAction::Check { dir } } => {
@@ -245,7 +248,7 @@ fn replay_files(
     detectors: Vec<Detector>,
     options: EngineOptions,
     dead_letter: Option<&Path>,
-    max_event_bytes: usize,
+    decoding: Decoding,
 ) -> anyhow::Result<()> {
     let mut engine = Engine::new(detectors, options);
     let mut dead: Box<dyn DeadLetter> = match dead_letter {
@@ -275,7 +278,7 @@ fn replay_files(
             &mut engine,
             &name,
             &mut input,
-            max_event_bytes,
+            decoding,
             dead.as_mut(),
             &mut on_alert,
             &mut |bytes| {

@@ -1,6 +1,7 @@
 //! `auditwatch replay`: run the engine over JSON-lines history, in order.
 //!
-//! Alerts go out as JSON lines. A line that cannot be decoded (or arrives later than the
+//! Each line is one message in the chosen input format ([`Decoding`]: native, CloudTrail or
+//! OCSF, see [`crate::formats`]). Alerts go out as JSON lines. A line that cannot be decoded (or arrives later than the
 //! allowed lateness) goes to the dead-letter writer as one JSON object
 //! `{"reason", "kind", "field", "source": {"file", "line"}, "raw"}` (plus `raw_base64` when the
 //! line is not UTF-8, so the original bytes survive) and the run goes on. Only I/O errors stop
@@ -12,11 +13,22 @@ use base64::Engine as _;
 use serde_json::json;
 
 use crate::alert::Alert;
+use crate::config::InputFormat;
 use crate::engine::Engine;
-use crate::event::{decode, DecodeError};
+use crate::event::DecodeError;
+use crate::formats::decode_as;
 
 /// Lines longer than this are cut in the dead-letter copy (they are rejected anyway).
 const MAX_RAW_COPY: usize = 64 << 20;
+
+/// How lines are decoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Decoding {
+    /// The format of every line.
+    pub format: InputFormat,
+    /// Largest accepted line, in bytes.
+    pub max_event_bytes: usize,
+}
 
 /// Counts for the summary.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -92,7 +104,7 @@ pub fn replay_reader(
     engine: &mut Engine,
     name: &str,
     input: &mut dyn BufRead,
-    max_event_bytes: usize,
+    decoding: Decoding,
     dead_letter: &mut dyn DeadLetter,
     on_alert: &mut dyn FnMut(Alert) -> io::Result<()>,
     on_progress: &mut dyn FnMut(u64),
@@ -120,9 +132,9 @@ pub fn replay_reader(
         }
         // A line cut at MAX_RAW_COPY is judged by its real length.
         let outcome = if read > MAX_RAW_COPY {
-            Err(Rejection::Decode(DecodeError::too_large(read, max_event_bytes)))
+            Err(Rejection::Decode(DecodeError::too_large(read, decoding.max_event_bytes)))
         } else {
-            match decode(raw, max_event_bytes) {
+            match decode_as(decoding.format, raw, decoding.max_event_bytes) {
                 Ok(event) => engine.process(&event, &mut alerts).map_err(Rejection::Late),
                 Err(e) => Err(Rejection::Decode(e)),
             }
@@ -178,6 +190,44 @@ fn memchr(needle: u8, haystack: &[u8]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A pretty-printed fixture as one line.
+    fn line(pretty: &str) -> String {
+        serde_json::from_str::<serde_json::Value>(pretty).expect("fixture is JSON").to_string()
+    }
+
+    #[test]
+    fn replays_cloudtrail_lines_in_the_chosen_format() {
+        let late_use = line(include_str!("../tests/fixtures/cloudtrail/iam-user-get-object.json"))
+            .replace("2026-01-19T03:12:45Z", "2026-01-19T12:00:00Z");
+        let input = format!(
+            "{}\n{{\"Records\": []}}\n{}\n\n{late_use}\n",
+            line(include_str!("../tests/fixtures/cloudtrail/create-access-key.json")),
+            line(include_str!("../tests/fixtures/cloudtrail/delete-access-key.json")),
+        );
+        let mut engine = Engine::new(crate::pack::load().expect("built-in pack"), Default::default());
+        let mut dead = JsonLinesDeadLetter(Vec::new());
+        let mut alerts = Vec::new();
+        let summary = replay_reader(
+            &mut engine,
+            "trail.jsonl",
+            &mut io::Cursor::new(input.as_bytes()),
+            Decoding { format: InputFormat::Cloudtrail, max_event_bytes: 1 << 20 },
+            &mut dead,
+            &mut |alert| {
+                alerts.push(alert);
+                Ok(())
+            },
+            &mut |_| {},
+        )
+        .expect("no I/O error");
+        assert_eq!((summary.lines, summary.events, summary.bad_lines), (5, 3, 1));
+        let detectors: Vec<&str> = alerts.iter().map(|a| a.detector.as_str()).collect();
+        assert_eq!(detectors, ["revoked-key-use"]);
+        let entry: serde_json::Value = serde_json::from_slice(&dead.0).expect("one JSON line");
+        assert_eq!((entry["kind"].as_str(), entry["field"].as_str()), (Some("invalid_field"), Some("Records")));
+        assert_eq!(entry["source"]["line"], 2);
+    }
 
     #[test]
     fn bounded_lines() {

@@ -110,6 +110,50 @@ fn replay_reads_standard_input_and_exits_non_zero_only_on_io_errors() {
     assert!(stderr.contains("/nonexistent/events.jsonl"), "{stderr}");
 }
 
+/// One CloudTrail record per line, from the fixtures: a key revoked with `DeleteAccessKey` and
+/// used afterwards is caught; a whole log file is dead-lettered with the hint to split it.
+#[test]
+fn replay_reads_cloudtrail_records_with_format_cloudtrail() {
+    let fixture = |name: &str| {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cloudtrail").join(name);
+        let record: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        record
+    };
+    let mut late_use = fixture("iam-user-get-object.json");
+    late_use["eventTime"] = "2026-01-19T12:00:00Z".into();
+    late_use["sourceIPAddress"] = "192.0.2.99".into();
+    let log_file = serde_json::json!({"Records": [fixture("access-denied.json")]});
+    let lines = [
+        fixture("eventbridge-api-call.json"),
+        fixture("create-access-key.json"),
+        fixture("delete-access-key.json"),
+        log_file,
+        late_use,
+    ];
+    let input: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let dead = dir.path().join("dead.jsonl");
+    let args = ["--format", "cloudtrail", "--dead-letter", dead.to_str().unwrap()];
+    let (ok, stdout, stderr) = replay(&args, Some(input.as_bytes()));
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("replayed 4 events") && stderr.contains("1 bad line(s)"), "{stderr}");
+    let alerts: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(alerts.len(), 1, "{stdout}");
+    assert_eq!(alerts[0]["detector"], "revoked-key-use");
+    assert_eq!(alerts[0]["account"], "arn:aws:iam::111122223333:user/svc-reporting");
+    assert_eq!(alerts[0]["credential_id"], "AKIAIOSFODNN7EXAMPLE");
+    assert_eq!(alerts[0]["tenant"], "111122223333");
+    let entry: serde_json::Value = serde_json::from_str(std::fs::read_to_string(&dead).unwrap().trim()).unwrap();
+    assert_eq!((entry["kind"].as_str(), entry["field"].as_str()), (Some("invalid_field"), Some("Records")));
+    assert!(entry["reason"].as_str().unwrap().contains("split it so that each message holds one record"), "{entry}");
+
+    // The same lines read as native events are all rejected; an unknown format is a usage error.
+    let (ok, stdout, stderr) = replay(&[], Some(input.as_bytes()));
+    assert!(ok && stdout.is_empty() && stderr.contains("5 bad line(s)"), "{stderr}");
+    let (ok, _, stderr) = replay(&["--format", "cef"], Some(b""));
+    assert!(!ok && stderr.contains("unknown input format `cef`"), "{stderr}");
+}
+
 /// Golden alerts for a fixed generated scenario. Regenerate with `UPDATE_GOLDEN=1` after an
 /// intended change, and review the diff.
 #[test]
