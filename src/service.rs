@@ -2,8 +2,8 @@
 //!
 //! ```text
 //! Kafka ──poll batch──► decode ──► Engine ──► ledger (skip delivered ids) ──► outputs
-//!                          │ bad / late                                       (stdout, file, Kafka)
-//!                          ▼
+//!          (each topic's   │ bad / late                                       (stdout, file, Kafka)
+//!           format)        ▼
 //!                   dead-letter topic (original bytes, reason in headers)
 //! every checkpoint_interval: flush outputs ─► snapshot engine + offsets + ledger
 //!                            ─► background writer (temp, fsync, rename) ─► commit offsets
@@ -35,10 +35,10 @@ use tracing::{error, info, warn};
 use crate::alert::Alert;
 use crate::checkpoint::{self, Checkpoint, CheckpointError, PartitionOffset};
 use crate::codec::{CodecError, Reader, Writer};
-use crate::config::{Config, ConfigError, OutputConfig};
+use crate::config::{Config, ConfigError, InputFormat, OutputConfig};
 use crate::definition::Detector;
 use crate::engine::{Engine, EngineOptions};
-use crate::event::decode;
+use crate::formats::decode_as;
 use crate::kafka::{self, ConsumerCallbacks, Producer, ProducerCallbacks};
 use crate::ledger::AlertLedger;
 use crate::metrics::Metrics;
@@ -110,6 +110,8 @@ pub struct Pipeline<'a> {
     outputs: Outputs,
     ledger: AlertLedger,
     topics: Vec<String>,
+    /// Input format of each topic, by topic index.
+    formats: Vec<InputFormat>,
     offsets: BTreeMap<(String, i32), i64>,
     alerts: Vec<Alert>,
     /// Alerts handed to the outputs but not yet confirmed delivered (see `AlertLedger`).
@@ -205,6 +207,7 @@ impl<'a> Pipeline<'a> {
             outputs,
             ledger,
             topics,
+            formats: config.topics.iter().map(|t| t.format).collect(),
             offsets,
             alerts: Vec::new(),
             unconfirmed: Vec::new(),
@@ -280,7 +283,7 @@ impl<'a> Pipeline<'a> {
         let topic_index = self.topics.iter().position(|t| t == topic).unwrap_or(0);
         let payload = message.payload().unwrap_or(&[]);
         let partition = message.partition();
-        let outcome = match decode(payload, self.config.engine.max_event_bytes) {
+        let outcome = match decode_as(self.formats[topic_index], payload, self.config.engine.max_event_bytes) {
             Ok(event) => {
                 self.engine.process_from(&event, Some(partition as u32), &mut self.alerts).map_err(Rejection::Late)
             }

@@ -2,9 +2,9 @@
 //!
 //! - [`cli`]: the `auditwatch` binary on files: replay with bad input mixed in, golden alerts
 //!   for a fixed generated scenario, detector checking and testing, detection quality on
-//!   generated traffic.
+//!   generated traffic, CloudTrail records replayed with `--format`.
 //! - [`pipeline`]: the service pipeline against librdkafka's in-process mock cluster (fast):
-//!   dead letters, alerts topic, offsets, restart from a checkpoint.
+//!   dead letters, alerts topic, offsets, restart from a checkpoint, a format per topic.
 //! - [`e2e`]: the `auditwatch run` binary against a real Kafka-protocol broker process (tansu):
 //!   garbage, SIGTERM, kill -9 crash and restart compared with an uninterrupted run.
 //! - [`schemas`]: the JSON Schemas in `schemas/` against the decoder, the alert struct and the

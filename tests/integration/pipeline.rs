@@ -45,7 +45,7 @@ topic = "{alerts_topic}"
 fn run_until(config: &Config, control: &Control, stop_at: u64) -> RunSummary {
     crate::support::init_logs();
     control.shutdown.store(false, Ordering::Relaxed);
-    let metrics = Arc::new(Metrics::new(&["audit.events".to_string()]));
+    let metrics = Arc::new(Metrics::new(&config.topics.iter().map(|t| t.name.clone()).collect::<Vec<_>>()));
     let pipeline = Pipeline::start(config, auditwatch::pack::load().unwrap(), metrics, control.clone()).unwrap();
     std::thread::scope(|s| {
         let watcher = s.spawn(|| {
@@ -196,4 +196,92 @@ fn restart_from_checkpoint_repeats_no_alert_and_misses_none() {
     };
     assert_eq!(per_account(&a), per_account(&b));
     assert!(!a.is_empty());
+}
+
+/// A CloudTrail record from `tests/fixtures/cloudtrail/`, as one compact JSON message.
+fn cloudtrail_fixture(name: &str, edit: impl FnOnce(&mut serde_json::Value)) -> Vec<u8> {
+    let path = format!("{}/tests/fixtures/cloudtrail/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    let mut record: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    edit(&mut record);
+    serde_json::to_vec(&record).unwrap()
+}
+
+#[test]
+fn each_topic_is_decoded_in_its_own_format() {
+    let cluster = MockCluster::new(1).unwrap();
+    for (topic, partitions) in [("audit.events", 2), ("aws.cloudtrail", 2), ("audit.deadletter", 1), ("alerts", 1)] {
+        cluster.create_topic(topic, partitions, 1).unwrap();
+    }
+    let bootstrap = cluster.bootstrap_servers();
+    let state = tempfile::tempdir().unwrap();
+    let text = format!(
+        r#"
+[kafka]
+brokers = "{bootstrap}"
+group_id = "formats"
+[[topics]]
+name = "audit.events"
+[[topics]]
+name = "aws.cloudtrail"
+format = "cloudtrail"
+[dead_letter]
+topic = "audit.deadletter"
+[state]
+dir = "{}"
+[[outputs]]
+type = "kafka"
+topic = "alerts"
+"#,
+        state.path().display()
+    );
+    let config = config::load_from(&text, "test", &[]).unwrap();
+
+    // A key is issued, deleted, and then used again from a new address.
+    let created = cloudtrail_fixture("create-access-key", |_| {});
+    let deleted = cloudtrail_fixture("delete-access-key", |_| {});
+    let used_after = cloudtrail_fixture("iam-user-get-object", |r| {
+        r["eventTime"] = "2026-01-19T12:00:00Z".into();
+        r["eventID"] = "late-use".into();
+        r["sourceIPAddress"] = "192.0.2.99".into();
+    });
+    let native = br#"{"time":"2026-01-19T12:00:00Z","account":"svc-a","action":"auth.login","outcome":"success"}"#;
+    let producer = producer(&bootstrap);
+    for record in [&created, &deleted, &used_after] {
+        produce(&producer, "aws.cloudtrail", b"svc-reporting", record);
+    }
+    produce(&producer, "aws.cloudtrail", b"svc-a", native);
+    produce(&producer, "audit.events", b"svc-a", native);
+    produce(&producer, "audit.events", b"svc-reporting", &created);
+    flush(&producer);
+
+    let control = Control::default();
+    let summary = run_until(&config, &control, 6);
+    assert_eq!((summary.events, summary.dead_letters), (4, 2));
+
+    // Each message in the other topic's format is dead-lettered, with the field its own
+    // format misses.
+    let mut dead: Vec<(String, String, Vec<u8>)> = read_all(&bootstrap, "audit.deadletter", 1)
+        .into_iter()
+        .map(|d| {
+            let source = d.header("auditwatch.source.topic").unwrap_or_default().to_string();
+            let field = d.header("auditwatch.field").unwrap_or_default().to_string();
+            (source, field, d.payload)
+        })
+        .collect();
+    dead.sort();
+    assert_eq!(
+        dead,
+        vec![
+            ("audit.events".to_string(), "time".to_string(), created.clone()),
+            ("aws.cloudtrail".to_string(), "eventTime".to_string(), native.to_vec()),
+        ]
+    );
+
+    let alerts: Vec<serde_json::Value> =
+        read_all(&bootstrap, "alerts", 1).iter().map(|a| serde_json::from_slice(&a.payload).unwrap()).collect();
+    let fired: Vec<(&str, &str)> = alerts
+        .iter()
+        .map(|a| (a["detector"].as_str().unwrap(), a["credential_id"].as_str().unwrap_or_default()))
+        .collect();
+    assert_eq!(fired, vec![("revoked-key-use", "AKIAIOSFODNN7EXAMPLE")]);
 }
