@@ -2,13 +2,17 @@
 //! deserialization of the same lines, in the same run. Fed by `auditwatch gen`.
 //!
 //! `cargo bench --bench replay` (one thread). The target: replay ≥ 0.6 × serde, and
-//! ≥ 600k events/s.
+//! ≥ 600k events/s. The `formats` group measures decoding alone for each input format, on the
+//! sample records in `tests/fixtures/` (CloudTrail and OCSF records are 1-2 kB, native lines
+//! about 400 bytes).
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use serde::Deserialize;
 
+use auditwatch::config::InputFormat;
 use auditwatch::engine::{Engine, EngineOptions};
 use auditwatch::event::{decode, DEFAULT_MAX_EVENT_BYTES};
+use auditwatch::formats::decode_as;
 use auditwatch::gen::{generate, GenOptions};
 
 /// The contract's fields, strings borrowed from the input: the fastest honest serde baseline.
@@ -116,5 +120,36 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+/// The fixture records of one format, each as one compact JSON message.
+fn fixtures(dir: &str) -> Vec<Vec<u8>> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(dir);
+    let mut paths: Vec<_> = std::fs::read_dir(&dir).expect("fixtures").map(|e| e.expect("entry").path()).collect();
+    paths.sort();
+    paths
+        .iter()
+        .map(|p| {
+            let value: serde_json::Value = serde_json::from_slice(&std::fs::read(p).expect("read")).expect("json");
+            serde_json::to_vec(&value).expect("compact")
+        })
+        .collect()
+}
+
+fn formats(c: &mut Criterion) {
+    let (_, native) = lines();
+    let native: Vec<Vec<u8>> = native.into_iter().take(1000).collect();
+    let mut group = c.benchmark_group("formats");
+    for (format, records) in [
+        (InputFormat::Native, native),
+        (InputFormat::Cloudtrail, fixtures("cloudtrail")),
+        (InputFormat::Ocsf, fixtures("ocsf")),
+    ] {
+        group.throughput(Throughput::Elements(records.len() as u64));
+        group.bench_function(format.to_string(), |b| {
+            b.iter(|| records.iter().filter(|r| decode_as(format, r, DEFAULT_MAX_EVENT_BYTES).is_ok()).count())
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench, formats);
 criterion_main!(benches);
