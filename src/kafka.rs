@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
-use rdkafka::consumer::{BaseConsumer, Consumer as _, ConsumerContext, Rebalance, RebalanceProtocol};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _, ConsumerContext, Rebalance, RebalanceProtocol};
 use rdkafka::error::KafkaError;
 use rdkafka::producer::{DeliveryResult, ProducerContext, ThreadedProducer};
 use rdkafka::statistics::Statistics;
@@ -29,6 +29,9 @@ use crate::metrics::Metrics;
 
 pub type Consumer = BaseConsumer<ConsumerCallbacks>;
 pub type Producer = ThreadedProducer<ProducerCallbacks>;
+
+/// Longest wait for the group's committed offsets while partitions are being assigned.
+const COMMITTED_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Tuned defaults; the config's `[kafka.client]` wins over these.
 pub const CONSUMER_DEFAULTS: &[(&str, &str)] = &[
@@ -88,8 +91,12 @@ pub struct ConsumerCallbacks {
     pub metrics: Arc<Metrics>,
     /// Next offset per partition that the engine state covers (from the checkpoint, then kept
     /// current by the pipeline). An assigned partition found here starts at that offset rather
-    /// than at the group's committed offset, so state and position never disagree.
+    /// than at the group's committed offset, so state and position never disagree, unless
+    /// the group committed further (another instance read on while the partition was away).
     pub resume: Mutex<BTreeMap<(String, i32), i64>>,
+    /// Next offset per partition that the last durable checkpoint covers: what may be committed
+    /// when a partition is taken away, so its next owner starts right there.
+    pub durable: Mutex<BTreeMap<(String, i32), i64>>,
     /// Partitions currently assigned, with the lag last reported for each (-1 = unknown).
     pub assigned: Mutex<BTreeMap<(String, i32), i64>>,
     /// Lag at or below this counts as caught up.
@@ -101,6 +108,7 @@ impl ConsumerCallbacks {
         ConsumerCallbacks {
             metrics,
             resume: Mutex::new(BTreeMap::new()),
+            durable: Mutex::new(BTreeMap::new()),
             assigned: Mutex::new(BTreeMap::new()),
             caught_up_lag,
         }
@@ -141,25 +149,97 @@ impl ClientContext for ConsumerCallbacks {
     }
 }
 
+impl ConsumerCallbacks {
+    /// Set each assigned partition whose state we hold to start where that state stops.
+    fn resume_where_state_stops(&self, consumer: &BaseConsumer<Self>, tpl: &mut TopicPartitionList) {
+        let Ok(resume) = self.resume.lock() else { return };
+        let ours: Vec<((String, i32), i64)> = tpl
+            .elements()
+            .iter()
+            .filter_map(|e| {
+                let key = (e.topic().to_string(), e.partition());
+                resume.get(&key).map(|&next| (key, next))
+            })
+            .collect();
+        drop(resume);
+        if ours.is_empty() {
+            return;
+        }
+        // Where the group stands: further than our state only if another instance read on
+        // while the partition was away; its events are not ours to replay (they would raise
+        // its alerts again), so start there and let the state skip them.
+        let mut asked = TopicPartitionList::new();
+        for ((topic, partition), _) in &ours {
+            asked.add_partition(topic, *partition);
+        }
+        let group = consumer.committed_offsets(asked, COMMITTED_TIMEOUT).map_err(|error| {
+            warn!(%error, "cannot read the group's committed offsets; resuming at the checkpointed ones");
+        });
+        for ((topic, partition), next) in ours {
+            let committed = group
+                .as_ref()
+                .ok()
+                .and_then(|g| g.find_partition(&topic, partition))
+                .and_then(|e| e.offset().to_raw())
+                .filter(|&o| o >= 0);
+            let start = committed.map_or(next, |c| c.max(next));
+            if start > next {
+                info!(
+                    topic,
+                    partition,
+                    state = next,
+                    committed = start,
+                    "partition was read on elsewhere; resuming at the group's offset"
+                );
+                // The state now stands there too: no later checkpoint or revocation may record
+                // (and commit) the older offset.
+                for offsets in [&self.resume, &self.durable] {
+                    if let Ok(mut offsets) = offsets.lock() {
+                        offsets.insert((topic.clone(), partition), start);
+                    }
+                }
+            }
+            if let Err(error) = tpl.set_partition_offset(&topic, partition, Offset::Offset(start)) {
+                warn!(%error, topic, partition, "cannot resume partition at the checkpointed offset");
+            }
+        }
+    }
+
+    /// Commit what the last durable checkpoint covers of the partitions being taken away.
+    fn commit_durable(&self, consumer: &BaseConsumer<Self>, tpl: &TopicPartitionList) {
+        let Ok(durable) = self.durable.lock() else { return };
+        let mut commit = TopicPartitionList::new();
+        for e in tpl.elements() {
+            if let Some(&next) = durable.get(&(e.topic().to_string(), e.partition())) {
+                if let Err(error) = commit.add_partition_offset(e.topic(), e.partition(), Offset::Offset(next)) {
+                    warn!(%error, "cannot build the offsets to commit on revocation");
+                }
+            }
+        }
+        drop(durable);
+        if commit.count() == 0 {
+            return;
+        }
+        match consumer.commit(&commit, CommitMode::Sync) {
+            Ok(()) => debug!(partitions = commit.count(), "committed the checkpointed offsets of revoked partitions"),
+            Err(error) => {
+                warn!(%error, "could not commit the offsets of revoked partitions; their next owner re-reads from the previous commit")
+            }
+        }
+    }
+}
+
 impl ConsumerContext for ConsumerCallbacks {
     /// The default rebalance, except that assigned partitions start at the offsets the state
-    /// covers. (Committing those offsets before subscribing does not work: a group with live
-    /// or lingering members rejects commits from a non-member.)
+    /// covers (or where the group committed, if that is further), and revoked partitions get
+    /// the offsets of the last durable checkpoint committed before they go. (Committing before
+    /// subscribing does not work: a group with live or lingering members rejects commits from
+    /// a non-member.)
     fn rebalance(&self, consumer: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
         let cooperative = matches!(consumer.rebalance_protocol(), RebalanceProtocol::Cooperative);
         match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
-                if let Ok(resume) = self.resume.lock() {
-                    let partitions: Vec<(String, i32)> =
-                        tpl.elements().iter().map(|e| (e.topic().to_string(), e.partition())).collect();
-                    for (topic, partition) in partitions {
-                        if let Some(&next) = resume.get(&(topic.clone(), partition)) {
-                            if let Err(error) = tpl.set_partition_offset(&topic, partition, Offset::Offset(next)) {
-                                warn!(%error, topic, partition, "cannot resume partition at the checkpointed offset");
-                            }
-                        }
-                    }
-                }
+                self.resume_where_state_stops(consumer, tpl);
                 let result = if cooperative { consumer.incremental_assign(tpl) } else { consumer.assign(tpl) };
                 if let Err(error) = result {
                     error!(%error, "assigning partitions failed");
@@ -167,6 +247,7 @@ impl ConsumerContext for ConsumerCallbacks {
                 self.post_rebalance(consumer, &Rebalance::Assign(tpl));
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                self.commit_durable(consumer, tpl);
                 let result = if cooperative { consumer.incremental_unassign(tpl) } else { consumer.unassign() };
                 if let Err(error) = result {
                     error!(%error, "revoking partitions failed");

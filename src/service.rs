@@ -64,6 +64,8 @@ pub enum ServiceError {
     Output(#[from] OutputError),
     #[error("alert ledger in the state directory: {0}")]
     Ledger(#[from] std::io::Error),
+    #[error("the partition offsets were left inconsistent by a panic in a Kafka callback")]
+    Poisoned,
 }
 
 fn kafka_error(context: &'static str) -> impl FnOnce(KafkaError) -> ServiceError {
@@ -112,7 +114,6 @@ pub struct Pipeline<'a> {
     topics: Vec<String>,
     /// Input format of each topic, by topic index.
     formats: Vec<InputFormat>,
-    offsets: BTreeMap<(String, i32), i64>,
     alerts: Vec<Alert>,
     /// Alerts handed to the outputs but not yet confirmed delivered (see `AlertLedger`).
     unconfirmed: Vec<String>,
@@ -169,6 +170,9 @@ impl<'a> Pipeline<'a> {
         if let Ok(mut resume) = callbacks.resume.lock() {
             resume.clone_from(&offsets);
         }
+        if let Ok(mut durable) = callbacks.durable.lock() {
+            durable.clone_from(&offsets);
+        }
         let consumer: kafka::Consumer = kafka::client_config(config, true)?
             .create_with_context(callbacks)
             .map_err(kafka_error("creating the consumer"))?;
@@ -208,7 +212,6 @@ impl<'a> Pipeline<'a> {
             ledger,
             topics,
             formats: config.topics.iter().map(|t| t.format).collect(),
-            offsets,
             alerts: Vec::new(),
             unconfirmed: Vec::new(),
             summary: RunSummary::default(),
@@ -355,14 +358,12 @@ impl<'a> Pipeline<'a> {
 
     fn after_batch(&mut self, touched: &mut HashMap<(usize, i32), i64>) {
         if !touched.is_empty() {
-            // A partition reassigned to us later resumes where the state stops.
-            let mut resume = self.consumer.context().resume.lock().ok();
-            for ((topic_index, partition), next) in touched.drain() {
-                let key = (self.topics[topic_index].clone(), partition);
-                if let Some(resume) = resume.as_mut() {
-                    resume.insert(key.clone(), next);
+            // Where the state stops: what the next checkpoint records, and where a partition
+            // reassigned to us later resumes.
+            if let Ok(mut resume) = self.consumer.context().resume.lock() {
+                for ((topic_index, partition), next) in touched.drain() {
+                    resume.insert((self.topics[topic_index].clone(), partition), next);
                 }
-                self.offsets.insert(key, next);
             }
         }
         let stats = self.engine.stats();
@@ -399,15 +400,19 @@ impl<'a> Pipeline<'a> {
         let mut w = Writer { buf };
         self.engine.save(&mut w);
         let delivered = self.ledger.begin_checkpoint()?;
-        let offsets = self
-            .offsets
-            .iter()
-            .map(|((topic, partition), next)| PartitionOffset {
-                topic: topic.clone(),
-                partition: *partition,
-                next_offset: *next,
-            })
-            .collect();
+        // The rebalance callback may have moved a partition past the state (see
+        // `ConsumerCallbacks::resume`), so the offsets come from there.
+        let offsets = match self.consumer.context().resume.lock() {
+            Ok(resume) => resume
+                .iter()
+                .map(|((topic, partition), next)| PartitionOffset {
+                    topic: topic.clone(),
+                    partition: *partition,
+                    next_offset: *next,
+                })
+                .collect(),
+            Err(_) => return Err(ServiceError::Poisoned),
+        };
         Ok(Job { checkpoint: Checkpoint { written_at_unix_ms: unix_ms(), offsets, delivered, engine: w.buf }, started })
     }
 
@@ -450,8 +455,12 @@ impl<'a> Pipeline<'a> {
         }
     }
 
-    /// Commit the checkpointed offsets of the partitions this instance still owns.
+    /// Commit the checkpointed offsets of the partitions this instance still owns; a partition
+    /// taken away later gets them committed on its way out (see `ConsumerCallbacks`).
     fn commit(&self, offsets: &[PartitionOffset], mode: CommitMode) {
+        if let Ok(mut durable) = self.consumer.context().durable.lock() {
+            durable.extend(offsets.iter().map(|o| ((o.topic.clone(), o.partition), o.next_offset)));
+        }
         let owned = self.consumer.assignment().ok();
         let mine: BTreeMap<(String, i32), i64> = offsets
             .iter()

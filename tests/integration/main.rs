@@ -4,7 +4,8 @@
 //!   for a fixed generated scenario, detector checking and testing, detection quality on
 //!   generated traffic, CloudTrail records replayed with `--format`.
 //! - [`pipeline`]: the service pipeline against librdkafka's in-process mock cluster (fast):
-//!   dead letters, alerts topic, offsets, restart from a checkpoint, a format per topic.
+//!   dead letters, alerts topic, offsets, restart from a checkpoint, two instances in one
+//!   group, a stale checkpoint behind the group, a format per topic.
 //! - [`e2e`]: the `auditwatch run` binary against a real Kafka-protocol broker process (tansu):
 //!   garbage, SIGTERM, kill -9 crash and restart compared with an uninterrupted run.
 //! - [`schemas`]: the JSON Schemas in `schemas/` against the decoder, the alert struct and the

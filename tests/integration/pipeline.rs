@@ -4,7 +4,7 @@
 //! produced volume small: about 56k messages over 8 partitions, under 3 MB each.
 
 use std::collections::BTreeSet;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -43,21 +43,29 @@ topic = "{alerts_topic}"
 
 /// Run a pipeline until `control.handled` reaches `stop_at` (it counts across runs).
 fn run_until(config: &Config, control: &Control, stop_at: u64) -> RunSummary {
+    let metrics = Arc::new(Metrics::new(&config.topics.iter().map(|t| t.name.clone()).collect::<Vec<_>>()));
+    run_until_done(config, control, metrics, || control.handled.load(Ordering::Relaxed) >= stop_at)
+}
+
+/// Run a pipeline until `done()` holds, then stop it (cleanly: drain, checkpoint, commit).
+fn run_until_done(
+    config: &Config,
+    control: &Control,
+    metrics: Arc<Metrics>,
+    done: impl Fn() -> bool + Sync,
+) -> RunSummary {
     crate::support::init_logs();
     control.shutdown.store(false, Ordering::Relaxed);
-    let metrics = Arc::new(Metrics::new(&config.topics.iter().map(|t| t.name.clone()).collect::<Vec<_>>()));
     let pipeline = Pipeline::start(config, auditwatch::pack::load().unwrap(), metrics, control.clone()).unwrap();
     std::thread::scope(|s| {
         let watcher = s.spawn(|| {
             // Stop the pipeline whatever happens, so a failure shows instead of a hang.
-            let reached = std::panic::catch_unwind(|| {
-                wait_until("the pipeline to handle its share", Duration::from_secs(120), || {
-                    control.handled.load(Ordering::Relaxed) >= stop_at
-                })
-            });
+            let reached = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                wait_until("the pipeline to handle its share", Duration::from_secs(120), &done)
+            }));
             control.shutdown.store(true, Ordering::Relaxed);
             if reached.is_err() {
-                panic!("handled {} of {stop_at} messages", control.handled.load(Ordering::Relaxed));
+                panic!("stopped after {} messages", control.handled.load(Ordering::Relaxed));
             }
         });
         let summary = pipeline.run().unwrap();
@@ -149,6 +157,29 @@ fn pipeline_dead_letters_garbage_delivers_alerts_and_commits_offsets() {
     assert_eq!(next, good + garbage);
 }
 
+/// (detector, id) of every alert delivered to `topic`.
+fn delivered(bootstrap: &str, topic: &str) -> Vec<(String, String)> {
+    read_all(bootstrap, topic, 1)
+        .iter()
+        .map(|m| {
+            let v: serde_json::Value = serde_json::from_slice(&m.payload).unwrap();
+            (v["detector"].as_str().unwrap().to_string(), v["id"].as_str().unwrap().to_string())
+        })
+        .collect()
+}
+
+/// Ids of the alerts whose detectors look at one account's events only.
+///
+/// Partitions interleave differently between runs. Detectors whose state is one account's only
+/// see that account's events, in order, so their ids must match exactly. A spray spans accounts
+/// and a key can be presented by accounts on different partitions, so for those the order (and
+/// so which event fires) may differ; the single-partition e2e crash test compares every id.
+fn per_account(alerts: &[(String, String)]) -> BTreeSet<String> {
+    const PER_ACCOUNT: [&str; 5] =
+        ["failed-auth-burst", "denied-burst", "bulk-export", "slow-exfiltration", "off-hours"];
+    alerts.iter().filter(|(d, _)| PER_ACCOUNT.contains(&d.as_str())).map(|(_, id)| id.clone()).collect()
+}
+
 #[test]
 fn restart_from_checkpoint_repeats_no_alert_and_misses_none() {
     let (_cluster, bootstrap) = cluster();
@@ -172,30 +203,118 @@ fn restart_from_checkpoint_repeats_no_alert_and_misses_none() {
     assert!(first.messages >= total / 3 && first.messages < total, "stopped part-way: {}", first.messages);
     assert_eq!(first.messages + second.messages, total, "after a clean stop nothing is read twice and nothing skipped");
 
-    // (detector, id) of every delivered alert.
-    let delivered = |topic: &str| -> Vec<(String, String)> {
-        read_all(&bootstrap, topic, 1)
-            .iter()
-            .map(|m| {
-                let v: serde_json::Value = serde_json::from_slice(&m.payload).unwrap();
-                (v["detector"].as_str().unwrap().to_string(), v["id"].as_str().unwrap().to_string())
-            })
-            .collect()
-    };
-    let (a, b) = (delivered("alerts.a"), delivered("alerts.b"));
+    let (a, b) = (delivered(&bootstrap, "alerts.a"), delivered(&bootstrap, "alerts.b"));
     assert_eq!(b.len(), b.iter().collect::<BTreeSet<_>>().len(), "no alert delivered twice");
-    // Partitions interleave differently between runs. Detectors whose state is one account's
-    // only see that account's events, in order, so their ids must match exactly. A spray spans
-    // accounts and a key can be presented by accounts on different partitions, so for those the
-    // order (and so which event fires) may differ; the single-partition e2e crash test compares
-    // every id.
-    const PER_ACCOUNT: [&str; 5] =
-        ["failed-auth-burst", "denied-burst", "bulk-export", "slow-exfiltration", "off-hours"];
-    let per_account = |alerts: &[(String, String)]| -> BTreeSet<String> {
-        alerts.iter().filter(|(d, _)| PER_ACCOUNT.contains(&d.as_str())).map(|(_, id)| id.clone()).collect()
-    };
     assert_eq!(per_account(&a), per_account(&b));
     assert!(!a.is_empty());
+}
+
+/// Partitions this instance holds, as its `/metrics` reports them.
+fn partitions_assigned(metrics: &Metrics) -> i64 {
+    metrics
+        .render(0)
+        .lines()
+        .find_map(|l| l.strip_prefix("auditwatch_partitions_assigned "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn two_instances_in_one_group_split_the_partitions_and_hand_them_over() {
+    let (_cluster, bootstrap) = cluster();
+    let messages = traffic();
+    let total = messages.len() as u64;
+    let (good, _) = counts(&messages);
+    let states = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let alone = config(&bootstrap, states[0].path(), "alone", "alerts.a");
+    let pair = [
+        config(&bootstrap, states[1].path(), "pair", "alerts.b"),
+        config(&bootstrap, states[2].path(), "pair", "alerts.b"),
+    ];
+    let alone_control = Control::default();
+    let controls = [Control::default(), Control::default()];
+    let stop = [AtomicBool::new(false), AtomicBool::new(false)];
+    let metrics =
+        [Arc::new(Metrics::new(&["audit.events".to_string()])), Arc::new(Metrics::new(&["audit.events".to_string()]))];
+    let pair_handled = || controls.iter().map(|c| c.handled.load(Ordering::Relaxed)).sum::<u64>();
+    let summaries = std::thread::scope(|s| {
+        let mut instances: Vec<_> = (0..2)
+            .map(|i| {
+                let (config, control, metrics, stop) = (&pair[i], &controls[i], metrics[i].clone(), &stop[i]);
+                s.spawn(move || run_until_done(config, control, metrics, || stop.load(Ordering::Relaxed)))
+            })
+            .collect();
+        // Traffic starts once the group has settled with both members, so every partition is
+        // read by one instance from its first message on.
+        wait_until("both instances to share the partitions", Duration::from_secs(60), || {
+            let held: Vec<i64> = metrics.iter().map(|m| partitions_assigned(m)).collect();
+            held.iter().all(|&n| n > 0) && held.iter().sum::<i64>() == i64::from(PARTITIONS)
+        });
+        s.spawn(|| feed(&bootstrap, &messages, || alone_control.handled.load(Ordering::Relaxed).min(pair_handled())));
+        run_until(&alone, &alone_control, total);
+        wait_until("the pair to read everything", Duration::from_secs(120), || pair_handled() >= total);
+        // The first instance leaves; the second takes its partitions over where the first one's
+        // final checkpoint stops, so it reads none of them again.
+        stop[0].store(true, Ordering::Relaxed);
+        let first = instances.remove(0).join().unwrap();
+        wait_until("the second instance to hold every partition", Duration::from_secs(60), || {
+            partitions_assigned(&metrics[1]) == i64::from(PARTITIONS)
+        });
+        stop[1].store(true, Ordering::Relaxed);
+        let second = instances.remove(0).join().unwrap();
+        [first, second]
+    });
+
+    // Each event was applied once, by one of the two, and both did a share.
+    assert!(summaries.iter().all(|s| s.events > 0), "{summaries:?}");
+    assert_eq!(summaries.iter().map(|s| s.events).sum::<u64>(), good);
+    let committed: Vec<i64> =
+        committed(&bootstrap, "pair", "audit.events", PARTITIONS).into_iter().map(|o| o.max(0)).collect();
+    assert_eq!(committed, end_offsets(&bootstrap, "audit.events", PARTITIONS));
+    // An account's state lives with its partition, so the pair raises what one instance raises
+    // about single accounts.
+    let (a, b) = (delivered(&bootstrap, "alerts.a"), delivered(&bootstrap, "alerts.b"));
+    assert_eq!(b.len(), b.iter().collect::<BTreeSet<_>>().len(), "no alert delivered twice");
+    assert!(!per_account(&a).is_empty());
+    assert_eq!(per_account(&a), per_account(&b));
+}
+
+#[test]
+fn a_partition_read_on_elsewhere_resumes_at_the_group_offset_not_the_stale_state() {
+    let (_cluster, bootstrap) = cluster();
+    let messages = traffic();
+    let total = messages.len() as u64;
+    let (first_state, other_state) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let first = config(&bootstrap, first_state.path(), "moves", "alerts.a");
+    let other = config(&bootstrap, other_state.path(), "moves", "alerts.b");
+
+    // The first instance reads a third and stops; another one (its own state) reads the rest.
+    let (first_control, other_control) = (Control::default(), Control::default());
+    let (early, rest) = std::thread::scope(|s| {
+        s.spawn(|| {
+            feed(&bootstrap, &messages, || {
+                first_control.handled.load(Ordering::Relaxed) + other_control.handled.load(Ordering::Relaxed)
+            })
+        });
+        let early = run_until(&first, &first_control, total / 3).messages;
+        (early, run_until(&other, &other_control, total - early).messages)
+    });
+    assert_eq!(early + rest, total);
+
+    // New traffic; the first instance comes back with its checkpoint, which stops a long way
+    // behind the group. It must go on from the group's offsets: the events in between were
+    // another instance's to judge, and replaying them would raise its alerts again.
+    let extra = &messages[..500];
+    let producer = producer(&bootstrap);
+    for (key, payload) in extra {
+        produce(&producer, "audit.events", key, payload);
+    }
+    flush(&producer);
+    let back = run_until(&first, &first_control, early + extra.len() as u64);
+    assert_eq!(back.messages, extra.len() as u64, "read only what came after the group's offsets");
+    let committed: Vec<i64> =
+        committed(&bootstrap, "moves", "audit.events", PARTITIONS).into_iter().map(|o| o.max(0)).collect();
+    assert_eq!(committed, end_offsets(&bootstrap, "audit.events", PARTITIONS));
 }
 
 /// A CloudTrail record from `tests/fixtures/cloudtrail/`, as one compact JSON message.
