@@ -2,7 +2,8 @@
 //!
 //! Events are produced with rdkafka, the binary consumes them, and the tests read back the
 //! alerts topic, the dead-letter topic and the committed offsets. The input topic has one
-//! partition so two runs see the same order and must give the same alert ids.
+//! partition where two runs must see the same order and give the same alert ids, and four
+//! where two instances share it.
 //!
 //! tansu 0.6 quirks found here (see the project notes): a fetch from an offset inside a record
 //! batch returns data from the *next* batch on (records in between are skipped), and the high
@@ -64,6 +65,17 @@ impl Drop for Service {
 }
 
 fn write_config(dir: &Path, bootstrap: &str, group: &str, alerts: &str, admin: &str) -> std::path::PathBuf {
+    write_config_every(dir, bootstrap, group, alerts, admin, "1s")
+}
+
+fn write_config_every(
+    dir: &Path,
+    bootstrap: &str,
+    group: &str,
+    alerts: &str,
+    admin: &str,
+    checkpoint_interval: &str,
+) -> std::path::PathBuf {
     support::write_file(
         &dir.join("auditwatch.toml"),
         &format!(
@@ -78,7 +90,7 @@ name = "audit.events"
 topic = "audit.deadletter"
 [state]
 dir = "{state}"
-checkpoint_interval = "1s"
+checkpoint_interval = "{checkpoint_interval}"
 shutdown_timeout = "20s"
 [[outputs]]
 type = "kafka"
@@ -230,4 +242,64 @@ fn kill_nine_and_restart_loses_nothing_and_repeats_nothing() {
         distinct.len(),
         delivered.len() - distinct.len()
     );
+}
+
+/// Two processes in one group share a four-partition topic and get SIGTERM at the same moment,
+/// with everything read but nothing committed yet (no checkpoint before shutdown), so one leaves
+/// the group while the other is still stopping. Every partition must end committed at its
+/// produced count, and each event must be in exactly one of the two final states.
+#[test]
+fn two_instances_stopped_together_leave_every_partition_committed() {
+    const PARTITIONS: i32 = 4;
+    let broker = Tansu::start();
+    create_topics(&broker.bootstrap, &[("audit.events", PARTITIONS), ("audit.deadletter", 1), ("alerts", 1)]);
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let admins = [0, 1].map(|_| format!("127.0.0.1:{}", support::free_port()));
+    let mut services: Vec<Service> = (0..2)
+        .map(|i| {
+            let config = write_config_every(dirs[i].path(), &broker.bootstrap, "pair", "alerts", &admins[i], "10m");
+            Service::start(&config, &admins[i])
+        })
+        .collect();
+    let assigned =
+        |admin: &str| http_get(admin, "/metrics").map_or(0.0, |(_, b)| metric(&b, "auditwatch_partitions_assigned"));
+    wait_until("both instances to share the partitions", Duration::from_secs(120), || {
+        let held = admins.each_ref().map(|a| assigned(a));
+        held.iter().all(|&n| n > 0.0) && held.iter().sum::<f64>() == f64::from(PARTITIONS)
+    });
+
+    // Each account on one partition, as keyed producers do; one record per batch (tansu).
+    let (lines, _) = generate(23, 12, 21);
+    let producer = support::producer_with(&broker.bootstrap, &[("batch.num.messages", "1"), ("linger.ms", "0")]);
+    let mut home: std::collections::HashMap<Vec<u8>, i32> = Default::default();
+    let mut produced = vec![0i64; PARTITIONS as usize];
+    for line in &lines[lines.len() * 3 / 4..] {
+        let account = account_of(line);
+        let next = home.len() as i32 % PARTITIONS;
+        let partition = *home.entry(account.clone()).or_insert(next);
+        let record = rdkafka::producer::BaseRecord::to("audit.events").key(&account).payload(line).partition(partition);
+        producer.send(record).map_err(|(e, _)| e).unwrap();
+        produced[partition as usize] += 1;
+    }
+    flush(&producer);
+    let total: i64 = produced.iter().sum();
+    wait_until("the pair to read everything", Duration::from_secs(240), || {
+        services.iter().map(|s| s.handled() as i64).sum::<i64>() >= total
+    });
+    assert!(produced.iter().all(|&n| n > 0), "{produced:?}");
+    assert!(
+        committed(&broker.bootstrap, "pair", "audit.events", PARTITIONS).iter().all(|&o| o < 1),
+        "nothing is committed before the shutdown"
+    );
+
+    for service in &services {
+        let status = Command::new("kill").args(["-TERM", &service.child.id().to_string()]).status().unwrap();
+        assert!(status.success());
+    }
+    for service in &mut services {
+        assert!(service.child.wait().unwrap().success(), "graceful shutdown exits 0");
+    }
+    assert_eq!(committed(&broker.bootstrap, "pair", "audit.events", PARTITIONS), produced);
+    let events: u64 = dirs.iter().map(|d| checkpointed_events(&d.path().join("state"))).sum();
+    assert_eq!(events as i64, total, "each event applied once, by one of the two");
 }

@@ -7,7 +7,8 @@
 //!   dead letters, alerts topic, offsets, restart from a checkpoint, two instances in one
 //!   group, a stale checkpoint behind the group, a format per topic.
 //! - [`e2e`]: the `auditwatch run` binary against a real Kafka-protocol broker process (tansu):
-//!   garbage, SIGTERM, kill -9 crash and restart compared with an uninterrupted run.
+//!   garbage, SIGTERM, kill -9 crash and restart compared with an uninterrupted run, two
+//!   instances in one group stopped together.
 //! - [`schemas`]: the JSON Schemas in `schemas/` against the decoder, the alert struct and the
 //!   detector loader: field lists both ways, enums, and the same documents fed to both.
 //!
