@@ -15,8 +15,12 @@
 //! the restored state covers (see `kafka::ConsumerCallbacks::rebalance`). Replayed events give the same alert ids,
 //! and the ledger keeps delivered ones from going out twice.
 //!
-//! The pipeline runs on one thread (the engine is single-threaded by design); the intake stall
-//! of a checkpoint is the time to encode the engine, the file I/O happens on a writer thread.
+//! The engine runs on the pipeline thread (it is single-threaded by design, and sees each
+//! partition's events in order); a large poll batch is decoded on several threads first
+//! (`decode`). The intake stall of a checkpoint is the time to encode the engine, the file I/O
+//! happens on a writer thread.
+
+mod decode;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -27,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{CommitMode, Consumer as _};
 use rdkafka::error::KafkaError;
-use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::message::{BorrowedMessage, Header, OwnedHeaders};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use thiserror::Error;
 use tracing::{error, info, warn};
@@ -38,7 +42,6 @@ use crate::codec::{CodecError, Reader, Writer};
 use crate::config::{Config, ConfigError, InputFormat, OutputConfig};
 use crate::definition::Detector;
 use crate::engine::{Engine, EngineOptions};
-use crate::formats::decode_as;
 use crate::kafka::{self, ConsumerCallbacks, Producer, ProducerCallbacks};
 use crate::ledger::AlertLedger;
 use crate::metrics::Metrics;
@@ -47,6 +50,8 @@ use crate::replay::Rejection;
 
 /// Alert ids remembered for deduplication across restarts.
 const LEDGER_CAPACITY: usize = 100_000;
+/// Longest wait in one poll while nothing is fetched, between checks for shutdown and checkpoints.
+const IDLE_WAIT: Duration = Duration::from_millis(100);
 /// Longest wait for the producer to acknowledge alerts and dead letters before a checkpoint.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -114,6 +119,8 @@ pub struct Pipeline<'a> {
     topics: Vec<String>,
     /// Input format of each topic, by topic index.
     formats: Vec<InputFormat>,
+    /// Threads a large batch is decoded on (the machine's parallelism).
+    decode_threads: usize,
     alerts: Vec<Alert>,
     /// Alerts handed to the outputs but not yet confirmed delivered (see `AlertLedger`).
     unconfirmed: Vec<String>,
@@ -212,6 +219,7 @@ impl<'a> Pipeline<'a> {
             ledger,
             topics,
             formats: config.topics.iter().map(|t| t.format).collect(),
+            decode_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             alerts: Vec::new(),
             unconfirmed: Vec::new(),
             summary: RunSummary::default(),
@@ -231,42 +239,34 @@ impl<'a> Pipeline<'a> {
     /// Consume until `control.shutdown` is set, then drain, checkpoint, commit and return.
     pub fn run(mut self) -> Result<RunSummary, ServiceError> {
         let batch_size = self.config.kafka.batch_size;
-        let batch_timeout = Duration::from_millis(self.config.kafka.batch_timeout.millis() as u64);
         let interval = Duration::from_millis(self.config.state.checkpoint_interval.millis() as u64);
         // A second handle, so a message can borrow the consumer while the pipeline handles it.
         let consumer = self.consumer.clone();
         // Next offsets read in this batch, by (topic index, partition): no allocation per message.
         let mut touched: HashMap<(usize, i32), i64> = HashMap::new();
+        let mut batch = Vec::with_capacity(batch_size);
         while !self.control.shutdown.load(Ordering::Relaxed) {
-            // Take what is already fetched without waiting; wait (and read the clock) only when
-            // the local queue runs dry before the batch is full.
-            let deadline = Instant::now() + batch_timeout;
-            let mut n = 0;
-            while n < batch_size {
+            // A batch is what is already fetched, up to `batch_size`: under load it fills (and
+            // is decoded in parallel), on a quiet topic it is handled at once. Wait only while
+            // nothing at all has arrived, briefly, to check for shutdown and run checkpoints.
+            while batch.len() < batch_size {
                 let message = match consumer.poll(Duration::ZERO) {
                     Some(message) => Some(message),
-                    None => {
-                        let wait = if n == 0 {
-                            Duration::from_millis(100)
-                        } else {
-                            deadline.saturating_duration_since(Instant::now())
-                        };
-                        if wait.is_zero() {
-                            break;
-                        }
-                        consumer.poll(wait)
-                    }
+                    None if batch.is_empty() => consumer.poll(IDLE_WAIT),
+                    None => break,
                 };
                 match message {
                     None => break,
-                    Some(Ok(message)) => self.handle(&message, &mut touched)?,
+                    Some(Ok(message)) => batch.push(message),
                     Some(Err(error)) => {
                         warn!(%error, "consumer error");
                         break;
                     }
                 }
-                n += 1;
             }
+            self.handle_batch(&batch, &mut touched)?;
+            // Hand the messages back to librdkafka before waiting for more.
+            batch.clear();
             self.after_batch(&mut touched);
             self.collect_checkpoint_results()?;
             if !self.in_flight && self.last_checkpoint.elapsed() >= interval {
@@ -277,16 +277,31 @@ impl<'a> Pipeline<'a> {
         self.finish()
     }
 
-    fn handle(
+    fn handle_batch(
         &mut self,
-        message: &rdkafka::message::BorrowedMessage<'_>,
+        batch: &[BorrowedMessage<'_>],
         touched: &mut HashMap<(usize, i32), i64>,
     ) -> Result<(), ServiceError> {
-        let topic = message.topic();
-        let topic_index = self.topics.iter().position(|t| t == topic).unwrap_or(0);
-        let payload = message.payload().unwrap_or(&[]);
+        let topic_indexes: Vec<usize> =
+            batch.iter().map(|m| self.topics.iter().position(|t| t == m.topic()).unwrap_or(0)).collect();
+        let inputs: Vec<(InputFormat, &[u8])> =
+            batch.iter().zip(&topic_indexes).map(|(m, &t)| (self.formats[t], m.payload().unwrap_or(&[]))).collect();
+        let decoded = decode::decode_batch(&inputs, self.config.engine.max_event_bytes, self.decode_threads);
+        for ((message, topic_index), decoded) in batch.iter().zip(topic_indexes).zip(decoded) {
+            self.handle(message, topic_index, decoded, touched)?;
+        }
+        Ok(())
+    }
+
+    fn handle(
+        &mut self,
+        message: &BorrowedMessage<'_>,
+        topic_index: usize,
+        decoded: decode::Decoded<'_>,
+        touched: &mut HashMap<(usize, i32), i64>,
+    ) -> Result<(), ServiceError> {
         let partition = message.partition();
-        let outcome = match decode_as(self.formats[topic_index], payload, self.config.engine.max_event_bytes) {
+        let outcome = match decoded {
             Ok(event) => {
                 self.engine.process_from(&event, Some(partition as u32), &mut self.alerts).map_err(Rejection::Late)
             }
@@ -311,11 +326,7 @@ impl<'a> Pipeline<'a> {
         Ok(())
     }
 
-    fn dead_letter(
-        &mut self,
-        message: &rdkafka::message::BorrowedMessage<'_>,
-        rejection: &Rejection,
-    ) -> Result<(), ServiceError> {
+    fn dead_letter(&mut self, message: &BorrowedMessage<'_>, rejection: &Rejection) -> Result<(), ServiceError> {
         let (partition, offset) = (message.partition().to_string(), message.offset().to_string());
         let field = match rejection {
             Rejection::Decode(e) => e.field.clone().unwrap_or_default(),

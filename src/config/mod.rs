@@ -70,13 +70,11 @@ pub struct KafkaConfig {
     #[serde(default = "default_group_id")]
     #[schemars(length(min = 1))]
     pub group_id: String,
-    /// Most messages handled per poll batch.
+    /// Most messages handled per poll batch. A batch is what is already fetched, up to this
+    /// many: it never waits for more, so a quiet topic is handled at once.
     #[serde(default = "default_batch_size")]
     #[schemars(range(min = 1, max = 100_000))]
     pub batch_size: usize,
-    /// Longest wait to fill a batch before handling what arrived.
-    #[serde(default = "default_batch_timeout")]
-    pub batch_timeout: Duration,
     /// Extra librdkafka properties, passed as-is (`security.protocol`, `sasl.mechanism`,
     /// `sasl.username`, `ssl.ca.location`, fetch and queue tuning). Never secrets: see `secrets`.
     #[serde(default)]
@@ -287,10 +285,6 @@ fn default_batch_size() -> usize {
     5000
 }
 
-fn default_batch_timeout() -> Duration {
-    Duration(20)
-}
-
 fn default_outputs() -> Vec<OutputConfig> {
     vec![OutputConfig::Stdout { format: StdoutFormat::Json }]
 }
@@ -308,7 +302,6 @@ impl fmt::Debug for KafkaConfig {
             .field("brokers", &self.brokers)
             .field("group_id", &self.group_id)
             .field("batch_size", &self.batch_size)
-            .field("batch_timeout", &self.batch_timeout)
             .field("client", &client)
             .field("secrets", &self.secrets)
             .finish()
@@ -576,7 +569,6 @@ impl KafkaConfig {
         if !(1..=100_000).contains(&self.batch_size) {
             out.push(Problem::new("kafka.batch_size", format!("is {}; must be between 1 and 100000", self.batch_size)));
         }
-        positive(out, "kafka.batch_timeout", self.batch_timeout);
         for key in self.client.keys() {
             let field = format!("kafka.client.{key}");
             if key.trim().is_empty() {
@@ -850,8 +842,8 @@ impl Config {
         let _ = writeln!(r, "{source_name}: configuration is valid");
         let _ = writeln!(
             r,
-            "  kafka:       brokers {}, group {}, batches of {} within {}",
-            k.brokers, k.group_id, k.batch_size, k.batch_timeout
+            "  kafka:       brokers {}, group {}, batches of up to {}",
+            k.brokers, k.group_id, k.batch_size
         );
         if !k.client.is_empty() {
             let keys: Vec<&str> = k.client.keys().map(String::as_str).collect();

@@ -47,7 +47,6 @@ fn minimal_config_gets_defaults() {
     let config = minimal();
     assert_eq!(config.kafka.group_id, "auditwatch");
     assert_eq!(config.kafka.batch_size, 5000);
-    assert_eq!(config.kafka.batch_timeout, Duration(20));
     assert!(config.kafka.client.is_empty() && config.kafka.secrets.is_empty());
     assert_eq!(config.topics, vec![TopicConfig { name: "audit.events".into(), format: InputFormat::Native }]);
     assert_eq!(config.detectors.dir, None);
@@ -262,7 +261,6 @@ fn each_validation_rule_has_a_case() {
         ("kafka.group_id", Box::new(|c| c.kafka.group_id.clear()), "must not be empty"),
         ("kafka.batch_size", Box::new(|c| c.kafka.batch_size = 0), "between 1 and 100000"),
         ("kafka.batch_size", Box::new(|c| c.kafka.batch_size = 100_001), "between 1 and 100000"),
-        ("kafka.batch_timeout", Box::new(|c| c.kafka.batch_timeout = Duration(0)), "longer than 0"),
         ("state.checkpoint_interval", Box::new(|c| c.state.checkpoint_interval = Duration(0)), "longer than 0"),
         ("state.shutdown_timeout", Box::new(|c| c.state.shutdown_timeout = Duration(0)), "longer than 0"),
         ("state.dir", Box::new(|c| c.state.dir = PathBuf::new()), "must not be empty"),
