@@ -7,7 +7,7 @@
 //!
 //! A deliberately small HTTP/1.1 responder rather than a framework: one request per connection
 //! (`Connection: close`), the request body is never read, headers are not interpreted.
-//! Everything is bounded ([`Limits`]): concurrent connections (excess ones are closed at once),
+//! Everything is bounded (`Limits`): concurrent connections (excess ones are closed at once),
 //! request head size (431), time to send the head (connection closed), time to write the
 //! response, and the grace period for in-flight requests at shutdown. The caller binds the
 //! listener, loopback by default, so exposure is the configuration's decision.

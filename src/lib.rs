@@ -2,12 +2,12 @@
 //! API keys, OAuth tokens of integrations).
 //!
 //! ```text
-//!  JSON lines / Kafka ──► event::decode ──► engine::Engine ──► alert::Alert ──► sinks
-//!                            │ bad input        │  per-account baselines          (stdout,
-//!                            ▼                  │  (baseline), detectors          JSON lines,
-//!                       dead letter             │  (detect/*), incidents          webhook...)
-//!                       (reason, source, raw)   ▼
-//!                                          EngineStats (metrics, summaries)
+//!  JSON lines / Kafka ──► formats::decode_as ──► engine::Engine ──► alert::Alert ──► sinks
+//!                         (native, CloudTrail,       │  per-account baselines    (stdout,
+//!                          OCSF)  │ bad input        │  (baseline), detectors    JSON lines,
+//!                                 ▼                  │  (detect/*), incidents    Kafka)
+//!                           dead letter              ▼
+//!                           (reason, source, raw)  EngineStats (metrics, summaries)
 //! ```
 //!
 //! Invariants:
@@ -24,8 +24,8 @@
 //!
 //! Layout, in the order data flows: [`time`] (event time, weeks, durations), [`event`] (the
 //! input contract), [`formats`] (CloudTrail and OCSF messages mapped onto it, chosen per topic
-//! by [`formats::decode_as`]), [`definition`] and [`schedule`] (detector files), [`baseline`] (what is
-//! normal per account and key), [`detect`] (the detector logic per category), [`engine`] (state,
+//! by [`formats::decode_as`]), [`definition`] and [`schedule`] (detector files), [`baseline`]
+//! (what is normal per account and key), [`detect`] (the detector logic per category), [`engine`] (state,
 //! dedup, cooldown), [`alert`] (the output contract), [`replay`] (JSON lines in, alerts out),
 //! [`pack`] (the shipped detectors), [`inline_test`] (tests inside detector files),
 //! [`gen`]/[`eval`] (synthetic traffic with labelled incidents, and scoring against it).
