@@ -69,8 +69,6 @@ pub enum ServiceError {
     Output(#[from] OutputError),
     #[error("alert ledger in the state directory: {0}")]
     Ledger(#[from] std::io::Error),
-    #[error("the partition offsets were left inconsistent by a panic in a Kafka callback")]
-    Poisoned,
 }
 
 fn kafka_error(context: &'static str) -> impl FnOnce(KafkaError) -> ServiceError {
@@ -174,12 +172,8 @@ impl<'a> Pipeline<'a> {
 
         let callbacks = ConsumerCallbacks::new(metrics.clone(), config.kafka.batch_size as i64);
         // Resume exactly where the checkpointed state stops (see ConsumerCallbacks::rebalance).
-        if let Ok(mut resume) = callbacks.resume.lock() {
-            resume.clone_from(&offsets);
-        }
-        if let Ok(mut durable) = callbacks.durable.lock() {
-            durable.clone_from(&offsets);
-        }
+        lock(&callbacks.resume).clone_from(&offsets);
+        lock(&callbacks.durable).clone_from(&offsets);
         let consumer: kafka::Consumer = kafka::client_config(config, true)?
             .create_with_context(callbacks)
             .map_err(kafka_error("creating the consumer"))?;
@@ -371,10 +365,9 @@ impl<'a> Pipeline<'a> {
         if !touched.is_empty() {
             // Where the state stops: what the next checkpoint records, and where a partition
             // reassigned to us later resumes.
-            if let Ok(mut resume) = self.consumer.context().resume.lock() {
-                for ((topic_index, partition), next) in touched.drain() {
-                    resume.insert((self.topics[topic_index].clone(), partition), next);
-                }
+            let mut resume = lock(&self.consumer.context().resume);
+            for ((topic_index, partition), next) in touched.drain() {
+                resume.insert((self.topics[topic_index].clone(), partition), next);
             }
         }
         let stats = self.engine.stats();
@@ -413,17 +406,14 @@ impl<'a> Pipeline<'a> {
         let delivered = self.ledger.begin_checkpoint()?;
         // The rebalance callback may have moved a partition past the state (see
         // `ConsumerCallbacks::resume`), so the offsets come from there.
-        let offsets = match self.consumer.context().resume.lock() {
-            Ok(resume) => resume
-                .iter()
-                .map(|((topic, partition), next)| PartitionOffset {
-                    topic: topic.clone(),
-                    partition: *partition,
-                    next_offset: *next,
-                })
-                .collect(),
-            Err(_) => return Err(ServiceError::Poisoned),
-        };
+        let offsets = lock(&self.consumer.context().resume)
+            .iter()
+            .map(|((topic, partition), next)| PartitionOffset {
+                topic: topic.clone(),
+                partition: *partition,
+                next_offset: *next,
+            })
+            .collect();
         Ok(Job { checkpoint: Checkpoint { written_at_unix_ms: unix_ms(), offsets, delivered, engine: w.buf }, started })
     }
 
@@ -469,9 +459,8 @@ impl<'a> Pipeline<'a> {
     /// Commit the checkpointed offsets of the partitions this instance still owns; a partition
     /// taken away later gets them committed on its way out (see `ConsumerCallbacks`).
     fn commit(&self, offsets: &[PartitionOffset], mode: CommitMode) {
-        if let Ok(mut durable) = self.consumer.context().durable.lock() {
-            durable.extend(offsets.iter().map(|o| ((o.topic.clone(), o.partition), o.next_offset)));
-        }
+        lock(&self.consumer.context().durable)
+            .extend(offsets.iter().map(|o| ((o.topic.clone(), o.partition), o.next_offset)));
         let owned = self.consumer.assignment().ok();
         let mine: BTreeMap<(String, i32), i64> = offsets
             .iter()
@@ -527,6 +516,12 @@ fn partition_list(offsets: &BTreeMap<(String, i32), i64>) -> Result<TopicPartiti
             .map_err(kafka_error("building the offset list"))?;
     }
     Ok(tpl)
+}
+
+/// The offset maps stay whole even if a holder panicked (each update is one insert), and a panic
+/// inside a librdkafka callback aborts the process anyway.
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn severity_name(severity: crate::definition::Severity) -> &'static str {

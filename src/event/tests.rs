@@ -1,4 +1,3 @@
-
 use super::*;
 
 const GOOD: &str = r#"{"id":"e1","time":"2026-01-19T03:12:45.123Z","account":"svc-crm","action":"contacts.export","outcome":"success",
