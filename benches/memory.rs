@@ -8,9 +8,9 @@ use std::sync::atomic::{AtomicIsize, Ordering};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
-use auditwatch::engine::{Engine, EngineOptions};
-use auditwatch::event::{decode, DEFAULT_MAX_EVENT_BYTES};
-use auditwatch::time::{format_rfc3339, parse_rfc3339, DAY, HOUR, MINUTE};
+use auditwatch::detection::engine::{Engine, EngineOptions};
+use auditwatch::detection::time::{format_rfc3339, parse_rfc3339, DAY, HOUR, MINUTE};
+use auditwatch::input::event::{decode, DEFAULT_MAX_EVENT_BYTES};
 
 struct Counting;
 
@@ -64,7 +64,7 @@ fn events(days: i64) -> Vec<String> {
 
 fn bench(c: &mut Criterion) {
     let warm = events(14);
-    let detectors = auditwatch::pack::load().expect("pack");
+    let detectors = auditwatch::detection::pack::load().expect("pack");
     let before = ALLOCATED.load(Ordering::Relaxed);
     let mut engine = Engine::new(detectors, EngineOptions::default());
     let mut alerts = Vec::new();

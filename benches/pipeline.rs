@@ -23,13 +23,13 @@ use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::{ClientConfig, Message};
 
-use auditwatch::codec::Writer;
+use auditwatch::admin::metrics::Metrics;
 use auditwatch::config::{self, Config};
-use auditwatch::engine::{Engine, EngineOptions};
-use auditwatch::event::decode;
-use auditwatch::metrics::Metrics;
-use auditwatch::service::{Control, Pipeline};
-use auditwatch::time::{format_rfc3339, parse_rfc3339, DAY, HOUR, MINUTE};
+use auditwatch::detection::engine::{Engine, EngineOptions};
+use auditwatch::detection::time::{format_rfc3339, parse_rfc3339, DAY, HOUR, MINUTE};
+use auditwatch::input::event::decode;
+use auditwatch::pipeline::{Control, Pipeline};
+use auditwatch::state::codec::Writer;
 
 const PARTITIONS: i32 = 256;
 
@@ -43,7 +43,7 @@ fn producer(bootstrap: &str) -> ThreadedProducer<DefaultProducerContext> {
 }
 
 fn send(producer: &ThreadedProducer<DefaultProducerContext>, topic: &str, key: &[u8], payload: &[u8]) {
-    auditwatch::outputs::send_blocking(producer, topic, key, payload, None).expect("send");
+    auditwatch::sinks::send_blocking(producer, topic, key, payload, None).expect("send");
 }
 
 fn config(bootstrap: &str, group: &str, state: &std::path::Path, topic: &str) -> Config {
@@ -114,7 +114,8 @@ fn run_pipeline(config: &Config, stop_at: u64) -> Timing {
     let control = Control::default();
     let metrics = Arc::new(Metrics::new(&config.topics.iter().map(|t| t.name.clone()).collect::<Vec<_>>()));
     let pipeline =
-        Pipeline::start(config, auditwatch::pack::load().expect("pack"), metrics, control.clone()).expect("start");
+        Pipeline::start(config, auditwatch::detection::pack::load().expect("pack"), metrics, control.clone())
+            .expect("start");
     let started = Instant::now();
     let (first_message, last_message) = std::thread::scope(|s| {
         let watcher = s.spawn(|| {
@@ -142,7 +143,7 @@ fn run_pipeline(config: &Config, stop_at: u64) -> Timing {
 /// message differs.
 fn bare_consumer(bootstrap: &str) -> BaseConsumer {
     let mut config = ClientConfig::new();
-    for (key, value) in auditwatch::kafka::CONSUMER_DEFAULTS {
+    for (key, value) in auditwatch::pipeline::kafka::CONSUMER_DEFAULTS {
         config.set(*key, *value);
     }
     config.set("bootstrap.servers", bootstrap).set("group.id", "bare").create().expect("consumer")
@@ -183,8 +184,14 @@ fn consumer_overhead() {
     let mut generated = Vec::new();
     // Many accounts over a few days, so that keying by account spreads the events evenly
     // enough that no partition outgrows the mock cluster's ~5 MB.
-    auditwatch::gen::generate(
-        &auditwatch::gen::GenOptions { seed: 9, accounts: 1500, days: 2, warmup_days: 1, ..Default::default() },
+    auditwatch::synthetic::gen::generate(
+        &auditwatch::synthetic::gen::GenOptions {
+            seed: 9,
+            accounts: 1500,
+            days: 2,
+            warmup_days: 1,
+            ..Default::default()
+        },
         &mut generated,
     )
     .expect("gen");
@@ -253,8 +260,9 @@ fn alert_latency() {
     config.kafka.client.insert("fetch.wait.max.ms".into(), "10".into());
     let control = Control::default();
     let metrics = Arc::new(Metrics::new(&["live".to_string()]));
-    let pipeline = Pipeline::start(&config, auditwatch::pack::load().expect("pack"), metrics.clone(), control.clone())
-        .expect("start");
+    let pipeline =
+        Pipeline::start(&config, auditwatch::detection::pack::load().expect("pack"), metrics.clone(), control.clone())
+            .expect("start");
     let sent_at: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
     const RATE: u64 = 20_000;
     const SECONDS: u64 = 20;
@@ -339,7 +347,7 @@ fn alert_latency() {
 }
 
 fn checkpoint_100k() {
-    let mut engine = Engine::new(auditwatch::pack::load().expect("pack"), EngineOptions::default());
+    let mut engine = Engine::new(auditwatch::detection::pack::load().expect("pack"), EngineOptions::default());
     let start = parse_rfc3339("2026-01-05T00:00:00Z").unwrap();
     let mut alerts = Vec::new();
     for day in 0..14 {
@@ -368,14 +376,14 @@ fn checkpoint_100k() {
         let mut w = Writer { buf };
         engine.save(&mut w);
         let stall = started.elapsed();
-        let checkpoint = auditwatch::checkpoint::Checkpoint {
+        let checkpoint = auditwatch::state::checkpoint::Checkpoint {
             written_at_unix_ms: 0,
             offsets: Vec::new(),
             delivered: Vec::new(),
             engine: w.buf,
         };
         size = checkpoint.engine.len();
-        auditwatch::checkpoint::write(&dir, &checkpoint).expect("write");
+        auditwatch::state::checkpoint::write(&dir, &checkpoint).expect("write");
         stalls.push(stall.as_secs_f64() * 1000.0);
         totals.push(started.elapsed().as_secs_f64() * 1000.0);
         buf = checkpoint.engine;
@@ -426,8 +434,14 @@ fn tansu_ratio() {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     runtime.block_on(admin.create_topics(&topics, &rdkafka::admin::AdminOptions::new())).expect("create topics");
     let mut generated = Vec::new();
-    auditwatch::gen::generate(
-        &auditwatch::gen::GenOptions { seed: 4, accounts: 300, days: 3, warmup_days: 1, ..Default::default() },
+    auditwatch::synthetic::gen::generate(
+        &auditwatch::synthetic::gen::GenOptions {
+            seed: 4,
+            accounts: 300,
+            days: 3,
+            warmup_days: 1,
+            ..Default::default()
+        },
         &mut generated,
     )
     .expect("gen");

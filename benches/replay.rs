@@ -10,10 +10,10 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use serde::Deserialize;
 
 use auditwatch::config::InputFormat;
-use auditwatch::engine::{Engine, EngineOptions};
-use auditwatch::event::{decode, DEFAULT_MAX_EVENT_BYTES};
-use auditwatch::formats::decode_as;
-use auditwatch::gen::{generate, GenOptions};
+use auditwatch::detection::engine::{Engine, EngineOptions};
+use auditwatch::input::event::{decode, DEFAULT_MAX_EVENT_BYTES};
+use auditwatch::input::formats::decode_as;
+use auditwatch::synthetic::gen::{generate, GenOptions};
 
 /// The contract's fields, strings borrowed from the input: the fastest honest serde baseline.
 #[allow(dead_code)]
@@ -78,7 +78,7 @@ fn bench(c: &mut Criterion) {
     let (history, lines) = lines();
     let mean = lines.iter().map(Vec::len).sum::<usize>() / lines.len();
     eprintln!("{} lines measured after {} of history, {mean} bytes per line on average", lines.len(), history.len());
-    let mut warm = Engine::new(auditwatch::pack::load().expect("pack"), EngineOptions::default());
+    let mut warm = Engine::new(auditwatch::detection::pack::load().expect("pack"), EngineOptions::default());
     let mut alerts = Vec::new();
     for line in &history {
         if let Ok(event) = decode(line, DEFAULT_MAX_EVENT_BYTES) {

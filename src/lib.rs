@@ -38,26 +38,11 @@
 //! [`demo`] (all of it on an in-process broker).
 
 pub mod admin;
-pub mod alert;
-pub mod baseline;
-pub mod checkpoint;
-pub mod codec;
 pub mod config;
-pub mod definition;
-pub mod demo;
-pub mod detect;
-pub mod engine;
-pub mod eval;
-pub mod event;
-pub mod formats;
-pub mod gen;
-pub mod inline_test;
-pub mod kafka;
-pub mod ledger;
-pub mod metrics;
-pub mod outputs;
-pub mod pack;
+pub mod detection;
+pub mod input;
+pub mod pipeline;
 pub mod replay;
-pub mod schedule;
-pub mod service;
-pub mod time;
+pub mod sinks;
+pub mod state;
+pub mod synthetic;

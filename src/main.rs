@@ -9,14 +9,16 @@ use std::sync::Arc;
 use anyhow::{bail, Context as _};
 use clap::{Parser, Subcommand};
 
-use auditwatch::alert::Alert;
-use auditwatch::definition::{self, Category, Detector};
-use auditwatch::engine::{Engine, EngineOptions};
-use auditwatch::event::DEFAULT_MAX_EVENT_BYTES;
-use auditwatch::metrics::Metrics;
+use auditwatch::admin::metrics::Metrics;
+use auditwatch::config;
+use auditwatch::detection::alert::Alert;
+use auditwatch::detection::definition::{self, Category, Detector};
+use auditwatch::detection::engine::{Engine, EngineOptions};
+use auditwatch::detection::pack;
+use auditwatch::input::event::DEFAULT_MAX_EVENT_BYTES;
+use auditwatch::pipeline::{Control, Pipeline};
 use auditwatch::replay::{self, CountOnly, DeadLetter, Decoding, JsonLinesDeadLetter, ReplaySummary};
-use auditwatch::service::{Control, Pipeline};
-use auditwatch::{config, demo, eval, gen, pack};
+use auditwatch::synthetic::{demo, eval, gen};
 
 #[derive(Parser)]
 #[command(
@@ -69,7 +71,7 @@ enum Command {
         max_event_bytes: usize,
         /// Allowed lateness of an event behind the newest one (e.g. "1h").
         #[arg(long, default_value = "1h")]
-        allowed_lateness: auditwatch::time::Duration,
+        allowed_lateness: auditwatch::detection::time::Duration,
     },
     /// Validate or test detector definitions.
     Detectors {
@@ -320,7 +322,7 @@ fn replay_files(
             err,
             "  {:<18} {}",
             category.as_str(),
-            stats.alerts_by_category[auditwatch::engine::category_index(category)]
+            stats.alerts_by_category[auditwatch::detection::engine::category_index(category)]
         )?;
     }
     Ok(())
@@ -364,7 +366,7 @@ fn run_service(path: &Path) -> anyhow::Result<()> {
             .with_context(|| format!("binding the admin server to {}", config.admin.listen))?;
         tracing::info!(address = %listener.local_addr()?, "admin server listening");
         let (stop_admin, admin_stopped) = tokio::sync::oneshot::channel::<()>();
-        let admin = tokio::spawn(auditwatch::admin::serve(listener, metrics.clone(), async move {
+        let admin = tokio::spawn(auditwatch::admin::http::serve(listener, metrics.clone(), async move {
             let _ = admin_stopped.await;
         }));
         let shutdown = control.shutdown.clone();

@@ -1,7 +1,7 @@
 //! `auditwatch replay`: run the engine over JSON-lines history, in order.
 //!
 //! Each line is one message in the chosen input format ([`Decoding`]: native, CloudTrail or
-//! OCSF, see [`crate::formats`]). Alerts go out as JSON lines. A line that cannot be decoded (or arrives later than the
+//! OCSF, see [`crate::input::formats`]). Alerts go out as JSON lines. A line that cannot be decoded (or arrives later than the
 //! allowed lateness) goes to the dead-letter writer as one JSON object
 //! `{"reason", "kind", "field", "source": {"file", "line"}, "raw"}` (plus `raw_base64` when the
 //! line is not UTF-8, so the original bytes survive) and the run goes on. Only I/O errors stop
@@ -12,11 +12,11 @@ use std::io::{self, BufRead, Write};
 use base64::Engine as _;
 use serde_json::json;
 
-use crate::alert::Alert;
 use crate::config::InputFormat;
-use crate::engine::Engine;
-use crate::event::DecodeError;
-use crate::formats::decode_as;
+use crate::detection::alert::Alert;
+use crate::detection::engine::Engine;
+use crate::input::event::DecodeError;
+use crate::input::formats::decode_as;
 
 /// Lines longer than this are cut in the dead-letter copy (they are rejected anyway).
 const MAX_RAW_COPY: usize = 64 << 20;
@@ -48,7 +48,7 @@ pub trait DeadLetter {
 #[derive(Debug)]
 pub enum Rejection {
     Decode(DecodeError),
-    Late(crate::engine::LateEvent),
+    Late(crate::detection::engine::LateEvent),
 }
 
 impl Rejection {
@@ -205,7 +205,7 @@ mod tests {
             line(include_str!("../tests/fixtures/cloudtrail/create-access-key.json")),
             line(include_str!("../tests/fixtures/cloudtrail/delete-access-key.json")),
         );
-        let mut engine = Engine::new(crate::pack::load().expect("built-in pack"), Default::default());
+        let mut engine = Engine::new(crate::detection::pack::load().expect("built-in pack"), Default::default());
         let mut dead = JsonLinesDeadLetter(Vec::new());
         let mut alerts = Vec::new();
         let summary = replay_reader(

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
-use crate::time::{Duration, DAY, HOUR, SECOND};
+use crate::detection::time::{Duration, DAY, HOUR, SECOND};
 
 // ---------------------------------------------------------------------------------------------
 // The format
@@ -315,7 +315,7 @@ impl JsonSchema for Duration {
     }
 
     fn schema_id() -> Cow<'static, str> {
-        "auditwatch::time::Duration".into()
+        "auditwatch::detection::time::Duration".into()
     }
 
     fn json_schema(_: &mut SchemaGenerator) -> Schema {

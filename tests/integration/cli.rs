@@ -229,14 +229,15 @@ fn shipped_detectors_pass_check_and_their_inline_tests() {
 #[test]
 fn detection_quality_on_generated_traffic() {
     let (lines, labels) = generate(3, 100, 21);
-    let mut engine = auditwatch::engine::Engine::new(auditwatch::pack::load().unwrap(), Default::default());
+    let mut engine =
+        auditwatch::detection::engine::Engine::new(auditwatch::detection::pack::load().unwrap(), Default::default());
     let mut alerts = Vec::new();
     for line in &lines {
-        let event = auditwatch::event::decode(line, 1 << 20).unwrap();
+        let event = auditwatch::input::event::decode(line, 1 << 20).unwrap();
         engine.process(&event, &mut alerts).unwrap();
     }
     let alerts: Vec<serde_json::Value> = alerts.iter().map(|a| serde_json::to_value(a).unwrap()).collect();
-    let report = auditwatch::eval::evaluate(&alerts, &labels);
+    let report = auditwatch::synthetic::eval::evaluate(&alerts, &labels);
     assert!(report.pass.all, "{report}");
 }
 

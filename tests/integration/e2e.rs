@@ -129,11 +129,11 @@ fn alert_ids(bootstrap: &str, topic: &str) -> Vec<String> {
 
 /// Engine event count in a state directory's checkpoint.
 fn checkpointed_events(state: &Path) -> u64 {
-    let checkpoint = auditwatch::checkpoint::read(state).unwrap().expect("a checkpoint");
-    let engine = auditwatch::engine::Engine::restore(
-        auditwatch::pack::load().unwrap(),
+    let checkpoint = auditwatch::state::checkpoint::read(state).unwrap().expect("a checkpoint");
+    let engine = auditwatch::detection::engine::Engine::restore(
+        auditwatch::detection::pack::load().unwrap(),
         Default::default(),
-        &mut auditwatch::codec::Reader::new(&checkpoint.engine),
+        &mut auditwatch::state::codec::Reader::new(&checkpoint.engine),
     )
     .unwrap();
     engine.stats().events
@@ -153,7 +153,7 @@ fn garbage_is_dead_lettered_and_sigterm_leaves_a_committed_checkpoint() {
     assert!(http_get(&admin, "/readyz").is_some());
     let status = service.signal("-TERM");
     assert!(status.success(), "graceful shutdown exits 0, got {status}");
-    let checkpoint = auditwatch::checkpoint::read(&dir.path().join("state")).unwrap().unwrap();
+    let checkpoint = auditwatch::state::checkpoint::read(&dir.path().join("state")).unwrap().unwrap();
     let committed = committed(&broker.bootstrap, "e2e-term", "audit.events", 1);
     assert_eq!(committed, vec![checkpoint.offsets[0].next_offset], "every checkpointed offset is committed");
     assert!(committed[0] < (good + garbage) as i64, "it was stopped mid-stream");

@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use rdkafka::mocking::MockCluster;
 
+use auditwatch::admin::metrics::Metrics;
 use auditwatch::config::{self, Config};
-use auditwatch::metrics::Metrics;
-use auditwatch::service::{Control, Pipeline, RunSummary};
+use auditwatch::pipeline::{Control, Pipeline, RunSummary};
 
 use crate::support::{account_of, committed, end_offsets, flush, generate, produce, producer, read_all, wait_until};
 
@@ -56,7 +56,8 @@ fn run_until_done(
 ) -> RunSummary {
     crate::support::init_logs();
     control.shutdown.store(false, Ordering::Relaxed);
-    let pipeline = Pipeline::start(config, auditwatch::pack::load().unwrap(), metrics, control.clone()).unwrap();
+    let pipeline =
+        Pipeline::start(config, auditwatch::detection::pack::load().unwrap(), metrics, control.clone()).unwrap();
     std::thread::scope(|s| {
         let watcher = s.spawn(|| {
             // Stop the pipeline whatever happens, so a failure shows instead of a hang.
@@ -152,7 +153,7 @@ fn pipeline_dead_letters_garbage_delivers_alerts_and_commits_offsets() {
     let committed: Vec<i64> =
         committed(&bootstrap, "g1", "audit.events", PARTITIONS).into_iter().map(|o| o.max(0)).collect();
     assert_eq!(committed, end_offsets(&bootstrap, "audit.events", PARTITIONS));
-    let checkpoint = auditwatch::checkpoint::read(state.path()).unwrap().unwrap();
+    let checkpoint = auditwatch::state::checkpoint::read(state.path()).unwrap().unwrap();
     let next: u64 = checkpoint.offsets.iter().map(|o| o.next_offset as u64).sum();
     assert_eq!(next, good + garbage);
 }

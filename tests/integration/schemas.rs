@@ -15,12 +15,12 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Map, Value};
 
-use auditwatch::alert::{alert_id, Alert, Evidence};
-use auditwatch::definition::{self, Category, DetectorKind, DetectorType, Severity};
-use auditwatch::engine::{Engine, EngineOptions};
-use auditwatch::event::{decode, Outcome, DEFAULT_MAX_EVENT_BYTES};
-use auditwatch::gen::{generate, GenOptions};
-use auditwatch::time::parse_rfc3339;
+use auditwatch::detection::alert::{alert_id, Alert, Evidence};
+use auditwatch::detection::definition::{self, Category, DetectorKind, DetectorType, Severity};
+use auditwatch::detection::engine::{Engine, EngineOptions};
+use auditwatch::detection::time::parse_rfc3339;
+use auditwatch::input::event::{decode, Outcome, DEFAULT_MAX_EVENT_BYTES};
+use auditwatch::synthetic::gen::{generate, GenOptions};
 
 // ---------------------------------------------------------------------------------------------
 // Helpers: files, a subset JSON Schema validator, a subset regex engine.
@@ -832,7 +832,7 @@ fn generated_and_inline_test_events_follow_the_audit_event_schema() {
 
     // The explicit events of the shipped detectors' inline tests.
     let mut checked = 0;
-    for (path, text) in auditwatch::pack::FILES {
+    for (path, text) in auditwatch::detection::pack::FILES {
         let table: toml::Table = toml::from_str(text).unwrap();
         for test in table.get("tests").and_then(|t| t.as_array()).into_iter().flatten() {
             for line in test
@@ -905,7 +905,10 @@ fn alert_schema_names_exactly_the_serialized_fields() {
     assert_eq!(s["additionalProperties"], false);
     assert_eq!(evidence["additionalProperties"], false);
     // The bounds the code enforces.
-    assert_eq!(evidence["properties"]["event_ids"]["maxItems"], json!(auditwatch::alert::MAX_EVIDENCE_EVENTS));
+    assert_eq!(
+        evidence["properties"]["event_ids"]["maxItems"],
+        json!(auditwatch::detection::alert::MAX_EVIDENCE_EVENTS)
+    );
     assert_eq!(s["properties"]["id"]["pattern"], "^[0-9a-f]{32}$");
     let mut too_many = full.clone();
     too_many["evidence"]["event_ids"] = json!((0..11).map(|i| format!("e{i}")).collect::<Vec<_>>());
@@ -980,7 +983,7 @@ fn check_alert(s: &Value, alert: &Value, detector_type: &str) -> String {
 
 /// `type` of each shipped detector, by name, from the files themselves.
 fn shipped_types() -> Vec<(String, String)> {
-    auditwatch::pack::FILES
+    auditwatch::detection::pack::FILES
         .iter()
         .map(|(_, text)| {
             let t: toml::Table = toml::from_str(text).unwrap();
@@ -1052,7 +1055,7 @@ fn every_baseline_the_detectors_write_is_documented() {
     // The inline tests of the shipped pack raise alerts of every type; a declared schedule
     // covers off_hours' other baseline. Every `*_baseline` definition must be used.
     let s = schema("alert.schema.json");
-    let mut detectors = auditwatch::pack::load().unwrap();
+    let mut detectors = auditwatch::detection::pack::load().unwrap();
     detectors.push(definition::parse(Path::new("declared.toml"), DECLARED_SCHEDULE).unwrap());
     let mut used = BTreeSet::new();
     for d in &detectors {
@@ -1073,7 +1076,7 @@ fn every_baseline_the_detectors_write_is_documented() {
 #[test]
 fn a_fresh_engine_alert_follows_the_alert_schema() {
     let s = schema("alert.schema.json");
-    let mut engine = Engine::new(auditwatch::pack::load().unwrap(), EngineOptions::default());
+    let mut engine = Engine::new(auditwatch::detection::pack::load().unwrap(), EngineOptions::default());
     let mut alerts = Vec::new();
     for i in 0..12 {
         let line = format!(
@@ -1102,8 +1105,10 @@ fn a_fresh_engine_alert_follows_the_alert_schema() {
 
 /// A shipped definition as the JSON its TOML maps to.
 fn shipped(file: &str) -> Value {
-    let (_, text) =
-        auditwatch::pack::FILES.iter().find(|(p, _)| p.ends_with(file)).unwrap_or_else(|| panic!("no {file}"));
+    let (_, text) = auditwatch::detection::pack::FILES
+        .iter()
+        .find(|(p, _)| p.ends_with(file))
+        .unwrap_or_else(|| panic!("no {file}"));
     serde_json::to_value(toml::from_str::<toml::Table>(text).unwrap()).unwrap()
 }
 
@@ -1197,7 +1202,7 @@ fn detector_schema_field_lists_match_the_loader() {
     off_hours["params"]["schedules"] =
         json!([{"accounts": ["svc-payroll*"], "timezone": "UTC", "days": "mon-fri", "hours": "07:00-19:00"}]);
     assert_eq!(loader_fields(&off_hours, "/params/schedules/0"), props(def(&s, "schedule")), "params.schedules[]");
-    for (_, text) in auditwatch::pack::FILES {
+    for (_, text) in auditwatch::detection::pack::FILES {
         let doc = serde_json::to_value(toml::from_str::<toml::Table>(text).unwrap()).unwrap();
         let detector_type = doc["type"].as_str().unwrap();
         assert_eq!(loader_fields(&doc, "/params"), props(params_def(&s, detector_type)), "params of {detector_type}");
@@ -1225,7 +1230,7 @@ fn detector_schema_required_fields_match_the_loader() {
     let mut off_hours = shipped("off-hours.toml");
     off_hours["params"]["schedules"] =
         json!([{"accounts": ["svc-payroll*"], "timezone": "UTC", "days": "mon-fri", "hours": "07:00-19:00"}]);
-    let mut docs: Vec<Value> = auditwatch::pack::FILES
+    let mut docs: Vec<Value> = auditwatch::detection::pack::FILES
         .iter()
         .map(|(p, _)| shipped(p.trim_start_matches("detectors/")))
         .filter(|d| d["type"] != "off_hours")

@@ -84,7 +84,7 @@ pub fn producer_with(bootstrap: &str, settings: &[(&str, &str)]) -> ThreadedProd
 }
 
 pub fn produce(producer: &ThreadedProducer<DefaultProducerContext>, topic: &str, key: &[u8], payload: &[u8]) {
-    auditwatch::outputs::send_blocking(producer, topic, key, payload, None).unwrap();
+    auditwatch::sinks::send_blocking(producer, topic, key, payload, None).unwrap();
 }
 
 pub fn flush(producer: &ThreadedProducer<DefaultProducerContext>) {
@@ -197,10 +197,10 @@ pub fn binary() -> &'static str {
 }
 
 /// Generated traffic as lines, with the labels.
-pub fn generate(seed: u64, accounts: usize, days: u32) -> (Vec<Vec<u8>>, auditwatch::gen::Labels) {
+pub fn generate(seed: u64, accounts: usize, days: u32) -> (Vec<Vec<u8>>, auditwatch::synthetic::gen::Labels) {
     let mut out = Vec::new();
-    let labels = auditwatch::gen::generate(
-        &auditwatch::gen::GenOptions { seed, accounts, days, ..Default::default() },
+    let labels = auditwatch::synthetic::gen::generate(
+        &auditwatch::synthetic::gen::GenOptions { seed, accounts, days, ..Default::default() },
         &mut out,
     )
     .unwrap();
@@ -208,7 +208,7 @@ pub fn generate(seed: u64, accounts: usize, days: u32) -> (Vec<Vec<u8>>, auditwa
 }
 
 pub fn account_of(line: &[u8]) -> Vec<u8> {
-    auditwatch::event::decode(line, 1 << 20).map(|e| e.account.as_bytes().to_vec()).unwrap_or_default()
+    auditwatch::input::event::decode(line, 1 << 20).map(|e| e.account.as_bytes().to_vec()).unwrap_or_default()
 }
 
 pub fn write_file(path: &Path, text: &str) -> PathBuf {

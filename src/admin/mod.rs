@@ -1,0 +1,4 @@
+//! Operating the service: Prometheus [`metrics`] and the admin HTTP server ([`http`]).
+
+pub mod http;
+pub mod metrics;

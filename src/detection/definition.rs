@@ -1,0 +1,557 @@
+//! Detector definitions: TOML files (`detectors/*.toml`) parsed into validated [`Detector`]s.
+//!
+//! A file names a detector, its category and severity, which events it looks at, the
+//! parameters of its type, warm-up, cooldown, a runbook, and inline tests. Parsing uses
+//! `deny_unknown_fields`; [`load_dir`] then validates every file and returns *all* problems,
+//! each with its file and field, so `auditwatch detectors check` can list them in one go.
+//! The rest of the program only sees validated values.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::detection::schedule::Schedule;
+use crate::detection::time::Duration;
+use crate::input::event::{AuditEvent, Outcome};
+
+/// What kind of threat a detector reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    FailedAuth,
+    DataVolume,
+    OffHours,
+    CredentialMisuse,
+}
+
+impl Category {
+    pub const ALL: [Category; 4] =
+        [Category::FailedAuth, Category::DataVolume, Category::OffHours, Category::CredentialMisuse];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::FailedAuth => "failed_auth",
+            Category::DataVolume => "data_volume",
+            Category::OffHours => "off_hours",
+            Category::CredentialMisuse => "credential_misuse",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+/// The detector types implemented in `src/detect`. Each belongs to one category.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DetectorType {
+    FailureBurst,
+    PasswordSpray,
+    VolumeBurst,
+    SustainedVolume,
+    OffHours,
+    RevokedCredential,
+    ForeignCredential,
+    NewNetwork,
+}
+
+impl DetectorType {
+    pub fn category(self) -> Category {
+        match self {
+            DetectorType::FailureBurst | DetectorType::PasswordSpray => Category::FailedAuth,
+            DetectorType::VolumeBurst | DetectorType::SustainedVolume => Category::DataVolume,
+            DetectorType::OffHours => Category::OffHours,
+            DetectorType::RevokedCredential | DetectorType::ForeignCredential | DetectorType::NewNetwork => {
+                Category::CredentialMisuse
+            }
+        }
+    }
+}
+
+/// The file as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DefinitionFile {
+    name: String,
+    category: Category,
+    #[serde(rename = "type")]
+    detector_type: DetectorType,
+    severity: Severity,
+    description: String,
+    runbook: String,
+    #[serde(default)]
+    warmup: Duration,
+    cooldown: Duration,
+    #[serde(default)]
+    select: Selection,
+    #[serde(default)]
+    params: Option<toml::Table>,
+    #[serde(default)]
+    tests: Vec<crate::detection::inline_test::InlineTest>,
+}
+
+/// Which events a detector looks at. Patterns are exact names or prefixes ending in `*`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Selection {
+    #[serde(default)]
+    pub actions: Vec<String>,
+    #[serde(default)]
+    pub outcomes: Vec<Outcome>,
+}
+
+impl Selection {
+    pub fn matches(&self, event: &AuditEvent) -> bool {
+        (self.outcomes.is_empty() || self.outcomes.contains(&event.outcome))
+            && (self.actions.is_empty() || self.actions.iter().any(|p| glob_match(p, &event.action)))
+    }
+}
+
+/// `*` alone matches everything, `auth.*` matches a prefix, anything else is exact.
+pub fn glob_match(pattern: &str, value: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => value.starts_with(prefix),
+        None => pattern == value,
+    }
+}
+
+/// Byte sizes written as `"20MB"`, `"1.5GiB"` or a plain integer.
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
+pub struct ByteSize(pub u64);
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Int(u64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Int(n) => Ok(ByteSize(n)),
+            Raw::Text(s) => parse_byte_size(&s).map(ByteSize).map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+fn parse_byte_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let number: f64 = number.parse().map_err(|_| format!("`{s}` is not a size; write e.g. \"20MB\""))?;
+    let scale = match unit.trim() {
+        "" | "B" => 1.0,
+        "KB" | "kB" => 1e3,
+        "MB" => 1e6,
+        "GB" => 1e9,
+        "TB" => 1e12,
+        "KiB" => 1024.0,
+        "MiB" => 1024.0 * 1024.0,
+        "GiB" => 1024.0 * 1024.0 * 1024.0,
+        other => return Err(format!("`{s}`: unknown unit `{other}` (B, KB, MB, GB, TB, KiB, MiB, GiB)")),
+    };
+    Ok((number * scale) as u64)
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FailureBurstParams {
+    pub outcome: Outcome,
+    pub window: Duration,
+    pub min_count: u32,
+    pub max_p_value: f64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordSprayParams {
+    pub window: Duration,
+    pub min_accounts: u32,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VolumeBurstParams {
+    pub min_ratio: f64,
+    pub min_z: f64,
+    pub min_bytes: ByteSize,
+    pub min_records: u64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SustainedVolumeParams {
+    pub hours: u8,
+    pub min_ratio: f64,
+    pub min_z: f64,
+    pub min_bytes_per_hour: ByteSize,
+    pub min_records_per_hour: u64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OffHoursParams {
+    pub max_presence: f64,
+    pub min_events: u32,
+    #[serde(default)]
+    pub schedules: Vec<crate::detection::schedule::ScheduleConfig>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevokedCredentialParams {
+    pub rotation_grace: Duration,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForeignCredentialParams {
+    pub learn_users_for: Duration,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewNetworkParams {
+    pub min_uses: u32,
+    pub min_age: Duration,
+    pub require_new_asn_or_country: bool,
+}
+
+/// Validated parameters, one variant per detector type.
+#[derive(Clone, Debug)]
+pub enum DetectorKind {
+    FailureBurst(FailureBurstParams),
+    PasswordSpray(PasswordSprayParams),
+    VolumeBurst(VolumeBurstParams),
+    SustainedVolume(SustainedVolumeParams),
+    OffHours { params: OffHoursParams, schedules: Vec<Schedule> },
+    RevokedCredential(RevokedCredentialParams),
+    ForeignCredential(ForeignCredentialParams),
+    NewNetwork(NewNetworkParams),
+}
+
+/// A validated detector definition.
+#[derive(Clone, Debug)]
+pub struct Detector {
+    pub name: String,
+    pub category: Category,
+    pub severity: Severity,
+    pub description: String,
+    pub runbook: String,
+    pub warmup: Duration,
+    pub cooldown: Duration,
+    pub select: Selection,
+    pub kind: DetectorKind,
+    pub tests: Vec<crate::detection::inline_test::InlineTest>,
+    pub file: PathBuf,
+}
+
+/// One problem in one file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Problem {
+    pub file: PathBuf,
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.field.is_empty() {
+            write!(f, "{}: {}", self.file.display(), self.message)
+        } else {
+            write!(f, "{}: {}: {}", self.file.display(), self.field, self.message)
+        }
+    }
+}
+
+/// Every problem found, so they can all be fixed at once.
+#[derive(Debug, thiserror::Error)]
+#[error("{} problem(s) in detector definitions:\n{}", .0.len(), .0.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]
+pub struct Problems(pub Vec<Problem>);
+
+/// Parse and validate one definition.
+pub fn parse(file: &Path, text: &str) -> Result<Detector, Vec<Problem>> {
+    let problem =
+        |field: &str, message: String| Problem { file: file.to_path_buf(), field: field.to_string(), message };
+    let raw: DefinitionFile = toml::from_str(text).map_err(|e| {
+        let message = e.message().to_string();
+        let line = e.span().map(|span| text[..span.start].matches('\n').count() + 1);
+        vec![problem(&line.map(|l| format!("line {l}")).unwrap_or_default(), message)]
+    })?;
+    let mut problems = Vec::new();
+    if raw.name.trim().is_empty() || !raw.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        problems.push(problem("name", "must be non-empty and use only letters, digits, `-` and `_`".into()));
+    }
+    if raw.category != raw.detector_type.category() {
+        problems.push(problem(
+            "category",
+            format!(
+                "type `{:?}` reports category `{}`, not `{}`",
+                raw.detector_type,
+                raw.detector_type.category().as_str(),
+                raw.category.as_str()
+            ),
+        ));
+    }
+    if raw.cooldown.millis() <= 0 {
+        problems.push(problem("cooldown", "must be longer than 0s".into()));
+    }
+    if raw.runbook.trim().is_empty() {
+        problems.push(problem("runbook", "must say what the responder should do".into()));
+    }
+    for pattern in &raw.select.actions {
+        if pattern.is_empty() || pattern.trim_end_matches('*').contains('*') || pattern.matches('*').count() > 1 {
+            problems.push(problem("select.actions", format!("`{pattern}`: `*` is only allowed at the end")));
+        }
+    }
+    let params = toml::Value::Table(raw.params.clone().unwrap_or_default());
+    let kind = match build_kind(raw.detector_type, params) {
+        Ok(kind) => Some(kind),
+        Err(messages) => {
+            problems.extend(messages.into_iter().map(|(field, m)| problem(&field, m)));
+            None
+        }
+    };
+    for (i, test) in raw.tests.iter().enumerate() {
+        for (field, message) in test.validate() {
+            problems.push(problem(&format!("tests[{i}] ({}).{field}", test.name), message));
+        }
+    }
+    match kind {
+        Some(kind) if problems.is_empty() => Ok(Detector {
+            name: raw.name,
+            category: raw.category,
+            severity: raw.severity,
+            description: raw.description,
+            runbook: raw.runbook,
+            warmup: raw.warmup,
+            cooldown: raw.cooldown,
+            select: raw.select,
+            kind,
+            tests: raw.tests,
+            file: file.to_path_buf(),
+        }),
+        _ => Err(problems),
+    }
+}
+
+fn typed<T: serde::de::DeserializeOwned>(value: toml::Value) -> Result<T, Vec<(String, String)>> {
+    T::deserialize(value).map_err(|e| vec![("params".to_string(), e.message().trim().to_string())])
+}
+
+fn check(problems: &mut Vec<(String, String)>, ok: bool, field: &str, message: &str) {
+    if !ok {
+        problems.push((format!("params.{field}"), message.to_string()));
+    }
+}
+
+fn build_kind(detector_type: DetectorType, params: toml::Value) -> Result<DetectorKind, Vec<(String, String)>> {
+    let mut problems = Vec::new();
+    let kind = match detector_type {
+        DetectorType::FailureBurst => {
+            let p: FailureBurstParams = typed(params)?;
+            check(&mut problems, p.outcome != Outcome::Success, "outcome", "must be `failure` or `denied`");
+            check(&mut problems, p.window.millis() > 0, "window", "must be longer than 0s");
+            check(&mut problems, p.min_count >= 2, "min_count", "must be at least 2 (one failure is not a burst)");
+            check(&mut problems, p.max_p_value > 0.0 && p.max_p_value < 1.0, "max_p_value", "must be between 0 and 1");
+            DetectorKind::FailureBurst(p)
+        }
+        DetectorType::PasswordSpray => {
+            let p: PasswordSprayParams = typed(params)?;
+            check(&mut problems, p.window.millis() > 0, "window", "must be longer than 0s");
+            check(&mut problems, (2..=64).contains(&p.min_accounts), "min_accounts", "must be between 2 and 64");
+            DetectorKind::PasswordSpray(p)
+        }
+        DetectorType::VolumeBurst => {
+            let p: VolumeBurstParams = typed(params)?;
+            check(&mut problems, p.min_ratio > 1.0, "min_ratio", "must be above 1");
+            check(&mut problems, p.min_z >= 0.0, "min_z", "must not be negative");
+            DetectorKind::VolumeBurst(p)
+        }
+        DetectorType::SustainedVolume => {
+            let p: SustainedVolumeParams = typed(params)?;
+            check(&mut problems, (2..=8).contains(&p.hours), "hours", "must be between 2 and 8");
+            check(&mut problems, p.min_ratio > 1.0, "min_ratio", "must be above 1");
+            DetectorKind::SustainedVolume(p)
+        }
+        DetectorType::OffHours => {
+            let p: OffHoursParams = typed(params)?;
+            check(&mut problems, (0.0..1.0).contains(&p.max_presence), "max_presence", "must be in [0, 1)");
+            check(&mut problems, p.min_events >= 1, "min_events", "must be at least 1");
+            let mut schedules = Vec::new();
+            for (i, config) in p.schedules.iter().enumerate() {
+                match Schedule::new(config) {
+                    Ok(s) => schedules.push(s),
+                    Err((field, message)) => problems.push((format!("params.schedules[{i}].{field}"), message)),
+                }
+            }
+            DetectorKind::OffHours { params: p, schedules }
+        }
+        DetectorType::RevokedCredential => DetectorKind::RevokedCredential(typed(params)?),
+        DetectorType::ForeignCredential => DetectorKind::ForeignCredential(typed(params)?),
+        DetectorType::NewNetwork => {
+            let p: NewNetworkParams = typed(params)?;
+            check(&mut problems, p.min_uses >= 1, "min_uses", "must be at least 1");
+            DetectorKind::NewNetwork(p)
+        }
+    };
+    if problems.is_empty() {
+        Ok(kind)
+    } else {
+        Err(problems)
+    }
+}
+
+/// Load every `*.toml` in a directory, in name order; all problems or all detectors.
+pub fn load_dir(dir: &Path) -> Result<Vec<Detector>, Problems> {
+    let problem = |file: &Path, message: String| Problem { file: file.to_path_buf(), field: String::new(), message };
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| Problems(vec![problem(dir, format!("cannot read directory: {e}"))]))?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|ext| ext == "toml"))
+        .collect();
+    files.sort();
+    let sources = files
+        .into_iter()
+        .map(|path| match std::fs::read_to_string(&path) {
+            Ok(text) => Ok((path, text)),
+            Err(e) => Err(problem(&path, format!("cannot read: {e}"))),
+        })
+        .collect::<Vec<_>>();
+    let mut problems = Vec::new();
+    let mut readable = Vec::new();
+    for source in sources {
+        match source {
+            Ok(s) => readable.push(s),
+            Err(p) => problems.push(p),
+        }
+    }
+    match load_sources(readable.iter().map(|(p, t)| (p.as_path(), t.as_str()))) {
+        Ok(detectors) if problems.is_empty() => Ok(detectors),
+        Ok(_) => Err(Problems(problems)),
+        Err(Problems(more)) => {
+            problems.extend(more);
+            Err(Problems(problems))
+        }
+    }
+}
+
+/// Parse a set of (path, text) definitions; names must be unique and the set non-empty.
+pub fn load_sources<'a>(sources: impl IntoIterator<Item = (&'a Path, &'a str)>) -> Result<Vec<Detector>, Problems> {
+    let mut detectors: Vec<Detector> = Vec::new();
+    let mut problems = Vec::new();
+    let mut last_path = PathBuf::new();
+    for (path, text) in sources {
+        last_path = path.to_path_buf();
+        match parse(path, text) {
+            Ok(d) => {
+                if let Some(other) = detectors.iter().find(|o| o.name == d.name) {
+                    problems.push(Problem {
+                        file: path.to_path_buf(),
+                        field: "name".into(),
+                        message: format!("`{}` is also defined in {}", d.name, other.file.display()),
+                    });
+                } else {
+                    detectors.push(d);
+                }
+            }
+            Err(p) => problems.extend(p),
+        }
+    }
+    if detectors.is_empty() && problems.is_empty() {
+        problems.push(Problem {
+            file: last_path,
+            field: String::new(),
+            message: "no detector definitions (*.toml) found".into(),
+        });
+    }
+    if problems.is_empty() {
+        Ok(detectors)
+    } else {
+        Err(Problems(problems))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const VALID: &str = r#"
+name = "failed-auth-burst"
+category = "failed_auth"
+type = "failure_burst"
+severity = "high"
+description = "A burst of failed logins."
+runbook = "Check the secret."
+cooldown = "1h"
+[select]
+actions = ["auth.*"]
+[params]
+outcome = "failure"
+window = "10m"
+min_count = 10
+max_p_value = 1e-6
+"#;
+
+    fn problems(text: &str) -> Vec<String> {
+        parse(Path::new("x.toml"), text).unwrap_err().into_iter().map(|p| p.to_string()).collect()
+    }
+
+    #[test]
+    fn parses_a_valid_definition() {
+        let d = parse(Path::new("x.toml"), VALID).unwrap();
+        assert_eq!(d.name, "failed-auth-burst");
+        assert!(
+            matches!(d.kind, DetectorKind::FailureBurst(ref p) if p.min_count == 10 && p.window.millis() == 600_000)
+        );
+    }
+
+    #[test]
+    fn reports_every_problem_with_its_field() {
+        let text = VALID
+            .replace("category = \"failed_auth\"", "category = \"off_hours\"")
+            .replace("min_count = 10", "min_count = 1")
+            .replace("max_p_value = 1e-6", "max_p_value = 2.0")
+            .replace("actions = [\"auth.*\"]", "actions = [\"a*b\"]");
+        let found = problems(&text);
+        assert_eq!(found.len(), 4, "{found:#?}");
+        assert!(found.iter().any(|p| p.starts_with("x.toml: category:")));
+        assert!(found.iter().any(|p| p.starts_with("x.toml: params.min_count:")));
+        assert!(found.iter().any(|p| p.starts_with("x.toml: params.max_p_value:")));
+        assert!(found.iter().any(|p| p.starts_with("x.toml: select.actions:")));
+    }
+
+    #[test]
+    fn unknown_fields_and_bad_durations_are_named() {
+        let found = problems(&VALID.replace("cooldown = \"1h\"", "cooldown = \"1h\"\ncooldwn = \"2h\""));
+        assert!(found[0].contains("unknown field `cooldwn`"), "{found:?}");
+        assert!(found[0].contains("line 9"), "{found:?}");
+        let found = problems(&VALID.replace("window = \"10m\"", "window = \"10x\""));
+        assert!(found[0].contains("params") && found[0].contains("unknown unit `x`"), "{found:?}");
+        let found = problems(&VALID.replace("min_count = 10", "min_count = 10\nmin_cnt = 3"));
+        assert!(found[0].contains("unknown field `min_cnt`"), "{found:?}");
+    }
+
+    #[test]
+    fn selection_globs() {
+        assert!(glob_match("auth.*", "auth.login"));
+        assert!(!glob_match("auth.*", "contacts.export"));
+        assert!(glob_match("*", "anything"));
+        assert!(glob_match("auth.login", "auth.login") && !glob_match("auth.login", "auth.login2"));
+    }
+
+    #[test]
+    fn byte_sizes() {
+        assert_eq!(parse_byte_size("20MB"), Ok(20_000_000));
+        assert_eq!(parse_byte_size("1.5GiB"), Ok(1_610_612_736));
+        assert!(parse_byte_size("5 parsecs").is_err());
+    }
+}

@@ -1,0 +1,159 @@
+//! `credential_misuse`: a key used after it was revoked (or after a rotation's grace period), a
+//! key presented by an account other than its owner or usual user, and an established key used
+//! from a new network in a new ASN or country.
+//!
+//! These are rule-like: they need no account warm-up. "Established" (`min_uses`, `min_age`) is
+//! about the key, so a freshly rotated key learns its networks before it is judged. A new IP
+//! inside a /24 (or /48) the key already uses is not new. When the log carries neither ASN nor
+//! country, a new network alone does not fire (`require_new_asn_or_country`), because cloud
+//! clients change addresses all the time.
+
+use serde_json::json;
+
+use super::{facts, human_duration, Context, Finding};
+use crate::detection::alert::sql_literal;
+use crate::detection::baseline::{country_code, country_name, CredentialProfile, Network};
+use crate::detection::definition::{ForeignCredentialParams, NewNetworkParams, RevokedCredentialParams};
+use crate::detection::time::Rfc3339;
+
+fn key_filter(key: &str) -> String {
+    format!("credential_id = {}", sql_literal(key))
+}
+
+pub fn revoked(
+    ctx: &Context,
+    params: &RevokedCredentialParams,
+    key: &str,
+    profile: &CredentialProfile,
+) -> Option<Finding> {
+    let (ended, why) = match (profile.revoked_at, profile.rotated_at) {
+        (Some(revoked), _) if ctx.event.time >= revoked => (revoked, format!("it was revoked at {}", Rfc3339(revoked))),
+        (_, Some(rotated)) if ctx.event.time >= rotated + params.rotation_grace.millis() => (
+            rotated + params.rotation_grace.millis(),
+            format!("it was rotated at {} and its {} grace period ended", Rfc3339(rotated), params.rotation_grace),
+        ),
+        _ => return None,
+    };
+    let from = ctx.event.source.ip.map(|ip| format!(" from {ip}")).unwrap_or_default();
+    Some(Finding {
+        subject: ctx.account_subject(),
+        observed: 1.0,
+        expected: 0.0,
+        score: 1.0,
+        window_start: ended,
+        window_end: ctx.event.time,
+        summary: format!(
+            "Key {key} of {} was used{from} {} after {why}. Someone still holds the old secret: find where it is stored and block its use.",
+            ctx.event.account,
+            human_duration(ctx.event.time - ended),
+        ),
+        baseline: facts([
+            ("revoked_at", json!(profile.revoked_at.map(|t| Rfc3339(t).to_string()))),
+            ("rotated_at", json!(profile.rotated_at.map(|t| Rfc3339(t).to_string()))),
+            ("last_seen", json!(Rfc3339(profile.last_seen).to_string())),
+        ]),
+        new: vec![format!("use of retired key {key}")],
+        event_ids: Vec::new(),
+        sql_filter: key_filter(key),
+    })
+}
+
+pub fn foreign(
+    ctx: &Context,
+    params: &ForeignCredentialParams,
+    key: &str,
+    account_key: u32,
+    profile: Option<&CredentialProfile>,
+) -> Option<Finding> {
+    let account = ctx.event.account.as_ref();
+    let stated = ctx.event.credential.as_ref().and_then(|c| c.owner.as_deref());
+    let (owner, how) = match (stated, profile) {
+        (Some(owner), _) if owner != account => (owner.to_string(), "which was issued to"),
+        (Some(_), _) | (None, None) => return None,
+        (None, Some(p)) if p.owner_stated && p.owner != 0 && p.owner != account_key => {
+            (p.owner_name.as_deref().unwrap_or("another account").to_string(), "which was issued to")
+        }
+        (None, Some(p)) => {
+            let learning = ctx.event.time - p.first_seen <= params.learn_users_for.millis();
+            if p.owner_stated || learning || p.users.contains(account_key) {
+                return None;
+            }
+            (p.owner_name.as_deref().unwrap_or("another account").to_string(), "which until now only")
+        }
+    };
+    let summary = if how == "which until now only" {
+        format!("{account} presented key {key}, which until now only {owner} used. Check whether the key was copied between integrations or stolen.")
+    } else {
+        format!("{account} presented key {key}, {how} {owner}. Check whether the key was copied between integrations or stolen.")
+    };
+    Some(Finding {
+        subject: ctx.account_subject(),
+        observed: 1.0,
+        expected: 0.0,
+        score: 1.0,
+        window_start: profile.map_or(ctx.event.time, |p| p.first_seen),
+        window_end: ctx.event.time,
+        summary,
+        baseline: facts([("owner", json!(owner)), ("uses", json!(profile.map_or(0, |p| p.uses)))]),
+        new: vec![format!("account {account} using this key")],
+        event_ids: Vec::new(),
+        sql_filter: key_filter(key),
+    })
+}
+
+pub fn new_network(
+    ctx: &Context,
+    params: &NewNetworkParams,
+    key: &str,
+    profile: &CredentialProfile,
+) -> Option<Finding> {
+    let ip = ctx.event.source.ip?;
+    let established = profile.uses >= params.min_uses && ctx.event.time - profile.first_seen >= params.min_age.millis();
+    if !established || profile.knows_network(ip) {
+        return None;
+    }
+    let source = &ctx.event.source;
+    let new_asn = source.asn.filter(|&asn| !profile.asns.is_empty() && !profile.asns.contains(asn));
+    let country = source.country.as_deref().map(country_code);
+    let new_country = country.filter(|&c| !profile.countries.is_empty() && !profile.countries.contains(c));
+    if params.require_new_asn_or_country && new_asn.is_none() && new_country.is_none() {
+        return None;
+    }
+    let network = Network::describe(ip);
+    let mut new = vec![format!("network {network}")];
+    new.extend(new_asn.map(|a| format!("ASN {a}")));
+    new.extend(source.country.as_deref().filter(|_| new_country.is_some()).map(|c| format!("country {c}")));
+    let usual_asns: Vec<String> = profile.asns.iter().map(|a| format!("AS{a}")).collect();
+    let usual_countries: Vec<String> = profile.countries.iter().map(country_name).collect();
+    let place = [source.asn.map(|a| format!("AS{a}")), source.country.as_deref().map(str::to_string)]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(", ");
+    Some(Finding {
+        subject: ctx.account_subject(),
+        observed: 1.0,
+        expected: 0.0,
+        score: f64::from(profile.uses).log10(),
+        window_start: ctx.event.time,
+        window_end: ctx.event.time,
+        summary: format!(
+            "Key {key} of {} was used from {network} ({place}) for the first time in {} uses; it is usually used from {} network(s) in {} ({}). Confirm the move with its owner or revoke the key.",
+            ctx.event.account,
+            profile.uses,
+            profile.networks.len(),
+            usual_asns.join(", "),
+            usual_countries.join(", "),
+        ),
+        baseline: facts([
+            ("networks_known", json!(profile.networks.len())),
+            ("usual_asns", json!(usual_asns)),
+            ("usual_countries", json!(usual_countries)),
+            ("uses", json!(profile.uses)),
+            ("first_seen", json!(Rfc3339(profile.first_seen).to_string())),
+        ]),
+        new,
+        event_ids: Vec::new(),
+        sql_filter: key_filter(key),
+    })
+}

@@ -1,0 +1,156 @@
+//! `data_volume`: an account moving far more data than it usually does at this time of its
+//! week.
+//!
+//! - `volume_burst` compares the bytes and records of the sliding hour ending at the event with
+//!   the account's typical active hour at this time of week. It fires while the burst is under
+//!   way, as soon as the window crosses the threshold, not when a bucket closes.
+//! - `sustained_volume` catches slow exfiltration: every one of the last `hours` hours (the open
+//!   one included) ran at `min_ratio` times the usual rate or more.
+//!
+//! A ratio must also be large against the account's own variability: z = log2(ratio) / σ, with σ
+//! the standard deviation of its log2 deviations (at least 0.5), must reach `min_z`. Score is z.
+
+use serde_json::json;
+
+use super::{facts, Context, Finding};
+use crate::detection::alert::{human_bytes, human_count};
+use crate::detection::baseline::Volume;
+use crate::detection::definition::{SustainedVolumeParams, VolumeBurstParams};
+use crate::detection::time::{self, HOUR};
+
+const MIN_DISPERSION: f64 = 0.5;
+
+struct Measured {
+    name: &'static str,
+    observed: f64,
+    expected: f64,
+    ratio: f64,
+    z: f64,
+}
+
+fn measure(name: &'static str, observed: f64, expected: f64, dispersion: f64) -> Measured {
+    let ratio = observed / expected.max(1.0);
+    Measured { name, observed, expected, ratio, z: ratio.max(1e-9).log2() / dispersion.max(MIN_DISPERSION) }
+}
+
+fn amount(m: &Measured, v: f64) -> String {
+    if m.name == "bytes" {
+        human_bytes(v)
+    } else {
+        format!("{} records", human_count(v))
+    }
+}
+
+fn both(window: Volume, expected: Volume, dispersion: f64) -> [Measured; 2] {
+    [
+        measure("bytes", window.bytes, expected.bytes, dispersion),
+        measure("records", window.records, expected.records, dispersion),
+    ]
+}
+
+pub fn burst(ctx: &Context, params: &VolumeBurstParams) -> Option<Finding> {
+    if !ctx.warmed_up || ctx.account.weeks_observed() < 1 {
+        return None;
+    }
+    // Cheap test first: below both absolute floors nothing can fire.
+    let window = ctx.account.sliding_hour(ctx.t);
+    let floors = [params.min_bytes.0 as f64, params.min_records as f64];
+    if window.bytes < floors[0] && window.records < floors[1] {
+        return None;
+    }
+    let how = time::hour_of_week(ctx.t);
+    let expected = ctx.account.expected_hour(how);
+    let dispersion = ctx.account.dispersion_log2();
+    let worst = both(window, expected, dispersion)
+        .into_iter()
+        .zip(floors)
+        .filter(|(m, floor)| m.observed >= *floor && m.ratio >= params.min_ratio && m.z >= params.min_z)
+        .map(|(m, _)| m)
+        .max_by(|a, b| a.ratio.total_cmp(&b.ratio))?;
+    let when = time::describe_hour_of_week(how);
+    Some(Finding {
+        subject: ctx.account_subject(),
+        observed: worst.observed.round(),
+        expected: worst.expected.round(),
+        score: worst.z,
+        window_start: ctx.t - HOUR,
+        window_end: ctx.t,
+        summary: format!(
+            "{} moved {} in the last hour; it usually moves {} in an hour on {when}. Check what it exported and where it went.",
+            ctx.event.account,
+            amount(&worst, worst.observed),
+            amount(&worst, worst.expected),
+        ),
+        baseline: facts([
+            ("measure", json!(worst.name)),
+            ("expected_bytes_per_hour", json!(expected.bytes.round())),
+            ("expected_records_per_hour", json!(expected.records.round())),
+            ("hour_of_week", json!(when)),
+            ("ratio", json!((worst.ratio * 10.0).round() / 10.0)),
+            ("dispersion_log2", json!((dispersion * 100.0).round() / 100.0)),
+            ("weeks_observed", json!(ctx.account.weeks_observed())),
+        ]),
+        new: Vec::new(),
+        event_ids: Vec::new(),
+        sql_filter: ctx.account_filter(),
+    })
+}
+
+pub fn sustained(ctx: &Context, params: &SustainedVolumeParams) -> Option<Finding> {
+    if !ctx.warmed_up || ctx.account.weeks_observed() < 1 {
+        return None;
+    }
+    // Cheap test first: the completed hours must all have run hot already.
+    let completed = usize::from(params.hours - 1);
+    let held = |bytes: bool| {
+        ctx.account.recent_ratios().take(completed).all(|(by_bytes, by_records)| {
+            if bytes { by_bytes } else { by_records }.is_some_and(|r| r >= params.min_ratio)
+        })
+    };
+    let holds = [held(true), held(false)];
+    if holds == [false, false] {
+        return None;
+    }
+    let how = time::hour_of_week(ctx.t);
+    let expected = ctx.account.expected_hour(how);
+    let window = ctx.account.sliding_hour(ctx.t);
+    let dispersion = ctx.account.dispersion_log2();
+    let floors = [params.min_bytes_per_hour.0 as f64, params.min_records_per_hour as f64];
+    let worst = both(window, expected, dispersion)
+        .into_iter()
+        .zip(floors)
+        .zip(holds)
+        .filter(|((m, floor), held)| {
+            *held && m.observed >= *floor && m.ratio >= params.min_ratio && m.z >= params.min_z
+        })
+        .map(|((m, _), _)| m)
+        .max_by(|a, b| a.ratio.total_cmp(&b.ratio))?;
+    let when = time::describe_hour_of_week(how);
+    Some(Finding {
+        subject: ctx.account_subject(),
+        observed: worst.observed.round(),
+        expected: worst.expected.round(),
+        score: worst.z,
+        window_start: ctx.t - i64::from(params.hours) * HOUR,
+        window_end: ctx.t,
+        summary: format!(
+            "{} has moved data at {:.1}x its usual rate for {} hours ({} in the last hour; it usually moves {} an hour on {when}). Look for a slow export to an unfamiliar destination.",
+            ctx.event.account,
+            worst.ratio,
+            params.hours,
+            amount(&worst, worst.observed),
+            amount(&worst, worst.expected),
+        ),
+        baseline: facts([
+            ("measure", json!(worst.name)),
+            ("expected_bytes_per_hour", json!(expected.bytes.round())),
+            ("expected_records_per_hour", json!(expected.records.round())),
+            ("hour_of_week", json!(when)),
+            ("hours_above", json!(params.hours)),
+            ("weeks_observed", json!(ctx.account.weeks_observed())),
+        ]),
+        new: Vec::new(),
+        event_ids: Vec::new(),
+        sql_filter: ctx.account_filter(),
+    })
+}

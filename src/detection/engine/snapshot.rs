@@ -1,0 +1,147 @@
+//! The engine's state in a checkpoint (`Engine::save` / `Engine::restore`), and its size for
+//! the `state_bytes` metric. Detectors and options are configuration, not state: per-detector
+//! state is saved with the names of the detectors it belongs to.
+
+use super::{AccountState, Engine, EngineOptions, OpenIncident};
+use crate::detection::baseline::{AccountBaseline, CredentialProfile};
+use crate::detection::definition::Detector;
+use crate::detection::detect::failed_auth::{BurstCounter, SprayCounter};
+use crate::state::codec::{CodecError, Reader, Writer};
+
+impl Engine {
+    /// Rough bytes held by the state, for the `state_bytes` metric (the memory bench measures
+    /// the real figure with a counting allocator).
+    pub fn state_bytes(&self) -> u64 {
+        let map_entry = 8 + 8 + 1;
+        let accounts = self.accounts.capacity() * map_entry + self.accounts.len() * std::mem::size_of::<AccountState>();
+        let bursts: usize = self
+            .accounts
+            .values()
+            .map(|a| a.bursts.capacity() * (std::mem::size_of::<(u16, BurstCounter)>() + 64))
+            .sum();
+        let credentials = self.credentials.capacity() * (8 + 8 + 1)
+            + self.credentials.len() * (std::mem::size_of::<CredentialProfile>() + 24);
+        let sprays = self.sprays.len() * 2048;
+        (accounts + bursts + credentials + sprays) as u64
+    }
+
+    /// Encode the engine's state for a checkpoint. Detectors and options are configuration and
+    /// are not saved; per-detector state is saved with the detector names it belongs to.
+    pub fn save(&self, w: &mut Writer) {
+        w.u32(self.detectors.len() as u32);
+        for d in &self.detectors {
+            w.str(&d.name);
+        }
+        w.i64(self.watermark);
+        w.i64(self.swept_hour);
+        let s = &self.stats;
+        for v in [
+            s.events,
+            s.late_events,
+            s.untracked_account_events,
+            s.untracked_credential_events,
+            s.alerts,
+            s.folded_repeats,
+            s.account_partition_changes,
+        ] {
+            w.u64(v);
+        }
+        for v in s.alerts_by_category {
+            w.u64(v);
+        }
+        w.u32(self.accounts.len() as u32);
+        for (key, state) in &self.accounts {
+            w.u64(*key);
+            state.baseline.save(w);
+            w.u32(state.partition);
+            w.u32(state.bursts.len() as u32);
+            for (index, counter) in &state.bursts {
+                w.u16(*index);
+                counter.save(w);
+            }
+        }
+        w.u32(self.credentials.len() as u32);
+        for (key, profile) in &self.credentials {
+            w.u64(*key);
+            profile.save(w);
+        }
+        w.u32(self.sprays.len() as u32);
+        for (key, spray) in &self.sprays {
+            w.u64(*key);
+            spray.save(w);
+        }
+        w.u32(self.incidents.len() as u32);
+        for (key, incident) in &self.incidents {
+            w.u64(*key);
+            w.i64(incident.last);
+            w.i64(incident.cooldown);
+            w.u32(incident.count);
+        }
+    }
+
+    /// Rebuild an engine from `save` output. If the detector set changed since, baselines and
+    /// credential profiles are kept, and per-detector state (burst counters, spray windows,
+    /// open incidents) starts afresh, because it no longer means the same thing.
+    pub fn restore(detectors: Vec<Detector>, options: EngineOptions, r: &mut Reader) -> Result<Engine, CodecError> {
+        let mut engine = Engine::new(detectors, options);
+        let n = r.count(4)?;
+        let names = (0..n).map(|_| r.string()).collect::<Result<Vec<_>, _>>()?;
+        let same_detectors = names.iter().eq(engine.detectors.iter().map(|d| &d.name));
+        engine.watermark = r.i64()?;
+        engine.swept_hour = r.i64()?;
+        let s = &mut engine.stats;
+        for v in [
+            &mut s.events,
+            &mut s.late_events,
+            &mut s.untracked_account_events,
+            &mut s.untracked_credential_events,
+            &mut s.alerts,
+            &mut s.folded_repeats,
+            &mut s.account_partition_changes,
+        ] {
+            *v = r.u64()?;
+        }
+        for v in &mut s.alerts_by_category {
+            *v = r.u64()?;
+        }
+        let n = r.count(150)?;
+        engine.accounts.reserve(n);
+        for _ in 0..n {
+            let key = r.u64()?;
+            let baseline = AccountBaseline::load(r)?;
+            let partition = r.u32()?;
+            let bursts_n = r.count(30)?;
+            let mut bursts = Vec::with_capacity(if same_detectors { bursts_n } else { 0 });
+            for _ in 0..bursts_n {
+                let index = r.u16()?;
+                let counter = BurstCounter::load(r)?;
+                if same_detectors {
+                    bursts.push((index, counter));
+                }
+            }
+            engine.accounts.insert(key, Box::new(AccountState { baseline, partition, bursts }));
+        }
+        let n = r.count(100)?;
+        engine.credentials.reserve(n);
+        for _ in 0..n {
+            let key = r.u64()?;
+            engine.credentials.insert(key, Box::new(CredentialProfile::load(r)?));
+        }
+        let n = r.count(24)?;
+        for _ in 0..n {
+            let key = r.u64()?;
+            let spray = SprayCounter::load(r)?;
+            if same_detectors {
+                engine.sprays.insert(key, spray);
+            }
+        }
+        let n = r.count(28)?;
+        for _ in 0..n {
+            let (key, last, cooldown, count) = (r.u64()?, r.i64()?, r.i64()?, r.u32()?);
+            if same_detectors {
+                engine.incidents.insert(key, OpenIncident { last, cooldown, count });
+            }
+        }
+        Ok(engine)
+    }
+}

@@ -1,0 +1,157 @@
+use super::*;
+use crate::detection::time::format_rfc3339;
+use crate::input::event::decode;
+use crate::state::codec::{Reader, Writer};
+
+const MONDAY: Millis = 1_767_571_200_000; // 2026-01-05T00:00:00Z
+
+fn event(t: Millis, account: &str, outcome: &str, extra: &str) -> String {
+    format!(
+        r#"{{"id":"{account}-{t}-{outcome}","time":"{}","account":"{account}","action":"auth.login","outcome":"{outcome}"{extra}}}"#,
+        format_rfc3339(t)
+    )
+}
+
+fn run(engine: &mut Engine, lines: &[String]) -> Vec<Alert> {
+    let mut alerts = Vec::new();
+    for line in lines {
+        let e = decode(line.as_bytes(), 1 << 20).unwrap();
+        let _ = engine.process(&e, &mut alerts);
+    }
+    alerts
+}
+
+fn failure_burst(at: Millis, account: &str, n: i64) -> Vec<String> {
+    (0..n).map(|i| event(at + i * 1000, account, "failure", r#","source":{"ip":"203.0.113.9"}"#)).collect()
+}
+
+fn pack() -> Vec<Detector> {
+    crate::detection::pack::load().unwrap()
+}
+
+#[test]
+fn one_alert_per_incident_and_a_new_one_after_the_cooldown() {
+    let mut engine = Engine::new(pack(), EngineOptions::default());
+    let alerts = run(&mut engine, &failure_burst(MONDAY, "svc-a", 60));
+    assert_eq!(alerts.len(), 1, "{alerts:#?}");
+    assert_eq!(alerts[0].detector, "failed-auth-burst");
+    assert!(engine.stats().folded_repeats > 0);
+    // Still inside the 1h cooldown of the last repeat: folded.
+    assert!(run(&mut engine, &failure_burst(MONDAY + 30 * 60_000, "svc-a", 30)).is_empty());
+    // Quiet for longer than the cooldown: a new incident.
+    let again = run(&mut engine, &failure_burst(MONDAY + 5 * HOUR, "svc-a", 40));
+    assert_eq!(again.len(), 1);
+    assert_ne!(again[0].id, alerts[0].id);
+}
+
+#[test]
+fn the_same_events_give_the_same_alert_ids() {
+    let lines = failure_burst(MONDAY, "svc-a", 30);
+    let first = run(&mut Engine::new(pack(), EngineOptions::default()), &lines);
+    let second = run(&mut Engine::new(pack(), EngineOptions::default()), &lines);
+    assert_eq!(first, second);
+    assert!(!first.is_empty());
+}
+
+#[test]
+fn late_events_are_judged_per_account() {
+    let mut engine = Engine::new(pack(), EngineOptions::default());
+    let mut alerts = Vec::new();
+    let now = event(MONDAY + 5 * HOUR, "svc-a", "success", "");
+    engine.process(&decode(now.as_bytes(), 1 << 20).unwrap(), &mut alerts).unwrap();
+    // Another account may be hours behind (another partition): accepted.
+    let other = event(MONDAY, "svc-b", "success", "");
+    engine.process(&decode(other.as_bytes(), 1 << 20).unwrap(), &mut alerts).unwrap();
+    // svc-a two hours back: rejected; 30 minutes back: accepted.
+    let late = event(MONDAY + 3 * HOUR, "svc-a", "success", "");
+    let err = engine.process(&decode(late.as_bytes(), 1 << 20).unwrap(), &mut alerts).unwrap_err();
+    assert_eq!(err.behind_ms, 2 * HOUR);
+    let ok = event(MONDAY + 5 * HOUR - 30 * 60_000, "svc-a", "success", "");
+    engine.process(&decode(ok.as_bytes(), 1 << 20).unwrap(), &mut alerts).unwrap();
+    assert_eq!(engine.stats().late_events, 1);
+}
+
+#[test]
+fn account_ceiling_is_counted_and_rules_still_fire() {
+    let options = EngineOptions { max_accounts: 1, ..EngineOptions::default() };
+    let mut engine = Engine::new(pack(), options);
+    run(&mut engine, &[event(MONDAY, "svc-a", "success", "")]);
+    let alerts =
+        run(&mut engine, &[event(MONDAY + 1000, "svc-b", "success", r#","credential":{"id":"K","owner":"svc-a"}"#)]);
+    assert_eq!(engine.accounts_tracked(), 1);
+    assert_eq!(engine.stats().untracked_account_events, 1);
+    assert_eq!(alerts.len(), 1, "the foreign-key rule needs no account history");
+}
+
+#[test]
+fn partition_moves_are_counted() {
+    let mut engine = Engine::new(pack(), EngineOptions::default());
+    let mut alerts = Vec::new();
+    for (i, partition) in [0u32, 0, 3].into_iter().enumerate() {
+        let line = event(MONDAY + i as i64, "svc-a", "success", "");
+        engine.process_from(&decode(line.as_bytes(), 1 << 20).unwrap(), Some(partition), &mut alerts).unwrap();
+    }
+    assert_eq!(engine.stats().account_partition_changes, 1);
+}
+
+#[test]
+fn declared_schedule_overrides_learning() {
+    let mut detectors = pack();
+    let off_hours = detectors.iter_mut().find(|d| d.name == "off-hours").unwrap();
+    let config = crate::detection::schedule::ScheduleConfig {
+        accounts: vec!["svc-payroll-*".into()],
+        timezone: "Europe/Berlin".into(),
+        days: "mon-fri".into(),
+        hours: "07:00-19:00".into(),
+    };
+    if let DetectorKind::OffHours { schedules, .. } = &mut off_hours.kind {
+        schedules.push(crate::detection::schedule::Schedule::new(&config).unwrap());
+    }
+    let mut engine = Engine::new(detectors, EngineOptions::default());
+    // Saturday 2026-01-10 03:00 UTC, no history at all: outside the declared hours.
+    let saturday = MONDAY + 5 * DAY + 3 * HOUR;
+    let lines: Vec<String> = (0..3).map(|i| event(saturday + i * 60_000, "svc-payroll-eu", "success", "")).collect();
+    let alerts = run(&mut engine, &lines);
+    assert_eq!(alerts.len(), 1);
+    assert!(alerts[0].summary.contains("outside its declared schedule"), "{}", alerts[0].summary);
+    // Monday 10:00 Berlin is inside: quiet.
+    let monday: Vec<String> =
+        (0..3).map(|i| event(MONDAY + 7 * DAY + 9 * HOUR + i * 60_000, "svc-payroll-eu", "success", "")).collect();
+    assert!(run(&mut engine, &monday).is_empty());
+}
+
+#[test]
+fn save_and_restore_continue_identically() {
+    let history: Vec<String> = (0..24 * 20)
+        .map(|h| {
+            event(
+                MONDAY + h * HOUR,
+                "svc-a",
+                if h % 7 == 0 { "failure" } else { "success" },
+                r#","credential":{"id":"K1"},"source":{"ip":"198.51.100.4","asn":64500,"country":"US"},"bytes":100000"#,
+            )
+        })
+        .collect();
+    let later: Vec<String> = failure_burst(MONDAY + 20 * DAY + 3 * HOUR, "svc-a", 30)
+        .into_iter()
+        .chain([event(
+            MONDAY + 20 * DAY + 4 * HOUR,
+            "svc-a",
+            "success",
+            r#","credential":{"id":"K1"},"source":{"ip":"203.0.113.4","asn":64511,"country":"RU"}"#,
+        )])
+        .collect();
+    let mut straight = Engine::new(pack(), EngineOptions::default());
+    run(&mut straight, &history);
+    let mut w = Writer::default();
+    straight.save(&mut w);
+    let mut restored = Engine::restore(pack(), EngineOptions::default(), &mut Reader::new(&w.buf)).unwrap();
+    assert_eq!(restored.accounts_tracked(), straight.accounts_tracked());
+    assert_eq!(restored.stats(), straight.stats());
+    let a = run(&mut straight, &later);
+    let b = run(&mut restored, &later);
+    assert_eq!(a, b);
+    assert_eq!(a.len(), 2, "{a:#?}");
+    // A corrupt state is an error, not a panic.
+    assert!(Engine::restore(pack(), EngineOptions::default(), &mut Reader::new(&w.buf[..w.buf.len() / 2])).is_err());
+}

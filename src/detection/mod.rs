@@ -1,0 +1,17 @@
+//! The pure core: event time ([`time`]), detector definitions ([`definition`], [`schedule`],
+//! the shipped [`pack`] and the [`inline_test`]s inside definition files), what is normal per
+//! account and key ([`baseline`]), the detector logic per category ([`detect`]), state, dedup
+//! and cooldown ([`engine`]), and the output contract ([`alert`]).
+//!
+//! Nothing here reads the clock, the network or the disk: event time drives every window and
+//! baseline, so the same events in the same order give the same alerts.
+
+pub mod alert;
+pub mod baseline;
+pub mod definition;
+pub mod detect;
+pub mod engine;
+pub mod inline_test;
+pub mod pack;
+pub mod schedule;
+pub mod time;

@@ -1,0 +1,410 @@
+//! `format = "ocsf"`: one OCSF (Open Cybersecurity Schema Framework) 1.x event per message.
+//!
+//! Two classes are mapped on purpose: API Activity ([`API_ACTIVITY`], 6003) and Authentication
+//! ([`AUTHENTICATION`], 3002). Events of other classes are accepted through the same field paths
+//! as API Activity (they need `actor.user` and `api.operation`), which covers the classes that
+//! carry an API call (Account Change, Entity Management, ...).
+//!
+//! The mapping (README.md, "Input formats", has the table):
+//! - `account`: for Authentication the subject that authenticates, `user.uid` or `user.name`
+//!   (the class makes `user` required and `actor` optional: on a Windows logon the actor is the
+//!   process that asked), falling back to `actor.user`; for other classes `actor.user.uid` or
+//!   `actor.user.name`, except that an assumed AWS role (`actor.user.type` `AssumedRole`) is its
+//!   role, `actor.session.issuer`, as in the CloudTrail format.
+//! - `action`: Authentication is `auth.logout` for activity 2 (Logoff) and `auth.login` for any
+//!   other activity (a logon, a Kerberos ticket: an attempt to authenticate). Other classes:
+//!   `api.operation`, prefixed by `api.service.name` and a dot when present; an AWS endpoint
+//!   name loses `.amazonaws.com` so that actions read as in the CloudTrail format (`s3.GetObject`).
+//! - `outcome` from `status_id` (or `status` when there is no id): 1 Success is `success`; 2
+//!   Failure is `failure` for Authentication. For other classes a failure is `denied`, or
+//!   `failure` when `api.response.error` is an AWS authentication error code
+//!   ([`super::cloudtrail::is_authentication_error`], e.g. `InvalidClientTokenId`: the caller
+//!   never got in). 0 Unknown, 99 Other or no status are `success`: only a definite failure
+//!   counts against an account. Unlike CloudTrail, other error codes are not told apart: OCSF
+//!   producers are not all AWS, and an unknown code may well be a denial.
+//! - `credential.id`: the key the actor presented, `credential_uid` of the acting user, else
+//!   `actor.session.credential_uid`, else the session itself (`actor.session.uid`, type
+//!   `session`). The key comes first because lifecycle events (CloudTrail's `CreateAccessKey`)
+//!   and revocations name keys, not sessions.
+
+use std::borrow::Cow;
+use std::net::IpAddr;
+
+use serde::Deserialize;
+
+use super::cloudtrail::is_authentication_error;
+use super::json::{parse_object, List, Obj, Path, Scalar};
+use super::{aws_key_kind, aws_service};
+use crate::input::event::{self, AuditEvent, Credential, DecodeError, DecodeErrorKind, Outcome, Source, Target};
+
+/// `class_uid` of API Activity (category 6, Application Activity).
+pub const API_ACTIVITY: i64 = 6003;
+/// `class_uid` of Authentication (category 3, Identity & Access Management).
+pub const AUTHENTICATION: i64 = 3002;
+
+/// Decodes one OCSF event.
+pub fn decode(bytes: &[u8], max_bytes: usize) -> Result<AuditEvent<'_>, DecodeError> {
+    let text = event::checked_text(bytes, max_bytes)?;
+    let parsed: Event = parse_object(text)?;
+    let mut mapped = map_event(parsed)?;
+    if mapped.id.is_empty() {
+        mapped.id = Cow::Owned(event::derived_id(bytes));
+    }
+    Ok(mapped)
+}
+
+/// The fields of an OCSF event that the mapping reads; everything else is skipped.
+#[derive(Deserialize)]
+struct Event<'a> {
+    #[serde(borrow)]
+    class_uid: Option<Scalar<'a>>,
+    #[serde(borrow)]
+    activity_id: Option<Scalar<'a>>,
+    #[serde(borrow)]
+    time: Option<Scalar<'a>>,
+    #[serde(borrow)]
+    status_id: Option<Scalar<'a>>,
+    #[serde(borrow)]
+    status: Option<Scalar<'a>>,
+    #[serde(borrow)]
+    status_detail: Option<Scalar<'a>>,
+    #[serde(borrow)]
+    metadata: Option<Obj<Metadata<'a>>>,
+    #[serde(borrow)]
+    actor: Option<Obj<Actor<'a>>>,
+    #[serde(borrow)]
+    user: Option<Obj<User<'a>>>,
+    #[serde(borrow)]
+    api: Option<Obj<Api<'a>>>,
+    #[serde(borrow)]
+    service: Option<Obj<Service<'a>>>,
+    #[serde(borrow)]
+    src_endpoint: Option<Obj<Endpoint<'a>>>,
+    #[serde(borrow)]
+    dst_endpoint: Option<Obj<Endpoint<'a>>>,
+    #[serde(borrow)]
+    http_request: Option<Obj<HttpRequest<'a>>>,
+    #[serde(borrow)]
+    resources: Option<List<Obj<ResourceDetails<'a>>>>,
+    #[serde(borrow)]
+    cloud: Option<Obj<Cloud<'a>>>,
+    #[serde(borrow)]
+    traffic: Option<Obj<Traffic<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct Metadata<'a> {
+    #[serde(borrow)]
+    uid: Option<Scalar<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Actor<'a> {
+    #[serde(borrow)]
+    user: Option<Obj<User<'a>>>,
+    #[serde(borrow)]
+    session: Option<Obj<Session<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct User<'a> {
+    #[serde(borrow)]
+    uid: Option<Scalar<'a>>,
+    #[serde(borrow)]
+    name: Option<Scalar<'a>>,
+    #[serde(rename = "type", borrow)]
+    kind: Option<Scalar<'a>>,
+    #[serde(borrow)]
+    credential_uid: Option<Scalar<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Session<'a> {
+    #[serde(borrow)]
+    uid: Option<Scalar<'a>>,
+    #[serde(borrow)]
+    issuer: Option<Scalar<'a>>,
+    #[serde(borrow)]
+    credential_uid: Option<Scalar<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Api<'a> {
+    #[serde(borrow)]
+    operation: Option<Scalar<'a>>,
+    #[serde(borrow)]
+    service: Option<Obj<Service<'a>>>,
+    #[serde(borrow)]
+    response: Option<Obj<Response<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct Service<'a> {
+    #[serde(borrow)]
+    name: Option<Scalar<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Response<'a> {
+    #[serde(borrow)]
+    error: Option<Scalar<'a>>,
+    #[serde(borrow)]
+    error_message: Option<Scalar<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Endpoint<'a> {
+    #[serde(borrow)]
+    ip: Option<Scalar<'a>>,
+    #[serde(borrow)]
+    svc_name: Option<Scalar<'a>>,
+    #[serde(borrow)]
+    location: Option<Obj<Location<'a>>>,
+    #[serde(borrow)]
+    autonomous_system: Option<Obj<AutonomousSystem<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct Location<'a> {
+    #[serde(borrow)]
+    country: Option<Scalar<'a>>,
+}
+
+#[derive(Deserialize)]
+struct AutonomousSystem<'a> {
+    #[serde(borrow)]
+    number: Option<Scalar<'a>>,
+}
+
+#[derive(Deserialize)]
+struct HttpRequest<'a> {
+    #[serde(borrow)]
+    user_agent: Option<Scalar<'a>>,
+}
+
+#[derive(Deserialize)]
+struct ResourceDetails<'a> {
+    #[serde(borrow)]
+    uid: Option<Scalar<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Cloud<'a> {
+    #[serde(borrow)]
+    account: Option<Obj<Account<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct Account<'a> {
+    #[serde(borrow)]
+    uid: Option<Scalar<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Traffic<'a> {
+    #[serde(borrow)]
+    bytes_out: Option<Scalar<'a>>,
+}
+
+/// A user object's strings, read with their paths.
+struct UserFields<'a> {
+    uid: Option<Cow<'a, str>>,
+    name: Option<Cow<'a, str>>,
+    kind: Option<Cow<'a, str>>,
+    credential_uid: Option<Cow<'a, str>>,
+}
+
+fn user_fields<'a>(user: User<'a>, at: Path, prefix: &str) -> Result<UserFields<'a>, DecodeError> {
+    let field = |name: &str| format!("{prefix}.{name}");
+    Ok(UserFields {
+        uid: at.text(user.uid, &field("uid"))?,
+        name: at.text(user.name, &field("name"))?,
+        kind: at.text(user.kind, &field("type"))?,
+        credential_uid: at.text(user.credential_uid, &field("credential_uid"))?,
+    })
+}
+
+fn map_event(e: Event<'_>) -> Result<AuditEvent<'_>, DecodeError> {
+    let at = Path("");
+    let class = at.integer(e.class_uid, "class_uid")?;
+    let is_authentication = class == Some(AUTHENTICATION);
+    let time = at.epoch_millis(e.time, "time")?;
+    let id = match at.object(e.metadata, "metadata")? {
+        Some(metadata) => at.text(metadata.uid, "metadata.uid")?,
+        None => None,
+    };
+
+    // Who: the actor, and for Authentication the subject `user`.
+    let (actor_user, session) = match at.object(e.actor, "actor")? {
+        Some(actor) => (
+            match at.object(actor.user, "actor.user")? {
+                Some(user) => Some(user_fields(user, at, "actor.user")?),
+                None => None,
+            },
+            at.object(actor.session, "actor.session")?,
+        ),
+        None => (None, None),
+    };
+    let (session_uid, session_issuer, session_credential) = match session {
+        Some(s) => (
+            at.text(s.uid, "actor.session.uid")?,
+            at.text(s.issuer, "actor.session.issuer")?,
+            at.text(s.credential_uid, "actor.session.credential_uid")?,
+        ),
+        None => (None, None, None),
+    };
+    let subject = match is_authentication {
+        true => match at.object(e.user, "user")? {
+            Some(user) => Some(user_fields(user, at, "user")?),
+            None => None,
+        },
+        false => None,
+    };
+    let (account, account_field, principal) = match (subject, actor_user) {
+        (Some(subject), _) if subject.uid.is_some() || subject.name.is_some() => {
+            let field = if subject.uid.is_some() { "user.uid" } else { "user.name" };
+            (subject.uid.clone().or(subject.name.clone()), field, Some(subject))
+        }
+        (_, Some(user)) => {
+            let assumed_role = user.kind.as_deref() == Some("AssumedRole");
+            let (account, field) = match (&session_issuer, &user.uid, &user.name) {
+                (Some(issuer), _, _) if assumed_role => (Some(issuer.clone()), "actor.session.issuer"),
+                (_, Some(uid), _) => (Some(uid.clone()), "actor.user.uid"),
+                (_, None, name) => (name.clone(), "actor.user.name"),
+            };
+            (account, field, Some(user))
+        }
+        (_, None) => (None, "actor.user", None),
+    };
+    let Some(account) = account else {
+        let (field, problem) = match (is_authentication, &principal) {
+            (true, _) => ("user", "is required but missing: an Authentication event names the account in `user.uid` or `user.name` (or `actor.user`)"),
+            (false, Some(_)) => ("actor.user", "has neither `uid` nor `name`"),
+            (false, None) => ("actor.user", "is required but missing: the acting account is `actor.user.uid` or `actor.user.name`"),
+        };
+        return Err(DecodeError::field(DecodeErrorKind::MissingField, field, problem));
+    };
+    let account = at.name_value(account, account_field)?;
+
+    // What.
+    let (operation, service_name, api_error, api_error_message) = match at.object(e.api, "api")? {
+        Some(api) => {
+            let service = match at.object(api.service, "api.service")? {
+                Some(service) => at.text(service.name, "api.service.name")?,
+                None => None,
+            };
+            let (error, message) = match at.object(api.response, "api.response")? {
+                Some(r) => {
+                    (at.text(r.error, "api.response.error")?, at.text(r.error_message, "api.response.error_message")?)
+                }
+                None => (None, None),
+            };
+            (at.text(api.operation, "api.operation")?, service, error, message)
+        }
+        None => (None, None, None, None),
+    };
+    let action: Cow<'_, str> = if is_authentication {
+        match at.integer(e.activity_id, "activity_id")? {
+            Some(2) => Cow::Borrowed("auth.logout"),
+            _ => Cow::Borrowed("auth.login"),
+        }
+    } else {
+        let operation = operation.ok_or_else(|| at.missing("api.operation"))?;
+        match &service_name {
+            Some(service) => Cow::Owned(format!("{}.{operation}", aws_service(service))),
+            None => operation,
+        }
+    };
+    let action = at.name_value(action, "api.operation")?;
+
+    // How it went.
+    let status_id = match at.integer(e.status_id, "status_id")? {
+        Some(id) => Some(id),
+        None => match at.text(e.status, "status")?.as_deref() {
+            Some("Success") => Some(1),
+            Some("Failure") => Some(2),
+            _ => None,
+        },
+    };
+    let outcome = match status_id {
+        Some(2) if is_authentication => Outcome::Failure,
+        Some(2) if api_error.as_deref().is_some_and(is_authentication_error) => Outcome::Failure,
+        Some(2) => Outcome::Denied,
+        _ => Outcome::Success,
+    };
+    let reason = at.text(e.status_detail, "status_detail")?.or(api_error_message).or(api_error);
+
+    // With which key.
+    let credential = match principal.and_then(|p| p.credential_uid).or(session_credential) {
+        Some(key) => Some(Credential { kind: aws_key_kind(&key).map(Cow::Borrowed), owner: None, id: key }),
+        None => session_uid.map(|uid| Credential { id: uid, kind: Some(Cow::Borrowed("session")), owner: None }),
+    };
+
+    // From where, on what.
+    let source = source_of(e.src_endpoint, e.http_request, at)?;
+    let dst_service = match at.object(e.dst_endpoint, "dst_endpoint")? {
+        Some(dst) => at.text(dst.svc_name, "dst_endpoint.svc_name")?,
+        None => None,
+    };
+    let auth_service = match at.object(e.service, "service")? {
+        Some(service) => at.text(service.name, "service.name")?,
+        None => None,
+    };
+    let resource = at.first_text(e.resources, "resources", "uid", |r| r.uid)?;
+    let tenant = match at.object(e.cloud, "cloud")? {
+        Some(cloud) => match at.object(cloud.account, "cloud.account")? {
+            Some(account) => at.text(account.uid, "cloud.account.uid")?,
+            None => None,
+        },
+        None => None,
+    };
+    let bytes = match at.object(e.traffic, "traffic")? {
+        Some(traffic) => at.count(traffic.bytes_out, "traffic.bytes_out")?,
+        None => None,
+    };
+
+    Ok(AuditEvent {
+        id: id.unwrap_or(Cow::Borrowed("")),
+        time,
+        account,
+        action,
+        outcome,
+        credential,
+        source,
+        target: Target { system: dst_service.or(service_name).or(auth_service), resource },
+        bytes,
+        records: None,
+        reason,
+        tenant,
+    })
+}
+
+fn source_of<'a>(
+    src_endpoint: Option<Obj<Endpoint<'a>>>,
+    http_request: Option<Obj<HttpRequest<'a>>>,
+    at: Path,
+) -> Result<Source<'a>, DecodeError> {
+    let mut source = Source::default();
+    if let Some(src) = at.object(src_endpoint, "src_endpoint")? {
+        source.ip = match at.text(src.ip, "src_endpoint.ip")? {
+            Some(ip) => Some(ip.parse::<IpAddr>().map_err(|_| {
+                at.invalid("src_endpoint.ip", format!("`{}` is not an IP address", event::truncate(&ip, 64)))
+            })?),
+            None => None,
+        };
+        if let Some(location) = at.object(src.location, "src_endpoint.location")? {
+            source.country = at.text(location.country, "src_endpoint.location.country")?;
+        }
+        if let Some(asn) = at.object(src.autonomous_system, "src_endpoint.autonomous_system")? {
+            let field = "src_endpoint.autonomous_system.number";
+            source.asn = match at.integer(asn.number, field)? {
+                Some(n) => Some(u32::try_from(n).map_err(|_| at.invalid(field, format!("{n} is not an AS number")))?),
+                None => None,
+            };
+        }
+    }
+    if let Some(http) = at.object(http_request, "http_request")? {
+        source.user_agent = at.text(http.user_agent, "http_request.user_agent")?;
+    }
+    Ok(source)
+}
