@@ -17,7 +17,7 @@ use auditwatch::detection::engine::{Engine, EngineOptions};
 use auditwatch::detection::pack;
 use auditwatch::input::event::DEFAULT_MAX_EVENT_BYTES;
 use auditwatch::pipeline::{Control, Pipeline};
-use auditwatch::replay::{self, CountOnly, DeadLetter, Decoding, JsonLinesDeadLetter, ReplaySummary};
+use auditwatch::replay::{self, CountOnly, DeadLetterSink, Decoding, JsonLinesDeadLetter, ReplaySummary};
 use auditwatch::synthetic::{demo, eval, gen};
 
 #[derive(Parser)]
@@ -253,7 +253,7 @@ fn replay_files(
     decoding: Decoding,
 ) -> anyhow::Result<()> {
     let mut engine = Engine::new(detectors, options);
-    let mut dead: Box<dyn DeadLetter> = match dead_letter {
+    let mut dead: Box<dyn DeadLetterSink> = match dead_letter {
         Some(path) => Box::new(JsonLinesDeadLetter(BufWriter::new(
             File::create(path).with_context(|| format!("creating {}", path.display()))?,
         ))),
@@ -261,9 +261,8 @@ fn replay_files(
     };
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
-    let mut on_alert = |mut alert: Alert| -> io::Result<()> {
-        alert.detected_at = Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
-        serde_json::to_writer(&mut out, &alert)?;
+    let mut on_alert = |alert: Alert| -> io::Result<()> {
+        out.write_all(&auditwatch::sinks::alert_body(&alert))?;
         out.write_all(b"\n")
     };
     let mut total = ReplaySummary::default();
@@ -383,7 +382,7 @@ fn run_service(path: &Path) -> anyhow::Result<()> {
             tokio::task::spawn_blocking(move || Pipeline::start(&config, detectors, metrics, control)?.run()).await??;
         let _ = stop_admin.send(());
         let _ = admin.await;
-        tracing::info!(events = summary.events, alerts = summary.alerts_delivered, "exiting");
+        tracing::info!(events = summary.events, alerts = summary.alerts, "exiting");
         Ok(())
     })
 }

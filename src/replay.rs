@@ -2,19 +2,16 @@
 //!
 //! Each line is one message in the chosen input format ([`Decoding`]: native, CloudTrail or
 //! OCSF, see [`crate::input::formats`]). Alerts go out as JSON lines. A line that cannot be decoded (or arrives later than the
-//! allowed lateness) goes to the dead-letter writer as one JSON object
-//! `{"reason", "kind", "field", "source": {"file", "line"}, "raw"}` (plus `raw_base64` when the
-//! line is not UTF-8, so the original bytes survive) and the run goes on. Only I/O errors stop
+//! allowed lateness) goes to the dead-letter writer as one JSON object (the JSON-lines form of
+//! [`crate::input::dead_letter`]) and the run goes on. Only I/O errors stop
 //! a replay. Blank lines are skipped.
 
 use std::io::{self, BufRead, Write};
 
-use base64::Engine as _;
-use serde_json::json;
-
 use crate::config::InputFormat;
 use crate::detection::alert::Alert;
 use crate::detection::engine::Engine;
+use crate::input::dead_letter::{DeadLetter, Origin, Rejection};
 use crate::input::event::DecodeError;
 use crate::input::formats::decode_as;
 
@@ -40,52 +37,17 @@ pub struct ReplaySummary {
 }
 
 /// Where bad lines go.
-pub trait DeadLetter {
+pub trait DeadLetterSink {
     fn reject(&mut self, file: &str, line: u64, raw: &[u8], error: &Rejection) -> io::Result<()>;
 }
 
-/// Why a line was rejected.
-#[derive(Debug)]
-pub enum Rejection {
-    Decode(DecodeError),
-    Late(crate::detection::engine::LateEvent),
-}
-
-impl Rejection {
-    pub fn reason(&self) -> String {
-        match self {
-            Rejection::Decode(e) => e.to_string(),
-            Rejection::Late(e) => e.to_string(),
-        }
-    }
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Rejection::Decode(e) => e.kind.as_str(),
-            Rejection::Late(_) => "late",
-        }
-    }
-}
-
-/// Dead letters as JSON lines.
+/// Dead letters as JSON lines (see [`DeadLetter::json`]).
 pub struct JsonLinesDeadLetter<W: Write>(pub W);
 
-impl<W: Write> DeadLetter for JsonLinesDeadLetter<W> {
-    fn reject(&mut self, file: &str, line: u64, raw: &[u8], error: &Rejection) -> io::Result<()> {
-        let field = match error {
-            Rejection::Decode(e) => e.field.clone(),
-            Rejection::Late(_) => Some("time".to_string()),
-        };
-        let mut entry = json!({
-            "reason": error.reason(),
-            "kind": error.kind(),
-            "field": field,
-            "source": {"file": file, "line": line},
-            "raw": String::from_utf8_lossy(raw),
-        });
-        if std::str::from_utf8(raw).is_err() {
-            entry["raw_base64"] = json!(base64::engine::general_purpose::STANDARD.encode(raw));
-        }
-        serde_json::to_writer(&mut self.0, &entry)?;
+impl<W: Write> DeadLetterSink for JsonLinesDeadLetter<W> {
+    fn reject(&mut self, file: &str, line: u64, raw: &[u8], rejection: &Rejection) -> io::Result<()> {
+        let dead = DeadLetter { rejection, origin: Origin::File { file, line }, raw };
+        serde_json::to_writer(&mut self.0, &dead.json())?;
         self.0.write_all(b"\n")
     }
 }
@@ -93,7 +55,7 @@ impl<W: Write> DeadLetter for JsonLinesDeadLetter<W> {
 /// Drops bad lines after counting them (no `--dead-letter` given).
 pub struct CountOnly;
 
-impl DeadLetter for CountOnly {
+impl DeadLetterSink for CountOnly {
     fn reject(&mut self, _: &str, _: u64, _: &[u8], _: &Rejection) -> io::Result<()> {
         Ok(())
     }
@@ -105,7 +67,7 @@ pub fn replay_reader(
     name: &str,
     input: &mut dyn BufRead,
     decoding: Decoding,
-    dead_letter: &mut dyn DeadLetter,
+    dead_letter: &mut dyn DeadLetterSink,
     on_alert: &mut dyn FnMut(Alert) -> io::Result<()>,
     on_progress: &mut dyn FnMut(u64),
 ) -> io::Result<ReplaySummary> {

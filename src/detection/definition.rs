@@ -48,6 +48,18 @@ pub enum Severity {
     Critical,
 }
 
+impl Severity {
+    /// The name used in alerts, metrics and detector files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
 /// The detector types implemented in `src/detect`. Each belongs to one category.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

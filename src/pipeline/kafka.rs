@@ -1,5 +1,5 @@
-//! The Kafka edge: client settings, the consumer's callbacks (rebalance, statistics, logs),
-//! and the producer used for alerts and dead letters.
+//! The Kafka edge: client settings (for the consumer and for the sinks' producers) and the
+//! consumer's callbacks (rebalance, commits, statistics, logs).
 //!
 //! Consumer settings are chosen for throughput with bounded latency: offsets are never
 //! committed automatically (the pipeline commits only what a checkpoint covers), fetches wait
@@ -10,25 +10,23 @@
 //! `[kafka.client]` in the config override these defaults; secrets come from `[kafka.secrets]`.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _, ConsumerContext, Rebalance, RebalanceProtocol};
 use rdkafka::error::KafkaError;
-use rdkafka::producer::{DeliveryResult, ProducerContext, ThreadedProducer};
 use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::Offset;
 use rdkafka::{ClientConfig, TopicPartitionList};
 use tracing::{debug, error, info, warn};
 
+use super::offsets::OffsetTracker;
 use crate::admin::metrics::Metrics;
 use crate::config::Config;
 
 pub type Consumer = BaseConsumer<ConsumerCallbacks>;
-pub type Producer = ThreadedProducer<ProducerCallbacks>;
 
 /// Longest wait for the group's committed offsets while partitions are being assigned.
 const COMMITTED_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -85,18 +83,12 @@ fn is_consumer_only(key: &str) -> bool {
         || key.starts_with("queued.")
 }
 
-/// Consumer callbacks: partitions are resumed where the engine's state stops, assignment and
-/// lag go to the metrics, librdkafka logs go to tracing.
+/// Consumer callbacks: assigned partitions resume where the engine's state stops (through the
+/// [`OffsetTracker`], the one owner of offsets), revoked ones get their durable offsets
+/// committed on the way out, assignment and lag go to the metrics, librdkafka logs to tracing.
 pub struct ConsumerCallbacks {
     pub metrics: Arc<Metrics>,
-    /// Next offset per partition that the engine state covers (from the checkpoint, then kept
-    /// current by the pipeline). An assigned partition found here starts at that offset rather
-    /// than at the group's committed offset, so state and position never disagree, unless
-    /// the group committed further (another instance read on while the partition was away).
-    pub resume: Mutex<BTreeMap<(String, i32), i64>>,
-    /// Next offset per partition that the last durable checkpoint covers: what may be committed
-    /// when a partition is taken away, so its next owner starts right there.
-    pub durable: Mutex<BTreeMap<(String, i32), i64>>,
+    pub offsets: Mutex<OffsetTracker>,
     /// Partitions currently assigned, with the lag last reported for each (-1 = unknown).
     pub assigned: Mutex<BTreeMap<(String, i32), i64>>,
     /// Lag at or below this counts as caught up.
@@ -104,14 +96,19 @@ pub struct ConsumerCallbacks {
 }
 
 impl ConsumerCallbacks {
-    pub fn new(metrics: Arc<Metrics>, caught_up_lag: i64) -> Self {
+    pub fn new(metrics: Arc<Metrics>, offsets: OffsetTracker, caught_up_lag: i64) -> Self {
         ConsumerCallbacks {
             metrics,
-            resume: Mutex::new(BTreeMap::new()),
-            durable: Mutex::new(BTreeMap::new()),
+            offsets: Mutex::new(offsets),
             assigned: Mutex::new(BTreeMap::new()),
             caught_up_lag,
         }
+    }
+
+    /// The offset tracker. Each update is a few assignments, and a panic inside a librdkafka
+    /// callback aborts the process anyway, so a poisoned lock still holds whole offsets.
+    pub fn offsets(&self) -> MutexGuard<'_, OffsetTracker> {
+        self.offsets.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn update_readiness(&self, assigned: &BTreeMap<(String, i32), i64>) {
@@ -150,54 +147,21 @@ impl ClientContext for ConsumerCallbacks {
 }
 
 impl ConsumerCallbacks {
-    /// Set each assigned partition whose state we hold to start where that state stops.
+    /// Set each assigned partition to start where the tracker says: where our state stops, or
+    /// where the group stands if that is further (see `OffsetTracker::assign`).
     fn resume_where_state_stops(&self, consumer: &BaseConsumer<Self>, tpl: &mut TopicPartitionList) {
-        let Ok(resume) = self.resume.lock() else { return };
-        let ours: Vec<((String, i32), i64)> = tpl
-            .elements()
-            .iter()
-            .filter_map(|e| {
-                let key = (e.topic().to_string(), e.partition());
-                resume.get(&key).map(|&next| (key, next))
-            })
-            .collect();
-        drop(resume);
-        if ours.is_empty() {
-            return;
-        }
-        // Where the group stands: further than our state only if another instance read on
-        // while the partition was away; its events are not ours to replay (they would raise
-        // its alerts again), so start there and let the state skip them.
-        let mut asked = TopicPartitionList::new();
-        for ((topic, partition), _) in &ours {
-            asked.add_partition(topic, *partition);
-        }
-        let group = consumer.committed_offsets(asked, COMMITTED_TIMEOUT).map_err(|error| {
+        let group = consumer.committed_offsets(tpl.clone(), COMMITTED_TIMEOUT).map_err(|error| {
             warn!(%error, "cannot read the group's committed offsets; resuming at the checkpointed ones");
         });
-        for ((topic, partition), next) in ours {
-            let committed = group
-                .as_ref()
-                .ok()
-                .and_then(|g| g.find_partition(&topic, partition))
-                .and_then(|e| e.offset().to_raw())
-                .filter(|&o| o >= 0);
-            let start = committed.map_or(next, |c| c.max(next));
-            if start > next {
-                info!(
-                    topic,
-                    partition,
-                    state = next,
-                    committed = start,
-                    "partition was read on elsewhere; resuming at the group's offset"
-                );
-                // The state now stands there too: no later checkpoint or revocation may record
-                // (and commit) the older offset.
-                for offsets in [&self.resume, &self.durable] {
-                    if let Ok(mut offsets) = offsets.lock() {
-                        offsets.insert((topic.clone(), partition), start);
-                    }
-                }
+        let partitions: Vec<(String, i32)> =
+            tpl.elements().iter().map(|e| (e.topic().to_string(), e.partition())).collect();
+        let mut offsets = self.offsets();
+        for (topic, partition) in partitions {
+            let committed =
+                group.as_ref().ok().and_then(|g| g.find_partition(&topic, partition)).and_then(|e| e.offset().to_raw());
+            let Some(start) = offsets.assign(&(topic.clone(), partition), committed) else { continue };
+            if committed.is_some_and(|c| c >= 0 && start == c) {
+                debug!(topic, partition, start, "resuming at the group's offset");
             }
             if let Err(error) = tpl.set_partition_offset(&topic, partition, Offset::Offset(start)) {
                 warn!(%error, topic, partition, "cannot resume partition at the checkpointed offset");
@@ -207,26 +171,42 @@ impl ConsumerCallbacks {
 
     /// Commit what the last durable checkpoint covers of the partitions being taken away.
     fn commit_durable(&self, consumer: &BaseConsumer<Self>, tpl: &TopicPartitionList) {
-        let Ok(durable) = self.durable.lock() else { return };
-        let mut commit = TopicPartitionList::new();
-        for e in tpl.elements() {
-            if let Some(&next) = durable.get(&(e.topic().to_string(), e.partition())) {
-                if let Err(error) = commit.add_partition_offset(e.topic(), e.partition(), Offset::Offset(next)) {
-                    warn!(%error, "cannot build the offsets to commit on revocation");
-                }
-            }
-        }
-        drop(durable);
-        if commit.count() == 0 {
+        let revoked: Vec<((String, i32), i64)> = {
+            let mut offsets = self.offsets();
+            tpl.elements()
+                .iter()
+                .filter_map(|e| {
+                    let tp = (e.topic().to_string(), e.partition());
+                    offsets.revoke(&tp).map(|next| (tp, next))
+                })
+                .collect()
+        };
+        if revoked.is_empty() {
             return;
         }
-        match consumer.commit(&commit, CommitMode::Sync) {
-            Ok(()) => debug!(partitions = commit.count(), "committed the checkpointed offsets of revoked partitions"),
+        match commit(consumer, &revoked, CommitMode::Sync) {
+            Ok(()) => {
+                self.offsets().committed(&revoked);
+                debug!(partitions = revoked.len(), "committed the checkpointed offsets of revoked partitions")
+            }
             Err(error) => {
                 warn!(%error, "could not commit the offsets of revoked partitions; their next owner re-reads from the previous commit")
             }
         }
     }
+}
+
+/// Commit these offsets (next offset to read, per partition).
+pub fn commit<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    offsets: &[((String, i32), i64)],
+    mode: CommitMode,
+) -> Result<(), KafkaError> {
+    let mut tpl = TopicPartitionList::new();
+    for ((topic, partition), next) in offsets {
+        tpl.add_partition_offset(topic, *partition, Offset::Offset(*next))?;
+    }
+    consumer.commit(&tpl, mode)
 }
 
 impl ConsumerContext for ConsumerCallbacks {
@@ -288,36 +268,21 @@ impl ConsumerContext for ConsumerCallbacks {
 
     fn commit_callback(&self, result: rdkafka::error::KafkaResult<()>, offsets: &TopicPartitionList) {
         match result {
-            Ok(()) => debug!(partitions = offsets.count(), "offsets committed"),
+            Ok(()) => {
+                let committed: Vec<((String, i32), i64)> = offsets
+                    .elements()
+                    .iter()
+                    .filter_map(|e| Some(((e.topic().to_string(), e.partition()), e.offset().to_raw()?)))
+                    .collect();
+                self.offsets().committed(&committed);
+                debug!(partitions = offsets.count(), "offsets committed")
+            }
             Err(error) => warn!(%error, "offset commit failed; the next checkpoint commits again"),
         }
     }
 }
 
-/// Producer callbacks: failed deliveries are counted and logged.
-#[derive(Default)]
-pub struct ProducerCallbacks {
-    pub failed: AtomicU64,
-}
-
-impl ClientContext for ProducerCallbacks {
-    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
-        log_librdkafka(level, facility, message);
-    }
-}
-
-impl ProducerContext for ProducerCallbacks {
-    type DeliveryOpaque = ();
-    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
-        if let Err((error, message)) = result {
-            self.failed.fetch_add(1, Ordering::Relaxed);
-            use rdkafka::Message;
-            error!(%error, topic = message.topic(), "could not deliver a message to Kafka");
-        }
-    }
-}
-
-fn log_librdkafka(level: RDKafkaLogLevel, facility: &str, message: &str) {
+pub fn log_librdkafka(level: RDKafkaLogLevel, facility: &str, message: &str) {
     match level {
         RDKafkaLogLevel::Emerg | RDKafkaLogLevel::Alert | RDKafkaLogLevel::Critical | RDKafkaLogLevel::Error => {
             error!(facility, "librdkafka: {message}")
@@ -325,5 +290,26 @@ fn log_librdkafka(level: RDKafkaLogLevel, facility: &str, message: &str) {
         RDKafkaLogLevel::Warning => warn!(facility, "librdkafka: {message}"),
         RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => info!(facility, "librdkafka: {message}"),
         RDKafkaLogLevel::Debug => debug!(facility, "librdkafka: {message}"),
+    }
+}
+
+/// Produce one message, waiting for room while the producer's queue is full (for feeding
+/// traffic: the demo, tests and benchmarks).
+pub fn send_blocking<C: rdkafka::producer::ProducerContext<DeliveryOpaque = ()>>(
+    producer: &rdkafka::producer::ThreadedProducer<C>,
+    topic: &str,
+    key: &[u8],
+    payload: &[u8],
+) -> Result<(), KafkaError> {
+    let mut record = rdkafka::producer::BaseRecord::to(topic).key(key).payload(payload);
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull), back)) => {
+                record = back;
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            Err((error, _)) => return Err(error),
+        }
     }
 }

@@ -1,60 +1,71 @@
 //! The streaming pipeline behind `auditwatch run` and `auditwatch demo`:
 //!
 //! ```text
-//! Kafka ──poll batch──► decode ──► Engine ──► ledger (skip delivered ids) ──► outputs
-//!          (each topic's   │ bad / late                                       (stdout, file, Kafka)
+//! Kafka ──poll batch──► decode ──► Engine ──► alerts outbox ──► a worker per sink
+//!          (each topic's   │ bad / late        (durable log)     (stdout, file, Kafka)
 //!           format)        ▼
-//!                   dead-letter topic (original bytes, reason in headers)
-//! every checkpoint_interval: flush outputs ─► snapshot engine + offsets + ledger
-//!                            ─► background writer (temp, fsync, rename) ─► commit offsets
+//!                     dead-letter outbox ──► worker ──► dead-letter topic
+//! every checkpoint_interval, at a batch boundary: the barrier
+//!     capture engine + outboxes ─► writer thread: fsync outboxes, write checkpoint
+//!     ─► participants hear the epoch is durable ─► commit its offsets (OffsetTracker)
 //! ```
 //!
 //! At-least-once: an offset is committed only after a checkpoint holding the state that
-//! includes its event is durable, and only after the alerts raised before it were flushed.
-//! On start the checkpoint is restored and each partition assigned to us resumes at the offset
-//! the restored state covers (see `kafka::ConsumerCallbacks::rebalance`). Replayed events give the same alert ids,
-//! and the ledger keeps delivered ones from going out twice.
+//! includes its event is durable, and with it the outbox entries (alerts, dead letters) raised
+//! before it. The sinks deliver from the outboxes on their own threads, so a slow or dead sink
+//! never stalls intake. Dead letters are also confirmed by the dead-letter topic before their
+//! offsets are committed (see [`DEAD_LETTER_CONFIRM`]). On start the checkpoint is restored
+//! and each partition assigned to us resumes at the offset the restored state covers
+//! ([`offsets::OffsetTracker`]); replayed events give the same alert ids, which the outbox
+//! holds already and does not take again.
 //!
 //! The engine runs on the pipeline thread (it is single-threaded by design, and sees each
 //! partition's events in order); a large poll batch is decoded on several threads first
-//! (`decode`). The intake stall of a checkpoint is the time to encode the engine, the file I/O
-//! happens on a writer thread.
+//! ([`decode`]).
 
+pub mod barrier;
 mod decode;
 pub mod kafka;
+pub mod offsets;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{CommitMode, Consumer as _};
 use rdkafka::error::KafkaError;
-use rdkafka::message::{BorrowedMessage, Header, OwnedHeaders};
-use rdkafka::{Message, Offset, TopicPartitionList};
+use rdkafka::message::BorrowedMessage;
+use rdkafka::Message;
 use thiserror::Error;
 use tracing::{error, info, warn};
 
 use crate::admin::metrics::Metrics;
-use crate::config::{Config, ConfigError, InputFormat, OutputConfig};
+use crate::config::{Config, ConfigError, InputFormat};
 use crate::detection::alert::Alert;
 use crate::detection::definition::Detector;
-use crate::detection::engine::{Engine, EngineOptions};
-use crate::replay::Rejection;
-use crate::sinks::{send_blocking, OutputError, Outputs};
-use crate::state::checkpoint::{self, Checkpoint, CheckpointError, PartitionOffset};
-use crate::state::codec::{CodecError, Reader, Writer};
-use crate::state::ledger::AlertLedger;
-use kafka::{ConsumerCallbacks, Producer, ProducerCallbacks};
+use crate::detection::engine::EngineOptions;
+use crate::input::dead_letter::{DeadLetter, Origin, Rejection};
+use crate::sinks::{kafka::KafkaSink, output_names, worker, Sink, SinkError};
+use crate::state::checkpoint::{self, CheckpointError};
+use crate::state::codec::CodecError;
+use crate::state::engine_state::EngineState;
+use crate::state::outbox::{Outbox, OutboxOptions};
+use barrier::{Barrier, BarrierError, Participant};
+use kafka::ConsumerCallbacks;
+use offsets::OffsetTracker;
 
-/// Alert ids remembered for deduplication across restarts.
-const LEDGER_CAPACITY: usize = 100_000;
 /// Longest wait in one poll while nothing is fetched, between checks for shutdown and checkpoints.
 const IDLE_WAIT: Duration = Duration::from_millis(100);
-/// Longest wait for the producer to acknowledge alerts and dead letters before a checkpoint.
-const FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a checkpoint waits for the dead-letter topic to confirm the epoch's dead letters.
+/// The topic is on the source cluster, so when it is healthy this costs nothing; when it is not,
+/// the epoch fails and its offsets stay uncommitted, so that no bad message is committed past
+/// before it is in the dead-letter topic.
+pub const DEAD_LETTER_CONFIRM: Duration = Duration::from_secs(20);
+/// Outbox names, also their checkpoint sections.
+const ALERTS: &str = "alerts";
+const DEAD_LETTERS: &str = "dead_letters";
 
 #[derive(Debug, Error)]
 pub enum ServiceError {
@@ -67,13 +78,21 @@ pub enum ServiceError {
     #[error("checkpoint does not hold a valid engine state: {0}")]
     State(#[from] CodecError),
     #[error(transparent)]
-    Output(#[from] OutputError),
-    #[error("alert ledger in the state directory: {0}")]
-    Ledger(#[from] std::io::Error),
+    Barrier(#[from] BarrierError),
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+    #[error("outbox `{outbox}` in the state directory: {source}")]
+    Outbox { outbox: &'static str, source: std::io::Error },
+    #[error("cannot start a sink worker thread: {0}")]
+    Spawn(std::io::Error),
 }
 
 fn kafka_error(context: &'static str) -> impl FnOnce(KafkaError) -> ServiceError {
     move |source| ServiceError::Kafka { context, source }
+}
+
+fn outbox_error(outbox: &'static str) -> impl FnOnce(std::io::Error) -> ServiceError {
+    move |source| ServiceError::Outbox { outbox, source }
 }
 
 /// Handles for whoever drives the pipeline (signals, the demo).
@@ -91,44 +110,45 @@ pub struct RunSummary {
     pub messages: u64,
     pub events: u64,
     pub dead_letters: u64,
-    pub alerts_delivered: u64,
-    pub alerts_suppressed_as_delivered: u64,
+    /// New alerts put in the outbox.
+    pub alerts: u64,
+    /// Alerts raised again (events replayed after a restart) and already in the outbox.
+    pub alerts_already_in_outbox: u64,
     pub checkpoints: u64,
     pub alerts_by_category: [u64; 4],
+    /// False if some sink still had entries to deliver when the pipeline stopped (they go out
+    /// after the next start).
+    pub sinks_drained: bool,
 }
 
-struct Job {
-    checkpoint: Checkpoint,
-    started: Instant,
+/// Every stateful part of the pipeline: each is a participant of the checkpoint barrier.
+struct Stateful {
+    engine: EngineState,
+    alerts: Outbox,
+    dead_letters: Outbox,
 }
 
-/// The offsets a durable checkpoint covers, how long it took, and its buffer back for reuse
-/// (a fresh 40+ MB buffer would page-fault its way through every checkpoint).
-type JobResult = Result<(Vec<PartitionOffset>, Duration, Vec<u8>), CheckpointError>;
+impl Stateful {
+    fn participants(&mut self) -> [&mut dyn Participant; 3] {
+        [&mut self.engine, &mut self.alerts, &mut self.dead_letters]
+    }
+}
 
 pub struct Pipeline<'a> {
     config: &'a Config,
     metrics: Arc<Metrics>,
     control: Control,
     consumer: Arc<kafka::Consumer>,
-    producer: Arc<Producer>,
-    engine: Engine,
-    outputs: Outputs,
-    ledger: AlertLedger,
+    state: Stateful,
+    barrier: Barrier,
+    workers: Vec<JoinHandle<()>>,
     topics: Vec<String>,
     /// Input format of each topic, by topic index.
     formats: Vec<InputFormat>,
     /// Threads a large batch is decoded on (the machine's parallelism).
     decode_threads: usize,
-    alerts: Vec<Alert>,
-    /// Alerts handed to the outputs but not yet confirmed delivered (see `AlertLedger`).
-    unconfirmed: Vec<String>,
+    raised: Vec<Alert>,
     summary: RunSummary,
-    jobs: SyncSender<Job>,
-    results: Receiver<JobResult>,
-    writer: Option<JoinHandle<()>>,
-    in_flight: bool,
-    spare: Vec<u8>,
     last_checkpoint: Instant,
     last_state_metrics: Instant,
     seen_partition_changes: u64,
@@ -137,7 +157,7 @@ pub struct Pipeline<'a> {
 }
 
 impl<'a> Pipeline<'a> {
-    /// Restore state, connect, and subscribe.
+    /// Restore state, start the sink workers, connect, and subscribe.
     pub fn start(
         config: &'a Config,
         detectors: Vec<Detector>,
@@ -153,28 +173,39 @@ impl<'a> Pipeline<'a> {
         };
         let state_dir = &config.state.dir;
         let restored = checkpoint::read(state_dir)?;
-        let (engine, offsets, delivered) = match restored {
-            Some(cp) => {
-                let engine = Engine::restore(detectors, options, &mut Reader::new(&cp.engine))?;
-                info!(accounts = engine.accounts_tracked(), events = engine.stats().events, offsets = ?cp.offsets, alerts_remembered = cp.delivered.len(), "restored checkpoint");
-                let offsets = cp.offsets.into_iter().map(|o| ((o.topic, o.partition), o.next_offset)).collect();
-                (engine, offsets, cp.delivered)
-            }
-            None => (Engine::new(detectors, options), BTreeMap::new(), Vec::new()),
-        };
-        let ledger = AlertLedger::open(state_dir, LEDGER_CAPACITY, delivered)?;
+        let engine = EngineState::restore(restored.as_ref(), detectors, options)?;
+        let offsets: Vec<_> = restored
+            .as_ref()
+            .map(|cp| cp.offsets.iter().map(|o| ((o.topic.clone(), o.partition), o.next_offset)).collect())
+            .unwrap_or_default();
+        let section = |name| restored.as_ref().and_then(|cp| cp.section(name));
 
-        let producer: Producer = kafka::client_config(config, false)?
-            .create_with_context(ProducerCallbacks::default())
-            .map_err(kafka_error("creating the producer"))?;
-        let producer = Arc::new(producer);
-        let needs_producer = config.outputs.iter().any(|o| matches!(o, OutputConfig::Kafka { .. }));
-        let outputs = Outputs::open(&config.outputs, needs_producer.then(|| producer.clone()))?;
+        // The sinks, each with its worker reading the outbox from its own cursor.
+        let names = output_names(&config.outputs);
+        let alerts = Outbox::open(state_dir, ALERTS, &names, section(ALERTS), OutboxOptions::default())
+            .map_err(outbox_error(ALERTS))?;
+        let dead_letter_sink = format!("kafka-{}", config.dead_letter.topic);
+        let dead_letters = Outbox::open(
+            state_dir,
+            DEAD_LETTERS,
+            std::slice::from_ref(&dead_letter_sink),
+            section(DEAD_LETTERS),
+            OutboxOptions { confirm_before_commit: Some(DEAD_LETTER_CONFIRM), ..OutboxOptions::default() },
+        )
+        .map_err(outbox_error(DEAD_LETTERS))?;
+        let mut workers = Vec::new();
+        for (output, name) in config.outputs.iter().zip(&names) {
+            workers.push(Self::spawn_worker(Sink::open(output, config)?, &alerts, name, &metrics, state_dir)?);
+        }
+        let dead_letter_kafka = Sink::Kafka(KafkaSink::new(config, &config.dead_letter.topic)?);
+        workers.push(Self::spawn_worker(dead_letter_kafka, &dead_letters, &dead_letter_sink, &metrics, state_dir)?);
+        if let Some(cp) = &restored {
+            info!(epoch = cp.epoch, accounts = engine.engine.accounts_tracked(), events = engine.engine.stats().events, offsets = ?cp.offsets, "restored checkpoint");
+        }
+        let barrier = Barrier::start(state_dir.clone(), restored.as_ref().map_or(0, |cp| cp.epoch))?;
 
-        let callbacks = ConsumerCallbacks::new(metrics.clone(), config.kafka.batch_size as i64);
-        // Resume exactly where the checkpointed state stops (see ConsumerCallbacks::rebalance).
-        lock(&callbacks.resume).clone_from(&offsets);
-        lock(&callbacks.durable).clone_from(&offsets);
+        let callbacks =
+            ConsumerCallbacks::new(metrics.clone(), OffsetTracker::restored(offsets), config.kafka.batch_size as i64);
         let consumer: kafka::Consumer = kafka::client_config(config, true)?
             .create_with_context(callbacks)
             .map_err(kafka_error("creating the consumer"))?;
@@ -182,53 +213,39 @@ impl<'a> Pipeline<'a> {
         let names: Vec<&str> = topics.iter().map(String::as_str).collect();
         consumer.subscribe(&names).map_err(kafka_error("subscribing"))?;
         info!(topics = ?topics, group = %config.kafka.group_id, "subscribed");
-        let consumer = Arc::new(consumer);
 
-        let (jobs, job_rx) = mpsc::sync_channel::<Job>(1);
-        let (result_tx, results) = mpsc::channel::<JobResult>();
-        let dir = state_dir.clone();
-        let writer = std::thread::Builder::new()
-            .name("checkpoint-writer".into())
-            .spawn(move || {
-                for job in job_rx {
-                    let offsets = job.checkpoint.offsets.clone();
-                    let result = checkpoint::write(&dir, &job.checkpoint)
-                        .map(|()| (offsets, job.started.elapsed(), job.checkpoint.engine));
-                    if result_tx.send(result).is_err() {
-                        break;
-                    }
-                }
-            })
-            .map_err(ServiceError::Ledger)?;
-
-        let seen_partition_changes = engine.stats().account_partition_changes;
-        let seen_folded = engine.stats().folded_repeats;
+        let seen_partition_changes = engine.engine.stats().account_partition_changes;
+        let seen_folded = engine.engine.stats().folded_repeats;
         Ok(Pipeline {
             config,
             metrics,
             control,
-            consumer,
-            producer,
-            engine,
-            outputs,
-            ledger,
+            consumer: Arc::new(consumer),
+            state: Stateful { engine, alerts, dead_letters },
+            barrier,
+            workers,
             topics,
             formats: config.topics.iter().map(|t| t.format).collect(),
             decode_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            alerts: Vec::new(),
-            unconfirmed: Vec::new(),
+            raised: Vec::new(),
             summary: RunSummary::default(),
-            jobs,
-            results,
-            writer: Some(writer),
-            in_flight: false,
-            spare: Vec::new(),
             last_checkpoint: Instant::now(),
             last_state_metrics: Instant::now() - Duration::from_secs(60),
             seen_partition_changes,
             seen_folded,
             last_partition_warning: None,
         })
+    }
+
+    fn spawn_worker(
+        sink: Sink,
+        outbox: &Outbox,
+        name: &str,
+        metrics: &Metrics,
+        state_dir: &std::path::Path,
+    ) -> Result<JoinHandle<()>, ServiceError> {
+        let dead = state_dir.join("outbox").join(outbox.name()).join(format!("{name}.dead.jsonl"));
+        worker::spawn(sink, outbox.reader(name), metrics.sink(name), dead).map_err(ServiceError::Spawn)
     }
 
     /// Consume until `control.shutdown` is set, then drain, checkpoint, commit and return.
@@ -262,10 +279,10 @@ impl<'a> Pipeline<'a> {
             self.handle_batch(&batch, &mut touched)?;
             // Hand the messages back to librdkafka before waiting for more.
             batch.clear();
-            self.after_batch(&mut touched);
-            self.collect_checkpoint_results()?;
-            if !self.in_flight && self.last_checkpoint.elapsed() >= interval {
-                self.start_checkpoint()?;
+            self.after_batch(&mut touched)?;
+            self.checkpoint_finished(false, CommitMode::Async);
+            if !self.barrier.in_flight() && self.last_checkpoint.elapsed() >= interval {
+                self.begin_checkpoint()?;
             }
         }
         info!("shutting down: draining and writing the final checkpoint");
@@ -297,9 +314,12 @@ impl<'a> Pipeline<'a> {
     ) -> Result<(), ServiceError> {
         let partition = message.partition();
         let outcome = match decoded {
-            Ok(event) => {
-                self.engine.process_from(&event, Some(partition as u32), &mut self.alerts).map_err(Rejection::Late)
-            }
+            Ok(event) => self
+                .state
+                .engine
+                .engine
+                .process_from(&event, Some(partition as u32), &mut self.raised)
+                .map_err(Rejection::Late),
             Err(e) => Err(Rejection::Decode(e)),
         };
         match outcome {
@@ -315,63 +335,51 @@ impl<'a> Pipeline<'a> {
         touched.insert((topic_index, partition), message.offset() + 1);
         self.summary.messages += 1;
         self.control.handled.fetch_add(1, Ordering::Relaxed);
-        for alert in std::mem::take(&mut self.alerts) {
-            self.deliver(alert)?;
+        for alert in std::mem::take(&mut self.raised) {
+            self.raise(alert)?;
         }
         Ok(())
     }
 
     fn dead_letter(&mut self, message: &BorrowedMessage<'_>, rejection: &Rejection) -> Result<(), ServiceError> {
-        let (partition, offset) = (message.partition().to_string(), message.offset().to_string());
-        let field = match rejection {
-            Rejection::Decode(e) => e.field.clone().unwrap_or_default(),
-            Rejection::Late(_) => "time".to_string(),
-        };
-        let reason = rejection.reason();
-        let headers = OwnedHeaders::new()
-            .insert(Header { key: "auditwatch.reason", value: Some(reason.as_str()) })
-            .insert(Header { key: "auditwatch.kind", value: Some(rejection.kind()) })
-            .insert(Header { key: "auditwatch.field", value: Some(field.as_str()) })
-            .insert(Header { key: "auditwatch.source.topic", value: Some(message.topic()) })
-            .insert(Header { key: "auditwatch.source.partition", value: Some(partition.as_str()) })
-            .insert(Header { key: "auditwatch.source.offset", value: Some(offset.as_str()) });
-        send_blocking(
-            &self.producer,
-            &self.config.dead_letter.topic,
-            message.key().unwrap_or(&[]),
-            message.payload().unwrap_or(&[]),
-            Some(headers),
-        )
-        .map_err(kafka_error("sending to the dead-letter topic"))?;
+        let raw = message.payload().unwrap_or(&[]);
+        let origin = Origin::Kafka { topic: message.topic(), partition: message.partition(), offset: message.offset() };
+        let dead = DeadLetter { rejection, origin, raw };
+        let headers = dead.headers();
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        self.state
+            .dead_letters
+            .append(&dead.id(), message.key().unwrap_or(&[]), raw, &headers)
+            .map_err(outbox_error(DEAD_LETTERS))?;
         self.metrics.dead_letter();
         self.summary.dead_letters += 1;
         Ok(())
     }
 
-    fn deliver(&mut self, alert: Alert) -> Result<(), ServiceError> {
-        if self.ledger.contains(&alert.id) || self.unconfirmed.contains(&alert.id) {
-            self.summary.alerts_suppressed_as_delivered += 1;
+    /// Put a new alert in the outbox, stamped with the wall-clock time it was raised.
+    fn raise(&mut self, alert: Alert) -> Result<(), ServiceError> {
+        let body = crate::sinks::alert_body(&alert);
+        if !self.state.alerts.append(&alert.id, alert.account.as_bytes(), &body, &[]).map_err(outbox_error(ALERTS))? {
+            self.summary.alerts_already_in_outbox += 1;
             return Ok(());
         }
-        self.outputs.deliver(&alert)?;
-        // Recorded in the ledger once the outputs confirm it, at the next checkpoint.
-        self.unconfirmed.push(alert.id.clone());
-        self.metrics.alert(alert.category.as_str(), severity_name(alert.severity));
-        self.summary.alerts_delivered += 1;
+        self.metrics.alert(alert.category.as_str(), alert.severity.as_str());
+        self.summary.alerts += 1;
         self.summary.alerts_by_category[crate::detection::engine::category_index(alert.category)] += 1;
         Ok(())
     }
 
-    fn after_batch(&mut self, touched: &mut HashMap<(usize, i32), i64>) {
+    fn after_batch(&mut self, touched: &mut HashMap<(usize, i32), i64>) -> Result<(), ServiceError> {
+        // The sinks see this batch's alerts and dead letters now (durable at the next barrier).
+        self.state.alerts.publish().map_err(outbox_error(ALERTS))?;
+        self.state.dead_letters.publish().map_err(outbox_error(DEAD_LETTERS))?;
         if !touched.is_empty() {
-            // Where the state stops: what the next checkpoint records, and where a partition
-            // reassigned to us later resumes.
-            let mut resume = lock(&self.consumer.context().resume);
+            let mut offsets = self.consumer.context().offsets();
             for ((topic_index, partition), next) in touched.drain() {
-                resume.insert((self.topics[topic_index].clone(), partition), next);
+                offsets.apply(&(self.topics[topic_index].clone(), partition), next);
             }
         }
-        let stats = self.engine.stats();
+        let stats = self.state.engine.engine.stats();
         self.metrics.alerts_folded(stats.folded_repeats - self.seen_folded);
         self.seen_folded = stats.folded_repeats;
         let changes = stats.account_partition_changes - self.seen_partition_changes;
@@ -386,152 +394,94 @@ impl<'a> Pipeline<'a> {
                 self.last_partition_warning = Some(Instant::now());
             }
         }
-        if self.last_state_metrics.elapsed() >= Duration::from_secs(5) {
+        if self.last_state_metrics.elapsed() >= Duration::from_secs(1) {
+            let engine = &self.state.engine.engine;
             self.metrics.set_state(
-                self.engine.accounts_tracked() as u64,
-                self.engine.credentials_tracked() as u64,
-                self.engine.state_bytes(),
+                engine.accounts_tracked() as u64,
+                engine.credentials_tracked() as u64,
+                engine.state_bytes(),
             );
+            for outbox in [&self.state.alerts, &self.state.dead_letters] {
+                self.metrics.set_outbox_bytes(outbox.name(), outbox.bytes_on_disk());
+                for (sink, pending) in outbox.pending() {
+                    self.metrics.sink(&sink).pending.store(pending, Ordering::Relaxed);
+                }
+            }
             self.last_state_metrics = Instant::now();
-        }
-    }
-
-    fn snapshot(&mut self) -> Result<Job, ServiceError> {
-        let started = Instant::now();
-        self.outputs.flush(FLUSH_TIMEOUT)?;
-        self.ledger.record(&std::mem::take(&mut self.unconfirmed))?;
-        let mut buf = std::mem::take(&mut self.spare);
-        buf.clear();
-        let mut w = Writer { buf };
-        self.engine.save(&mut w);
-        let delivered = self.ledger.begin_checkpoint()?;
-        // The rebalance callback may have moved a partition past the state (see
-        // `ConsumerCallbacks::resume`), so the offsets come from there.
-        let offsets = lock(&self.consumer.context().resume)
-            .iter()
-            .map(|((topic, partition), next)| PartitionOffset {
-                topic: topic.clone(),
-                partition: *partition,
-                next_offset: *next,
-            })
-            .collect();
-        Ok(Job { checkpoint: Checkpoint { written_at_unix_ms: unix_ms(), offsets, delivered, engine: w.buf }, started })
-    }
-
-    fn start_checkpoint(&mut self) -> Result<(), ServiceError> {
-        let job = self.snapshot()?;
-        self.in_flight = true;
-        self.last_checkpoint = Instant::now();
-        if self.jobs.send(job).is_err() {
-            error!("checkpoint writer stopped");
-            self.in_flight = false;
         }
         Ok(())
     }
 
-    fn collect_checkpoint_results(&mut self) -> Result<(), ServiceError> {
-        loop {
-            match self.results.try_recv() {
-                Ok(result) => self.checkpoint_finished(result, CommitMode::Async),
-                Err(TryRecvError::Empty | TryRecvError::Disconnected) => return Ok(()),
-            }
-        }
+    fn begin_checkpoint(&mut self) -> Result<(), ServiceError> {
+        let offsets = self.consumer.context().offsets().applied();
+        let stall = self.barrier.begin(offsets, &mut self.state.participants(), unix_ms())?;
+        tracing::debug!(?stall, "checkpoint captured");
+        self.last_checkpoint = Instant::now();
+        Ok(())
     }
 
-    fn checkpoint_finished(&mut self, result: JobResult, mode: CommitMode) {
-        self.in_flight = false;
-        match result {
-            Ok((offsets, took, buffer)) => {
-                self.spare = buffer;
-                self.metrics.checkpoint_done(took, unix_ms());
+    /// Handle a finished checkpoint (`wait`: wait for the one in flight): on success commit the
+    /// offsets it made durable.
+    fn checkpoint_finished(&mut self, wait: bool, mode: CommitMode) {
+        let Some(outcome) = self.barrier.finished(wait, &mut self.state.participants()) else { return };
+        match outcome.result {
+            Ok(durable) => {
+                self.metrics.checkpoint_done(outcome.took, unix_ms());
                 self.summary.checkpoints += 1;
-                if let Err(error) = self.ledger.end_checkpoint() {
-                    warn!(%error, "could not remove the alert log covered by the checkpoint");
+                let commit = {
+                    let mut offsets = self.consumer.context().offsets();
+                    offsets.durable(&durable);
+                    offsets.to_commit()
+                };
+                if commit.is_empty() {
+                    return;
                 }
-                self.commit(&offsets, mode);
+                let sync = matches!(mode, CommitMode::Sync);
+                match kafka::commit(&self.consumer, &commit, mode) {
+                    // Async commits are recorded when their callback reports success.
+                    Ok(()) if sync => self.consumer.context().offsets().committed(&commit),
+                    Ok(()) => {}
+                    Err(error) => warn!(%error, "offset commit failed; the next checkpoint commits again"),
+                }
             }
             Err(error) => {
                 self.metrics.checkpoint_failed();
-                error!(%error, "checkpoint failed; offsets stay uncommitted and the next interval tries again");
+                error!(%error, epoch = outcome.epoch, "checkpoint failed; offsets stay uncommitted and the next interval tries again");
             }
-        }
-    }
-
-    /// Commit the checkpointed offsets of the partitions this instance still owns; a partition
-    /// taken away later gets them committed on its way out (see `ConsumerCallbacks`).
-    fn commit(&self, offsets: &[PartitionOffset], mode: CommitMode) {
-        lock(&self.consumer.context().durable)
-            .extend(offsets.iter().map(|o| ((o.topic.clone(), o.partition), o.next_offset)));
-        let owned = self.consumer.assignment().ok();
-        let mine: BTreeMap<(String, i32), i64> = offsets
-            .iter()
-            .filter(|o| owned.as_ref().is_none_or(|a| a.find_partition(&o.topic, o.partition).is_some()))
-            .map(|o| ((o.topic.clone(), o.partition), o.next_offset))
-            .collect();
-        if mine.is_empty() {
-            return;
-        }
-        match partition_list(&mine) {
-            Ok(tpl) => {
-                if let Err(error) = self.consumer.commit(&tpl, mode) {
-                    warn!(%error, "offset commit failed; the next checkpoint commits again");
-                }
-            }
-            Err(error) => warn!(%error, "could not build the offset list to commit"),
         }
     }
 
     fn finish(mut self) -> Result<RunSummary, ServiceError> {
-        if self.in_flight {
-            if let Ok(result) = self.results.recv() {
-                self.checkpoint_finished(result, CommitMode::Sync);
-            }
+        self.checkpoint_finished(true, CommitMode::Sync);
+        let offsets = self.consumer.context().offsets().applied();
+        self.barrier.begin(offsets.clone(), &mut self.state.participants(), unix_ms())?;
+        self.checkpoint_finished(true, CommitMode::Sync);
+        // Give the sinks part of the shutdown time to deliver what is pending; the rest stays in
+        // the outbox and goes out after the next start.
+        let grace = Duration::from_millis(self.config.state.shutdown_timeout.millis() as u64 / 2);
+        let deadline = Instant::now() + grace;
+        self.summary.sinks_drained =
+            self.state.alerts.wait_drained(deadline) && self.state.dead_letters.wait_drained(deadline);
+        if !self.summary.sinks_drained {
+            warn!(pending = ?self.state.alerts.pending(), "sinks still have pending alerts at shutdown; they are delivered after the next start");
         }
-        let job = self.snapshot()?;
-        let offsets = job.checkpoint.offsets.clone();
-        checkpoint::write(&self.config.state.dir, &job.checkpoint)?;
-        self.metrics.checkpoint_done(job.started.elapsed(), unix_ms());
-        self.summary.checkpoints += 1;
-        self.ledger.end_checkpoint()?;
-        self.commit(&offsets, CommitMode::Sync);
-        drop(self.jobs);
-        if let Some(writer) = self.writer.take() {
-            let _ = writer.join();
+        self.state.alerts.stop_workers();
+        self.state.dead_letters.stop_workers();
+        for worker in self.workers.drain(..) {
+            // A worker blocked inside its sink (a hung write) is left behind rather than waited for.
+            if worker.is_finished() || self.summary.sinks_drained {
+                let _ = worker.join();
+            }
         }
         info!(
             events = self.summary.events,
-            engine_events = self.engine.stats().events,
+            engine_events = self.state.engine.engine.stats().events,
             ?offsets,
             dead_letters = self.summary.dead_letters,
-            alerts = self.summary.alerts_delivered,
+            alerts = self.summary.alerts,
             "stopped cleanly"
         );
         Ok(self.summary)
-    }
-}
-
-fn partition_list(offsets: &BTreeMap<(String, i32), i64>) -> Result<TopicPartitionList, ServiceError> {
-    let mut tpl = TopicPartitionList::new();
-    for ((topic, partition), next) in offsets {
-        tpl.add_partition_offset(topic, *partition, Offset::Offset(*next))
-            .map_err(kafka_error("building the offset list"))?;
-    }
-    Ok(tpl)
-}
-
-/// The offset maps stay whole even if a holder panicked (each update is one insert), and a panic
-/// inside a librdkafka callback aborts the process anyway.
-fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-fn severity_name(severity: crate::detection::definition::Severity) -> &'static str {
-    use crate::detection::definition::Severity::*;
-    match severity {
-        Low => "low",
-        Medium => "medium",
-        High => "high",
-        Critical => "critical",
     }
 }
 

@@ -1,149 +1,107 @@
-//! Alert outputs of the service: stdout (JSON lines or a readable line), a JSON-lines file, and
-//! a Kafka topic keyed by account. Every output gets the same alert body (the contract in
-//! `alert`), stamped with `detected_at`.
+//! Where alerts and dead letters go: one file per sink behind the closed [`Sink`] enum, each
+//! driven by its own [`worker`] thread from the durable outbox (`state::outbox`).
 //!
-//! Outputs are a closed set (`OutputConfig`), so adding one (email, webhook) breaks the build
-//! wherever it must be handled. `flush` is called before a checkpoint: an offset is committed
-//! only after the alerts raised before it reached their outputs.
+//! A sink's only job is [`Sink::deliver`]: send a batch of entries and return once the
+//! destination confirmed them (stdout: written; file: written, flushed and synced; Kafka: a
+//! successful delivery report), or say how far it got and whether retrying can help. Retries,
+//! backoff, cursors and metrics live in the worker, so a new sink (email, webhook) is one file
+//! and one variant here. Every alert sink gets the same body: the alert contract as JSON.
 
-use std::fs::{File, OpenOptions};
-use std::io::{self, BufWriter, Write};
-use std::sync::Arc;
-use std::time::Duration;
+pub mod file;
+pub mod kafka;
+pub mod stdout;
+pub mod worker;
 
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{BaseRecord, Producer as _};
 use thiserror::Error;
 
-use crate::config::{OutputConfig, StdoutFormat};
+use crate::config::{Config, OutputConfig};
 use crate::detection::alert::Alert;
-use crate::detection::time::Rfc3339;
-use crate::pipeline::kafka::Producer;
+use crate::state::outbox::Entry;
 
+/// A sink could not start.
 #[derive(Debug, Error)]
-pub enum OutputError {
-    #[error("cannot write alerts to {target}: {source}")]
-    Io { target: String, source: io::Error },
-    #[error("cannot send an alert to Kafka topic {topic}: {source}")]
-    Kafka { topic: String, source: KafkaError },
+pub enum SinkError {
+    #[error("output `{sink}`: {reason}")]
+    Open { sink: String, reason: String },
 }
 
-enum Output {
-    Stdout(StdoutFormat),
-    File { path: String, writer: BufWriter<File> },
-    Kafka { topic: String },
+/// A batch was not (wholly) delivered.
+#[derive(Debug)]
+pub struct DeliveryError {
+    /// Entries at the start of the batch that were confirmed all the same.
+    pub confirmed: usize,
+    /// True when sending the same entry again cannot succeed (it goes to the sink's
+    /// dead-letter file); false for outages, which are retried.
+    pub permanent: bool,
+    pub reason: String,
 }
 
-pub struct Outputs {
-    outputs: Vec<Output>,
-    producer: Option<Arc<Producer>>,
+impl DeliveryError {
+    pub fn transient(confirmed: usize, reason: impl Into<String>) -> DeliveryError {
+        DeliveryError { confirmed, permanent: false, reason: reason.into() }
+    }
 }
 
-impl Outputs {
-    /// Build the configured outputs. `producer` is needed when any output is a Kafka topic.
-    pub fn open(configs: &[OutputConfig], producer: Option<Arc<Producer>>) -> Result<Outputs, OutputError> {
-        let outputs = configs
-            .iter()
-            .map(|c| match c {
-                OutputConfig::Stdout { format } => Ok(Output::Stdout(*format)),
-                OutputConfig::File { path } => {
-                    let target = path.display().to_string();
-                    let file = OpenOptions::new()
-                        .create(true)
-                        .append(true)
-                        .open(path)
-                        .map_err(|source| OutputError::Io { target: target.clone(), source })?;
-                    Ok(Output::File { path: target, writer: BufWriter::new(file) })
-                }
-                OutputConfig::Kafka { topic } => Ok(Output::Kafka { topic: topic.clone() }),
-            })
-            .collect::<Result<_, _>>()?;
-        Ok(Outputs { outputs, producer })
+/// The closed set of sinks.
+pub enum Sink {
+    Stdout(stdout::StdoutSink),
+    File(file::FileSink),
+    Kafka(kafka::KafkaSink),
+}
+
+impl Sink {
+    /// Build one configured alert output.
+    pub fn open(output: &OutputConfig, config: &Config) -> Result<Sink, SinkError> {
+        Ok(match output {
+            OutputConfig::Stdout { format } => Sink::Stdout(stdout::StdoutSink::new(*format)),
+            OutputConfig::File { path } => Sink::File(file::FileSink::new(path.clone())),
+            OutputConfig::Kafka { topic } => Sink::Kafka(kafka::KafkaSink::new(config, topic)?),
+        })
     }
 
-    /// Send one alert to every output.
-    pub fn deliver(&mut self, alert: &Alert) -> Result<(), OutputError> {
-        let mut alert = alert.clone();
-        alert.detected_at = Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
-        let body = serde_json::to_vec(&alert).expect("alerts always serialize");
-        for output in &mut self.outputs {
-            match output {
-                Output::Stdout(StdoutFormat::Json) => {
-                    let mut out = io::stdout().lock();
-                    out.write_all(&body)
-                        .and_then(|()| out.write_all(b"\n"))
-                        .map_err(|source| OutputError::Io { target: "stdout".into(), source })?;
-                }
-                Output::Stdout(StdoutFormat::Pretty) => {
-                    println!("{}", pretty(&alert));
-                }
-                Output::File { path, writer } => {
-                    writer
-                        .write_all(&body)
-                        .and_then(|()| writer.write_all(b"\n"))
-                        .map_err(|source| OutputError::Io { target: path.clone(), source })?;
-                }
-                Output::Kafka { topic } => {
-                    let producer = self.producer.as_ref().expect("a producer exists when a Kafka output is configured");
-                    send_blocking(producer, topic, alert.account.as_bytes(), &body, None)
-                        .map_err(|source| OutputError::Kafka { topic: topic.clone(), source })?;
-                }
+    /// Stable name of an output: its cursor and metrics are kept under it.
+    pub fn name_of(output: &OutputConfig) -> String {
+        match output {
+            OutputConfig::Stdout { .. } => "stdout".to_string(),
+            OutputConfig::File { path } => {
+                format!("file-{}", path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default())
             }
+            OutputConfig::Kafka { topic } => format!("kafka-{topic}"),
         }
-        Ok(())
     }
 
-    /// Make everything delivered so far durable (files) or acknowledged (Kafka).
-    pub fn flush(&mut self, timeout: Duration) -> Result<(), OutputError> {
-        for output in &mut self.outputs {
-            if let Output::File { path, writer } = output {
-                writer
-                    .flush()
-                    .and_then(|()| writer.get_ref().sync_data())
-                    .map_err(|source| OutputError::Io { target: path.clone(), source })?;
-            }
-        }
-        io::stdout().flush().map_err(|source| OutputError::Io { target: "stdout".into(), source })?;
-        if let Some(producer) = &self.producer {
-            producer.flush(timeout).map_err(|source| OutputError::Kafka { topic: "(flush)".into(), source })?;
-        }
-        Ok(())
-    }
-}
-
-/// Send, waiting for room when the producer's queue is full: alerts and dead letters must not
-/// be dropped, so a full queue slows intake down instead.
-pub fn send_blocking<C: rdkafka::producer::ProducerContext<DeliveryOpaque = ()>>(
-    producer: &rdkafka::producer::ThreadedProducer<C>,
-    topic: &str,
-    key: &[u8],
-    payload: &[u8],
-    headers: Option<rdkafka::message::OwnedHeaders>,
-) -> Result<(), KafkaError> {
-    let mut record = BaseRecord::to(topic).key(key).payload(payload);
-    if let Some(headers) = headers {
-        record = record.headers(headers);
-    }
-    loop {
-        match producer.send(record) {
-            Ok(()) => return Ok(()),
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                record = back;
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            Err((error, _)) => return Err(error),
+    /// Send `entries`; `Ok` once the destination confirmed every one.
+    pub fn deliver(&mut self, entries: &[Entry]) -> Result<(), DeliveryError> {
+        match self {
+            Sink::Stdout(sink) => sink.deliver(entries),
+            Sink::File(sink) => sink.deliver(entries),
+            Sink::Kafka(sink) => sink.deliver(entries),
         }
     }
 }
 
-/// One readable line for a person watching a terminal.
-pub fn pretty(alert: &Alert) -> String {
-    format!(
-        "{} [{:<8}] {:<17} {:<24} {}",
-        Rfc3339(alert.time),
-        format!("{:?}", alert.severity).to_uppercase(),
-        alert.category.as_str(),
-        alert.detector,
-        alert.summary
-    )
+/// The body every alert sink (and `replay`) writes: the alert contract as JSON, stamped with
+/// the wall-clock time it was raised. The engine leaves `detected_at` empty to stay
+/// deterministic, so this edge stamps it.
+pub fn alert_body(alert: &Alert) -> Vec<u8> {
+    let mut alert = alert.clone();
+    alert.detected_at = Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+    // An alert is strings and finite numbers: serializing it cannot fail.
+    serde_json::to_vec(&alert).unwrap_or_default()
+}
+
+/// Names of the configured outputs, made unique in config order (`kafka-alerts`, `kafka-alerts-2`).
+pub fn output_names(outputs: &[OutputConfig]) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for output in outputs {
+        let base = Sink::name_of(output);
+        let mut name = base.clone();
+        let mut n = 2;
+        while names.contains(&name) {
+            name = format!("{base}-{n}");
+            n += 1;
+        }
+        names.push(name);
+    }
+    names
 }

@@ -1,13 +1,12 @@
-//! Checkpoints: the engine state, the Kafka offsets it covers, and the ids of alerts already
-//! delivered, written atomically so a crash at any moment leaves the previous or the new
-//! checkpoint, never a mix.
+//! Checkpoints: the Kafka offsets of one epoch and a named section per barrier participant
+//! (the engine state, the outboxes), written atomically so a crash at any moment leaves the
+//! previous or the new checkpoint, never a mix.
 //!
-//! File `<state dir>/checkpoint.bin`, format version 1, little-endian:
+//! File `<state dir>/checkpoint.bin`, format version 2, little-endian:
 //! ```text
-//! magic "AWCKPT01" | version u32 | written_at_unix_ms i64
+//! magic "AWCKPT01" | version u32 | written_at_unix_ms i64 | epoch u64
 //! offsets:   u32 count, then (topic: u32 len + bytes, partition i32, next_offset i64)
-//! delivered: u32 count, then (alert id: u32 len + bytes), oldest first
-//! engine:    u32 len + bytes (Engine::save)
+//! sections:  u32 count, then (name: u32 len + bytes, body: u32 len + bytes)
 //! checksum:  u64 xxh3 of everything before it
 //! ```
 //! Written to `checkpoint.tmp`, fsynced, renamed over `checkpoint.bin`, then the directory is
@@ -22,7 +21,7 @@ use thiserror::Error;
 use crate::state::codec::{CodecError, Reader, Writer};
 
 const MAGIC: &[u8; 8] = b"AWCKPT01";
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 pub const FILE_NAME: &str = "checkpoint.bin";
 
 /// The next offset to read for one partition.
@@ -36,10 +35,11 @@ pub struct PartitionOffset {
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct Checkpoint {
     pub written_at_unix_ms: i64,
+    /// Barrier epoch: counts checkpoints since the state directory was created.
+    pub epoch: u64,
     pub offsets: Vec<PartitionOffset>,
-    pub delivered: Vec<String>,
-    /// `Engine::save` output.
-    pub engine: Vec<u8>,
+    /// One body per participant, by participant name.
+    pub sections: Vec<(String, Vec<u8>)>,
 }
 
 #[derive(Debug, Error)]
@@ -53,22 +53,29 @@ pub enum CheckpointError {
 }
 
 impl Checkpoint {
+    /// The body of one participant's section.
+    pub fn section(&self, name: &str) -> Option<&[u8]> {
+        self.sections.iter().find(|(n, _)| n == name).map(|(_, body)| body.as_slice())
+    }
+
     pub fn encode(&self) -> Vec<u8> {
-        let mut w = Writer::with_capacity(self.engine.len() + 64 * self.offsets.len() + 40 * self.delivered.len() + 64);
+        let size: usize = self.sections.iter().map(|(n, b)| n.len() + b.len() + 8).sum();
+        let mut w = Writer::with_capacity(size + 64 * self.offsets.len() + 64);
         w.raw(MAGIC);
         w.u32(VERSION);
         w.i64(self.written_at_unix_ms);
+        w.u64(self.epoch);
         w.u32(self.offsets.len() as u32);
         for o in &self.offsets {
             w.str(&o.topic);
             w.i32(o.partition);
             w.i64(o.next_offset);
         }
-        w.u32(self.delivered.len() as u32);
-        for id in &self.delivered {
-            w.str(id);
+        w.u32(self.sections.len() as u32);
+        for (name, body) in &self.sections {
+            w.str(name);
+            w.bytes(body);
         }
-        w.bytes(&self.engine);
         let checksum = xxhash_rust::xxh3::xxh3_64(&w.buf);
         w.u64(checksum);
         w.buf
@@ -91,14 +98,14 @@ impl Checkpoint {
         }
         let parse = |r: &mut Reader| -> Result<Checkpoint, CodecError> {
             let written_at_unix_ms = r.i64()?;
+            let epoch = r.u64()?;
             let n = r.count(16)?;
             let offsets = (0..n)
                 .map(|_| Ok(PartitionOffset { topic: r.string()?, partition: r.i32()?, next_offset: r.i64()? }))
                 .collect::<Result<_, CodecError>>()?;
-            let n = r.count(4)?;
-            let delivered = (0..n).map(|_| r.string()).collect::<Result<_, _>>()?;
-            let engine = r.bytes()?.to_vec();
-            Ok(Checkpoint { written_at_unix_ms, offsets, delivered, engine })
+            let n = r.count(8)?;
+            let sections = (0..n).map(|_| Ok((r.string()?, r.bytes()?.to_vec()))).collect::<Result<_, CodecError>>()?;
+            Ok(Checkpoint { written_at_unix_ms, epoch, offsets, sections })
         };
         let checkpoint = parse(&mut r).map_err(|e| corrupt(e.to_string()))?;
         if !r.is_empty() {
@@ -144,9 +151,9 @@ mod tests {
     fn sample() -> Checkpoint {
         Checkpoint {
             written_at_unix_ms: 1_767_571_200_000,
+            epoch: 7,
             offsets: vec![PartitionOffset { topic: "audit.events".into(), partition: 3, next_offset: 42 }],
-            delivered: vec!["a1".into(), "b2".into()],
-            engine: vec![1, 2, 3, 4],
+            sections: vec![("engine".into(), vec![1, 2, 3, 4]), ("alerts".into(), vec![5])],
         }
     }
 

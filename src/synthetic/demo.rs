@@ -22,8 +22,8 @@ use crate::admin::metrics::Metrics;
 use crate::config::{self, Config};
 use crate::detection::definition::Category;
 use crate::input::event::{decode, DEFAULT_MAX_EVENT_BYTES};
+use crate::pipeline::kafka::send_blocking;
 use crate::pipeline::{Control, Pipeline, RunSummary, ServiceError};
-use crate::sinks::send_blocking;
 use crate::synthetic::gen::{self, GenOptions};
 
 const MAX_AHEAD: u64 = 20_000;
@@ -175,7 +175,7 @@ path = "{alerts}"
 }
 
 fn send(producer: &ThreadedProducer<DefaultProducerContext>, key: &[u8], payload: &[u8]) -> Result<(), DemoError> {
-    Ok(send_blocking(producer, INPUT_TOPIC, key, payload, None)?)
+    Ok(send_blocking(producer, INPUT_TOPIC, key, payload)?)
 }
 
 fn tempfile_dir() -> std::io::Result<std::path::PathBuf> {
@@ -192,7 +192,7 @@ impl DemoReport {
         println!("messages produced   {}", self.produced);
         println!("events processed    {}", s.events);
         println!("dead-lettered       {} (malformed messages, kept with their reason)", s.dead_letters);
-        println!("alerts              {}", s.alerts_delivered);
+        println!("alerts              {}", s.alerts);
         for category in Category::ALL {
             println!(
                 "  {:<18}{}",

@@ -133,7 +133,7 @@ fn checkpointed_events(state: &Path) -> u64 {
     let engine = auditwatch::detection::engine::Engine::restore(
         auditwatch::detection::pack::load().unwrap(),
         Default::default(),
-        &mut auditwatch::state::codec::Reader::new(&checkpoint.engine),
+        &mut auditwatch::state::codec::Reader::new(checkpoint.section("engine").expect("an engine section")),
     )
     .unwrap();
     engine.stats().events

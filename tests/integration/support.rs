@@ -84,7 +84,7 @@ pub fn producer_with(bootstrap: &str, settings: &[(&str, &str)]) -> ThreadedProd
 }
 
 pub fn produce(producer: &ThreadedProducer<DefaultProducerContext>, topic: &str, key: &[u8], payload: &[u8]) {
-    auditwatch::sinks::send_blocking(producer, topic, key, payload, None).unwrap();
+    auditwatch::pipeline::kafka::send_blocking(producer, topic, key, payload).unwrap();
 }
 
 pub fn flush(producer: &ThreadedProducer<DefaultProducerContext>) {

@@ -5,7 +5,7 @@
 //! - **Lock-free hot path.** Per-event counters (events, decode errors, alerts) are plain
 //!   atomics in slots allocated by [`Metrics::new`]; only the consumer lag, updated per poll
 //!   batch and per rebalance, sits behind a mutex.
-//! - **Known, bounded label sets.** Topics come from the configuration; decode reasons,
+//! - **Known, bounded label sets.** Topics, sinks and outboxes come from the configuration; decode reasons,
 //!   categories and severities are closed lists, and anything unknown counts under `other`.
 //!   The lag gauge holds at most [`MAX_LAG_SERIES`] (topic, partition) pairs. No label ever
 //!   carries an account, credential or address.
@@ -19,8 +19,11 @@
 use std::collections::BTreeMap;
 use std::fmt::{Display, Write as _};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+mod sinks;
+pub use sinks::SinkMetrics;
 
 /// Reasons counted by `auditwatch_decode_errors_total`; the last one catches unknown reasons.
 pub const DECODE_REASONS: [&str; 8] =
@@ -59,6 +62,8 @@ pub struct Metrics {
     state_bytes: AtomicU64,
     account_partition_changes: AtomicU64,
     untracked_account_events: AtomicU64,
+    sinks: Mutex<Vec<(String, Arc<SinkMetrics>)>>,
+    outbox_bytes: Mutex<Vec<(&'static str, u64)>>,
 }
 
 impl Metrics {
@@ -99,6 +104,8 @@ impl Metrics {
             state_bytes: AtomicU64::new(0),
             account_partition_changes: AtomicU64::new(0),
             untracked_account_events: AtomicU64::new(0),
+            sinks: Mutex::new(Vec::new()),
+            outbox_bytes: Mutex::new(Vec::new()),
         }
     }
 
@@ -205,6 +212,25 @@ impl Metrics {
         Ok(())
     }
 
+    /// The counters of the sink `name` (registered on first use).
+    pub fn sink(&self, name: &str) -> Arc<SinkMetrics> {
+        let mut sinks = lock(&self.sinks);
+        if let Some((_, m)) = sinks.iter().find(|(n, _)| n == name) {
+            return m.clone();
+        }
+        let metrics = Arc::new(SinkMetrics::default());
+        sinks.push((name.to_string(), metrics.clone()));
+        metrics
+    }
+
+    pub fn set_outbox_bytes(&self, outbox: &'static str, bytes: u64) {
+        let mut sizes = lock(&self.outbox_bytes);
+        match sizes.iter_mut().find(|(n, _)| *n == outbox) {
+            Some((_, size)) => *size = bytes,
+            None => sizes.push((outbox, bytes)),
+        }
+    }
+
     /// The exposition text as of `now_unix_ms`.
     pub fn render(&self, now_unix_ms: i64) -> String {
         let mut out = Exposition { text: String::with_capacity(4096) };
@@ -284,6 +310,7 @@ impl Metrics {
             "Events of accounts left untracked because the account ceiling was reached.",
         );
         out.sample("auditwatch_untracked_account_events_total", &[], load(&self.untracked_account_events));
+        sinks::render(&mut out, &lock(&self.sinks), &lock(&self.outbox_bytes));
 
         out.text
     }
