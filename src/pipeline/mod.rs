@@ -14,7 +14,10 @@
 //! includes its event is durable, and with it the outbox entries (alerts, dead letters) raised
 //! before it. The sinks deliver from the outboxes on their own threads, so a slow or dead sink
 //! never stalls intake. Dead letters are also confirmed by the dead-letter topic before their
-//! offsets are committed (see [`DEAD_LETTER_CONFIRM`]). On start the checkpoint is restored
+//! offsets are committed: the topic is on the source cluster, so when it is healthy this costs
+//! nothing, and when it is not, the epoch fails (after waiting at most a checkpoint interval)
+//! and its offsets stay uncommitted, so no bad message is committed past before it is in the
+//! dead-letter topic. On start the checkpoint is restored
 //! and each partition assigned to us resumes at the offset the restored state covers
 //! ([`offsets::OffsetTracker`]); replayed events give the same alert ids, which the outbox
 //! holds already and does not take again.
@@ -58,11 +61,6 @@ use offsets::OffsetTracker;
 
 /// Longest wait in one poll while nothing is fetched, between checks for shutdown and checkpoints.
 const IDLE_WAIT: Duration = Duration::from_millis(100);
-/// How long a checkpoint waits for the dead-letter topic to confirm the epoch's dead letters.
-/// The topic is on the source cluster, so when it is healthy this costs nothing; when it is not,
-/// the epoch fails and its offsets stay uncommitted, so that no bad message is committed past
-/// before it is in the dead-letter topic.
-pub const DEAD_LETTER_CONFIRM: Duration = Duration::from_secs(20);
 /// Outbox names, also their checkpoint sections.
 const ALERTS: &str = "alerts";
 const DEAD_LETTERS: &str = "dead_letters";
@@ -185,12 +183,15 @@ impl<'a> Pipeline<'a> {
         let alerts = Outbox::open(state_dir, ALERTS, &names, section(ALERTS), OutboxOptions::default())
             .map_err(outbox_error(ALERTS))?;
         let dead_letter_sink = format!("kafka-{}", config.dead_letter.topic);
+        let confirm_wait = Duration::from_millis(
+            (config.state.checkpoint_interval.millis()).min(config.state.shutdown_timeout.millis() / 2) as u64,
+        );
         let dead_letters = Outbox::open(
             state_dir,
             DEAD_LETTERS,
             std::slice::from_ref(&dead_letter_sink),
             section(DEAD_LETTERS),
-            OutboxOptions { confirm_before_commit: Some(DEAD_LETTER_CONFIRM), ..OutboxOptions::default() },
+            OutboxOptions { confirm_before_commit: Some(confirm_wait), ..OutboxOptions::default() },
         )
         .map_err(outbox_error(DEAD_LETTERS))?;
         let mut workers = Vec::new();

@@ -72,10 +72,11 @@ impl FileSink {
 /// The alert ids already in a regular file (none for a FIFO or a file too large to scan).
 fn held_ids(path: &std::path::Path) -> std::io::Result<HashSet<String>> {
     let mut held = HashSet::new();
-    let Ok(existing) = File::open(path) else { return Ok(held) };
-    if !existing.metadata().is_ok_and(|m| m.is_file() && m.len() <= MAX_ID_SCAN) {
+    // Look before opening: opening a FIFO blocks until it has a writer.
+    if !std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() <= MAX_ID_SCAN) {
         return Ok(held);
     }
+    let Ok(existing) = File::open(path) else { return Ok(held) };
     for line in BufReader::new(existing).lines() {
         if let Some(id) =
             serde_json::from_str::<serde_json::Value>(&line?).ok().and_then(|v| v["id"].as_str().map(str::to_string))

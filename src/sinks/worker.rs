@@ -71,13 +71,18 @@ fn deliver(
     let mut rest = batch;
     let mut backoff = FIRST_BACKOFF;
     let mut failing = false;
-    while let Some(last) = rest.last() {
+    while !rest.is_empty() {
+        // Once told to stop, no new attempt: what is left goes out after the next start.
+        if reader.stopping() {
+            return false;
+        }
         let outcome = sink.deliver(rest);
         let confirmed = match &outcome {
             Ok(()) => rest.len(),
             Err(e) => e.confirmed.min(rest.len()),
         };
         if confirmed > 0 {
+            tracing::debug!(sink = reader.sink(), confirmed, first = rest[0].seq, "delivered");
             SinkMetrics::add(&metrics.delivered, confirmed as u64);
             confirm(reader, rest[confirmed - 1].seq + 1);
             rest = &rest[confirmed..];
@@ -87,7 +92,6 @@ fn deliver(
                 if failing {
                     info!(sink = reader.sink(), "sink delivers again");
                 }
-                let _ = last;
                 return true;
             }
             Err(error) if error.permanent => {
@@ -113,10 +117,9 @@ fn deliver(
                     warn!(sink = reader.sink(), reason = error.reason, "delivery failed; retrying with backoff");
                 }
                 failing = true;
-                if reader.stopping() {
+                if !reader.pause(jittered(backoff, seed)) {
                     return false;
                 }
-                std::thread::sleep(jittered(backoff, seed));
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }
         }

@@ -584,6 +584,26 @@ impl OutboxReader {
     pub fn stopping(&self) -> bool {
         lock(&self.shared).stopping
     }
+
+    /// Wait `duration` (a retry backoff), cut short when the workers are told to stop. True if
+    /// the worker should go on.
+    pub fn pause(&self, duration: Duration) -> bool {
+        let deadline = Instant::now() + duration;
+        let mut state = lock(&self.shared);
+        while !state.stopping {
+            let now = Instant::now();
+            if now >= deadline {
+                return true;
+            }
+            state = self
+                .shared
+                .changed
+                .wait_timeout(state, deadline - now)
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .0;
+        }
+        false
+    }
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@
 //! Shared helpers live in [`support`].
 
 mod cli;
+mod delivery;
 mod e2e;
 mod pipeline;
 mod schemas;
