@@ -7,7 +7,9 @@
 //! `Host` gets 400 (RFC 9112 §3.2; hyper does not check it).
 //!
 //! One request per connection (`Connection: close`). Everything is bounded ([`Limits`]):
-//! - open connections (excess ones are closed at once);
+//! - open connections; when all are taken, the oldest one still sending its request head is
+//!   closed to make room, so clients trickling header bytes cannot starve liveness probes; a new
+//!   connection is closed at once only when every open one is past its head;
 //! - time to send the head (hyper's header read timeout; the connection is closed) and its size
 //!   (431);
 //! - request body size (413) and the wait for each body chunk; requests to the work routes in
@@ -18,9 +20,11 @@
 //!
 //! The caller binds the listener, loopback by default, so exposure is the configuration's decision.
 
+use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::extract::{Request, State};
@@ -34,7 +38,7 @@ use axum::Router;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tower::ServiceExt as _;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -45,6 +49,9 @@ use crate::admin::metrics::Metrics;
 
 const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 const ALLOW_GET_HEAD: &str = "GET, HEAD";
+
+/// How long the accept loop waits for an evicted connection to give its slot back.
+const EVICTION_WAIT: Duration = Duration::from_secs(1);
 
 /// Bounds of the server; [`serve`] uses [`Limits::DEFAULT`], tests shrink them.
 #[derive(Clone, Copy, Debug)]
@@ -202,6 +209,16 @@ fn unix_now_ms() -> i64 {
     }
 }
 
+/// What the accept loop knows of an open connection.
+#[derive(Default)]
+struct Slot {
+    /// Set when hyper has parsed the request head and called the service.
+    head_received: AtomicBool,
+    /// Set by the accept loop once it has asked this connection to close.
+    evicted: AtomicBool,
+    evict: Notify,
+}
+
 async fn serve_with(
     listener: TcpListener,
     app: Router,
@@ -216,6 +233,8 @@ async fn serve_with(
         // One request per connection: an idle keep-alive connection would hold a slot.
         .keep_alive(false);
     let permits = Arc::new(Semaphore::new(limits.max_connections));
+    // In accept order, so eviction takes the oldest; dead entries are pruned as it grows.
+    let mut slots: VecDeque<Weak<Slot>> = VecDeque::new();
     let mut connections = JoinSet::new();
     let mut backoff = Duration::ZERO;
     tokio::pin!(shutdown);
@@ -227,12 +246,17 @@ async fn serve_with(
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     backoff = Duration::ZERO;
-                    let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
+                    let Some(permit) = admit(&permits, &mut slots).await else {
                         // At debug level: a flood of connections must not become a flood of logs.
-                        debug!(%peer, limit = limits.max_connections, "admin connection limit reached, closing");
+                        debug!(%peer, limit = limits.max_connections, "admin connections all busy, closing");
                         continue;
                     };
-                    let connection = serve_connection(http.clone(), stream, peer, app.clone(), limits);
+                    if slots.len() >= 2 * limits.max_connections {
+                        slots.retain(|slot| slot.strong_count() > 0);
+                    }
+                    let slot = Arc::new(Slot::default());
+                    slots.push_back(Arc::downgrade(&slot));
+                    let connection = serve_connection(http.clone(), stream, peer, app.clone(), slot, limits);
                     connections.spawn(async move {
                         connection.await;
                         drop(permit);
@@ -261,9 +285,36 @@ async fn serve_with(
     Ok(())
 }
 
-async fn serve_connection(http: http1::Builder, stream: TcpStream, peer: SocketAddr, app: Router, limits: Limits) {
-    let service =
-        hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| app.clone().oneshot(request));
+/// A connection slot for a new connection: a free one, else the one of the oldest connection
+/// still sending its head, once that has closed. `None` if every open connection is past its
+/// head (or the evicted one did not let go in time).
+async fn admit(permits: &Arc<Semaphore>, slots: &mut VecDeque<Weak<Slot>>) -> Option<OwnedSemaphorePermit> {
+    if let Ok(permit) = Arc::clone(permits).try_acquire_owned() {
+        return Some(permit);
+    }
+    slots.retain(|slot| slot.strong_count() > 0);
+    let victim = slots
+        .iter()
+        .filter_map(Weak::upgrade)
+        .find(|slot| !slot.head_received.load(Ordering::Acquire) && !slot.evicted.swap(true, Ordering::AcqRel))?;
+    victim.evict.notify_one();
+    drop(victim);
+    tokio::time::timeout(EVICTION_WAIT, Arc::clone(permits).acquire_owned()).await.ok()?.ok()
+}
+
+async fn serve_connection(
+    http: http1::Builder,
+    stream: TcpStream,
+    peer: SocketAddr,
+    app: Router,
+    slot: Arc<Slot>,
+    limits: Limits,
+) {
+    let marker = Arc::clone(&slot);
+    let service = hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+        marker.head_received.store(true, Ordering::Release);
+        app.clone().oneshot(request)
+    });
     let connection = http.serve_connection(TokioIo::new(stream), service);
     // Dropping the connection future closes the socket.
     tokio::select! {
@@ -273,6 +324,7 @@ async fn serve_connection(http: http1::Builder, stream: TcpStream, peer: SocketA
                 debug!(%peer, %error, "admin connection ended with an error");
             }
         }
+        () = slot.evict.notified() => debug!(%peer, "admin connection still sending its head closed to make room"),
         () = tokio::time::sleep(limits.connection_lifetime) => debug!(%peer, "admin connection open too long, closing"),
     }
 }
@@ -283,7 +335,7 @@ mod tests {
     use axum::body::Bytes;
     use axum::routing::post;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use tokio::sync::oneshot;
+    use tokio::sync::{oneshot, watch};
     use tokio::task::JoinHandle;
 
     /// Generous: only reached when the server misbehaves, so tests fail instead of hanging.
@@ -407,6 +459,19 @@ mod tests {
 
     async fn get(address: SocketAddr, path: &str) -> Reply {
         exchange(address, format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").as_bytes()).await
+    }
+
+    /// Sends `request` on an open connection and reads the response until the server closes.
+    async fn exchange_on(stream: &mut TcpStream, request: &[u8]) -> Reply {
+        let raw = tokio::time::timeout(TEST_TIMEOUT, async {
+            stream.write_all(request).await.expect("write request");
+            let mut raw = Vec::new();
+            stream.read_to_end(&mut raw).await.expect("read response");
+            raw
+        })
+        .await
+        .expect("response in time");
+        parse_reply(&raw)
     }
 
     /// True once the server has closed `stream` without sending anything.
@@ -649,6 +714,23 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn at_the_connection_limit_the_oldest_connection_still_sending_its_head_makes_room() {
+        // Only eviction can close the idle connections in time.
+        let limits =
+            Limits { max_connections: 2, header_read_timeout: NEVER, connection_lifetime: NEVER, ..Limits::DEFAULT };
+        let server = start(limits).await;
+        let mut oldest = TcpStream::connect(server.address).await.expect("connect");
+        let mut younger = TcpStream::connect(server.address).await.expect("connect");
+        // Accepted in order, so the probe below finds both slots taken.
+        younger.write_all(b"GET /healthz HTTP/1.1\r\n").await.expect("write partial head");
+        assert_eq!(get(server.address, "/healthz").await.status, 200);
+        assert!(closed_without_response(&mut oldest).await, "the oldest was closed to make room");
+        let reply = exchange_on(&mut younger, b"Host: localhost\r\n\r\n").await;
+        assert_eq!(reply.status, 200, "the younger one kept its slot");
+        stop(server).await;
+    }
+
+    #[tokio::test]
     async fn connections_beyond_the_limit_are_closed_when_all_are_past_their_head() {
         let limits = Limits { max_connections: 2, connection_lifetime: NEVER, ..Limits::DEFAULT };
         let hold = Hold::new();
@@ -695,6 +777,83 @@ mod tests {
         held.write_all(b"GET /hold HTTP/1.1\r\nHost: localhost\r\n\r\n").await.expect("write request");
         hold.wait_entered(1).await;
         assert_eq!(get(server.address, "/healthz").await.status, 200);
+        stop(server).await;
+    }
+
+    /// Status of one liveness probe, `None` if it got no answer in time (a failed probe).
+    async fn probe(address: SocketAddr) -> Option<u16> {
+        let exchange = async {
+            let mut stream = TcpStream::connect(address).await.ok()?;
+            stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n").await.ok()?;
+            let mut raw = Vec::new();
+            stream.read_to_end(&mut raw).await.ok()?;
+            std::str::from_utf8(&raw).ok()?.split(' ').nth(1)?.parse().ok()
+        };
+        tokio::time::timeout(TEST_TIMEOUT, exchange).await.ok().flatten()
+    }
+
+    /// Sends a request head that never ends, one byte every 150 ms, reconnecting whenever the
+    /// server closes; stops at `stop` or after 100 bytes (15 s). Returns (bytes sent, times closed).
+    async fn trickle(address: SocketAddr, mut stop: watch::Receiver<bool>) -> (usize, usize) {
+        const HEAD: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Trickle: ";
+        const BUDGET: usize = 100;
+        let (mut sent, mut closed) = (0, 0);
+        'connections: while sent < BUDGET {
+            let Ok(mut stream) = TcpStream::connect(address).await else { break };
+            let _ = stream.set_nodelay(true);
+            for position in 0.. {
+                if sent >= BUDGET {
+                    break 'connections;
+                }
+                let byte = HEAD.get(position).copied().unwrap_or(b'a');
+                if stream.write_all(&[byte]).await.is_err() {
+                    closed += 1;
+                    continue 'connections;
+                }
+                sent += 1;
+                tokio::select! {
+                    _ = stop.changed() => break 'connections,
+                    () = tokio::time::sleep(Duration::from_millis(150)) => {}
+                }
+            }
+        }
+        (sent, closed)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn liveness_answers_while_hundreds_of_clients_trickle_their_heads() {
+        const TRICKLERS: usize = 200;
+        const PROBES: usize = 20;
+        // The real limits: 200 tricklers are more than the connection slots.
+        let server = start(Limits::DEFAULT).await;
+        let address = server.address;
+        const { assert!(TRICKLERS > Limits::DEFAULT.max_connections) };
+        let (stop_trickling, trickling) = watch::channel(false);
+        let mut tricklers = JoinSet::new();
+        for _ in 0..TRICKLERS {
+            tricklers.spawn(trickle(address, trickling.clone()));
+        }
+        // Let them take every slot before probing.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let mut answered = 0;
+        for _ in 0..PROBES {
+            if probe(address).await == Some(200) {
+                answered += 1;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let _ = stop_trickling.send(true);
+        let (mut sent, mut closed) = (0, 0);
+        while let Some(trickler) = tricklers.join_next().await {
+            let (bytes, times) = trickler.expect("trickler");
+            sent += bytes;
+            closed += times;
+        }
+        eprintln!(
+            "{answered} of {PROBES} probes answered 200; tricklers sent {sent} bytes, were closed {closed} times"
+        );
+        assert!(closed > 0, "the tricklers filled every slot, so some were closed to make room");
+        assert!(answered >= PROBES - 1, "{answered} of {PROBES} liveness probes answered 200");
         stop(server).await;
     }
 }
