@@ -27,6 +27,7 @@ use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
 use crate::detection::time::{Duration, DAY, HOUR, SECOND};
+pub use crate::problem::Problem;
 
 // ---------------------------------------------------------------------------------------------
 // The format
@@ -329,27 +330,6 @@ impl JsonSchema for Duration {
 
 // ---------------------------------------------------------------------------------------------
 // Errors
-
-/// One thing wrong with the configuration, with the dotted path of the field at fault.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Problem {
-    /// `kafka.batch_size`, `topics[1].name`, `kafka.client.sasl.password`, or an env var name.
-    pub field: String,
-    /// What is wrong, as a sentence the user can act on.
-    pub message: String,
-}
-
-impl Problem {
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Problem {
-        Problem { field: field.into(), message: message.into() }
-    }
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.field, self.message)
-    }
-}
 
 /// Why a configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]

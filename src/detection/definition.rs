@@ -6,7 +6,6 @@
 //! each with its file and field, so `auditwatch detectors check` can list them in one go.
 //! The rest of the program only sees validated values.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -14,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::detection::schedule::Schedule;
 use crate::detection::time::Duration;
 use crate::input::event::{AuditEvent, Outcome};
+use crate::problem::Problem;
 
 /// What kind of threat a detector reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
@@ -253,24 +253,6 @@ pub struct Detector {
     pub file: PathBuf,
 }
 
-/// One problem in one file.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Problem {
-    pub file: PathBuf,
-    pub field: String,
-    pub message: String,
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.field.is_empty() {
-            write!(f, "{}: {}", self.file.display(), self.message)
-        } else {
-            write!(f, "{}: {}: {}", self.file.display(), self.field, self.message)
-        }
-    }
-}
-
 /// Every problem found, so they can all be fixed at once.
 #[derive(Debug, thiserror::Error)]
 #[error("{} problem(s) in detector definitions:\n{}", .0.len(), .0.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]
@@ -278,8 +260,7 @@ pub struct Problems(pub Vec<Problem>);
 
 /// Parse and validate one definition.
 pub fn parse(file: &Path, text: &str) -> Result<Detector, Vec<Problem>> {
-    let problem =
-        |field: &str, message: String| Problem { file: file.to_path_buf(), field: field.to_string(), message };
+    let problem = |field: &str, message: String| Problem::new(field, message).in_file(file);
     let raw: DefinitionFile = toml::from_str(text).map_err(|e| {
         let message = e.message().to_string();
         let line = e.span().map(|span| text[..span.start].matches('\n').count() + 1);
@@ -411,7 +392,7 @@ fn build_kind(detector_type: DetectorType, params: toml::Value) -> Result<Detect
 
 /// Load every `*.toml` in a directory, in name order; all problems or all detectors.
 pub fn load_dir(dir: &Path) -> Result<Vec<Detector>, Problems> {
-    let problem = |file: &Path, message: String| Problem { file: file.to_path_buf(), field: String::new(), message };
+    let problem = |file: &Path, message: String| Problem::new("", message).in_file(file);
     let entries =
         std::fs::read_dir(dir).map_err(|e| Problems(vec![problem(dir, format!("cannot read directory: {e}"))]))?;
     let mut files: Vec<PathBuf> = entries
@@ -454,11 +435,10 @@ pub fn load_sources<'a>(sources: impl IntoIterator<Item = (&'a Path, &'a str)>) 
         match parse(path, text) {
             Ok(d) => {
                 if let Some(other) = detectors.iter().find(|o| o.name == d.name) {
-                    problems.push(Problem {
-                        file: path.to_path_buf(),
-                        field: "name".into(),
-                        message: format!("`{}` is also defined in {}", d.name, other.file.display()),
-                    });
+                    problems.push(
+                        Problem::new("name", format!("`{}` is also defined in {}", d.name, other.file.display()))
+                            .in_file(path),
+                    );
                 } else {
                     detectors.push(d);
                 }
@@ -467,11 +447,7 @@ pub fn load_sources<'a>(sources: impl IntoIterator<Item = (&'a Path, &'a str)>) 
         }
     }
     if detectors.is_empty() && problems.is_empty() {
-        problems.push(Problem {
-            file: last_path,
-            field: String::new(),
-            message: "no detector definitions (*.toml) found".into(),
-        });
+        problems.push(Problem::new("", "no detector definitions (*.toml) found").in_file(&last_path));
     }
     if problems.is_empty() {
         Ok(detectors)
