@@ -154,7 +154,7 @@ fn main() -> anyhow::Result<()> {
                     "  {:<22} {:<18} {:<9} {} test(s)",
                     d.name,
                     d.category.as_str(),
-                    format!("{:?}", d.severity).to_lowercase(),
+                    d.severity.as_str(),
                     d.tests.len()
                 );
             }

@@ -48,6 +48,20 @@ pub enum Severity {
     Critical,
 }
 
+impl Severity {
+    pub const ALL: [Severity; 4] = [Severity::Low, Severity::Medium, Severity::High, Severity::Critical];
+
+    /// The name in detector files, alerts and metric labels: `low`, `medium`, `high`, `critical`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
 /// The detector types implemented in `src/detect`. Each belongs to one category.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -514,6 +528,16 @@ max_p_value = 1e-6
         assert!(found[0].contains("params") && found[0].contains("unknown unit `x`"), "{found:?}");
         let found = problems(&VALID.replace("min_count = 10", "min_count = 10\nmin_cnt = 3"));
         assert!(found[0].contains("unknown field `min_cnt`"), "{found:?}");
+    }
+
+    #[test]
+    fn names_are_the_serde_names() {
+        for severity in Severity::ALL {
+            assert_eq!(serde_json::to_value(severity).unwrap(), severity.as_str());
+        }
+        for category in Category::ALL {
+            assert_eq!(serde_json::to_value(category).unwrap(), category.as_str());
+        }
     }
 
     #[test]

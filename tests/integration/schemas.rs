@@ -638,6 +638,8 @@ fn alert_enums_match_the_code() {
     assert_eq!(strings(&s["properties"]["category"]["enum"]), categories);
     assert_eq!(strings(&s["properties"]["category"]["enum"]), serde_variants::<Category>());
     assert_eq!(strings(&s["properties"]["severity"]["enum"]), serde_variants::<Severity>());
+    let severities: BTreeSet<String> = Severity::ALL.iter().map(|s| s.as_str().to_string()).collect();
+    assert_eq!(strings(&s["properties"]["severity"]["enum"]), severities);
     for category in &categories {
         branch(&s, "category", category);
     }

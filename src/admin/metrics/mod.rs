@@ -22,13 +22,16 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use crate::detection::definition::Severity;
+
 /// Reasons counted by `auditwatch_decode_errors_total`; the last one catches unknown reasons.
 pub const DECODE_REASONS: [&str; 8] =
     ["too_large", "invalid_utf8", "malformed_json", "not_an_object", "missing_field", "invalid_field", "late", OTHER];
 
 /// Alert categories and severities; each list ends in `other` for values added later.
 pub const ALERT_CATEGORIES: [&str; 5] = ["failed_auth", "data_volume", "off_hours", "credential_misuse", OTHER];
-pub const ALERT_SEVERITIES: [&str; 5] = ["low", "medium", "high", "critical", OTHER];
+pub const ALERT_SEVERITIES: [&str; 5] =
+    [Severity::Low.as_str(), Severity::Medium.as_str(), Severity::High.as_str(), Severity::Critical.as_str(), OTHER];
 
 /// Ceiling on the (topic, partition) pairs of the lag gauge; Kafka assignments stay far below.
 pub const MAX_LAG_SERIES: usize = 4096;
