@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand};
 use auditwatch::admin::metrics::Metrics;
 use auditwatch::config;
 use auditwatch::detection::alert::Alert;
-use auditwatch::detection::definition::{self, Category, Detector};
+use auditwatch::detection::definition::{Category, Detector};
 use auditwatch::detection::engine::{Engine, EngineOptions};
 use auditwatch::detection::pack;
 use auditwatch::input::event::DEFAULT_MAX_EVENT_BYTES;
@@ -216,7 +216,7 @@ fn main() -> anyhow::Result<()> {
 
 fn load_detectors(dir: Option<&Path>) -> anyhow::Result<Vec<Detector>> {
     let loaded = match dir {
-        Some(dir) => definition::load_dir(dir),
+        Some(dir) => config::detectors::load_dir(dir),
         None => pack::load(),
     };
     loaded.map_err(|problems| anyhow::anyhow!("{problems}"))

@@ -533,6 +533,7 @@ fn render_toml_error_at(error: &mut toml::de::Error, text: &str) -> String {
 
 // ---------------------------------------------------------------------------------------------
 
+pub mod detectors;
 mod env;
 mod secrets;
 mod validate;

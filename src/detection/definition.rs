@@ -2,9 +2,12 @@
 //!
 //! A file names a detector, its category and severity, which events it looks at, the
 //! parameters of its type, warm-up, cooldown, a runbook, and inline tests. Parsing uses
-//! `deny_unknown_fields`; [`load_dir`] then validates every file and returns *all* problems,
-//! each with its file and field, so `auditwatch detectors check` can list them in one go.
-//! The rest of the program only sees validated values.
+//! `deny_unknown_fields`; [`load_sources`] then validates every file and returns *all*
+//! problems, each with its file and field, so `auditwatch detectors check` can list them in one
+//! go. The rest of the program only sees validated values.
+//!
+//! This module works on texts and never reads the disk: [`crate::config::detectors`] reads a
+//! directory of definition files, [`crate::detection::pack`] holds the shipped ones.
 
 use std::path::{Path, PathBuf};
 
@@ -401,41 +404,6 @@ fn build_kind(detector_type: DetectorType, params: toml::Value) -> Result<Detect
         Ok(kind)
     } else {
         Err(problems)
-    }
-}
-
-/// Load every `*.toml` in a directory, in name order; all problems or all detectors.
-pub fn load_dir(dir: &Path) -> Result<Vec<Detector>, Problems> {
-    let problem = |file: &Path, message: String| Problem::new("", message).in_file(file);
-    let entries =
-        std::fs::read_dir(dir).map_err(|e| Problems(vec![problem(dir, format!("cannot read directory: {e}"))]))?;
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|ext| ext == "toml"))
-        .collect();
-    files.sort();
-    let sources = files
-        .into_iter()
-        .map(|path| match std::fs::read_to_string(&path) {
-            Ok(text) => Ok((path, text)),
-            Err(e) => Err(problem(&path, format!("cannot read: {e}"))),
-        })
-        .collect::<Vec<_>>();
-    let mut problems = Vec::new();
-    let mut readable = Vec::new();
-    for source in sources {
-        match source {
-            Ok(s) => readable.push(s),
-            Err(p) => problems.push(p),
-        }
-    }
-    match load_sources(readable.iter().map(|(p, t)| (p.as_path(), t.as_str()))) {
-        Ok(detectors) if problems.is_empty() => Ok(detectors),
-        Ok(_) => Err(Problems(problems)),
-        Err(Problems(more)) => {
-            problems.extend(more);
-            Err(Problems(problems))
-        }
     }
 }
 
