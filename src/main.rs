@@ -16,6 +16,7 @@ use auditwatch::detection::definition::{Category, Detector};
 use auditwatch::detection::engine::{Engine, EngineOptions};
 use auditwatch::detection::pack;
 use auditwatch::input::event::DEFAULT_MAX_EVENT_BYTES;
+use auditwatch::input::formats::InputFormat;
 use auditwatch::pipeline::{Control, Pipeline};
 use auditwatch::replay::{self, CountOnly, DeadLetter, Decoding, JsonLinesDeadLetter, ReplaySummary};
 use auditwatch::synthetic::{demo, eval, gen};
@@ -65,7 +66,7 @@ enum Command {
         dead_letter: Option<PathBuf>,
         /// Format of every line: native, cloudtrail (one CloudTrail record per line) or ocsf.
         #[arg(long, default_value = "native")]
-        format: config::InputFormat,
+        format: InputFormat,
         /// Largest accepted line, in bytes.
         #[arg(long, default_value_t = DEFAULT_MAX_EVENT_BYTES)]
         max_event_bytes: usize,

@@ -12,11 +12,10 @@ use std::io::{self, BufRead, Write};
 use base64::Engine as _;
 use serde_json::json;
 
-use crate::config::InputFormat;
 use crate::detection::alert::Alert;
 use crate::detection::engine::Engine;
 use crate::input::event::DecodeError;
-use crate::input::formats::decode_as;
+use crate::input::formats::{decode_as, InputFormat};
 
 /// Lines longer than this are cut in the dead-letter copy (they are rejected anyway).
 const MAX_RAW_COPY: usize = 64 << 20;
