@@ -4,6 +4,7 @@
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{bail, Context as _};
@@ -119,8 +120,37 @@ enum DetectorsAction {
     Test { dir: Option<PathBuf> },
 }
 
-fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+/// A failed command prints its error chain on one line and exits with 1. Returning
+/// `anyhow::Result` from `main` would print the `Debug` form, which adds a stack backtrace
+/// when `RUST_BACKTRACE` is set: noise for a user's mistake such as a missing config file.
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {}", error_chain(&error));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The error and its causes as `anyhow`'s `{:#}` writes them (`outer: cause: root`), except
+/// that a cause is left out when the text before it already ends with it: most of the crate's
+/// errors include their source's message, and `{:#}` would print that message twice.
+fn error_chain(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if line.is_empty() {
+            line = text;
+        } else if !line.ends_with(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+    }
+    line
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Run { config } => run_service(&config),
         Command::Demo { seed, accounts, days } => {
