@@ -9,10 +9,9 @@
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use serde::Deserialize;
 
-use auditwatch::config::InputFormat;
 use auditwatch::detection::engine::{Engine, EngineOptions};
 use auditwatch::input::event::{decode, DEFAULT_MAX_EVENT_BYTES};
-use auditwatch::input::formats::decode_as;
+use auditwatch::input::formats::{decode_as, InputFormat};
 use auditwatch::synthetic::gen::{generate, GenOptions};
 
 /// The contract's fields, strings borrowed from the input: the fastest honest serde baseline.

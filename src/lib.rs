@@ -35,13 +35,15 @@
 //! checkpoints, offset commits), [`kafka`] (client settings and callbacks), [`outputs`]
 //! (stdout, file, Kafka), [`checkpoint`] + [`codec`] (the durable state format), [`ledger`]
 //! (alerts already delivered), [`metrics`] + [`admin`] (Prometheus and health over HTTP),
-//! [`demo`] (all of it on an in-process broker).
+//! [`demo`] (all of it on an in-process broker). Both the config and the detector files report
+//! what is wrong with them as [`problem::Problem`]s.
 
 pub mod admin;
 pub mod config;
 pub mod detection;
 pub mod input;
 pub mod pipeline;
+pub mod problem;
 pub mod replay;
 pub mod sinks;
 pub mod state;

@@ -4,6 +4,7 @@
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{bail, Context as _};
@@ -12,10 +13,11 @@ use clap::{Parser, Subcommand};
 use auditwatch::admin::metrics::Metrics;
 use auditwatch::config;
 use auditwatch::detection::alert::Alert;
-use auditwatch::detection::definition::{self, Category, Detector};
+use auditwatch::detection::definition::{Category, Detector};
 use auditwatch::detection::engine::{Engine, EngineOptions};
 use auditwatch::detection::pack;
 use auditwatch::input::event::DEFAULT_MAX_EVENT_BYTES;
+use auditwatch::input::formats::InputFormat;
 use auditwatch::pipeline::{Control, Pipeline};
 use auditwatch::replay::{self, CountOnly, DeadLetterSink, Decoding, JsonLinesDeadLetter, ReplaySummary};
 use auditwatch::synthetic::{demo, eval, gen};
@@ -65,7 +67,7 @@ enum Command {
         dead_letter: Option<PathBuf>,
         /// Format of every line: native, cloudtrail (one CloudTrail record per line) or ocsf.
         #[arg(long, default_value = "native")]
-        format: config::InputFormat,
+        format: InputFormat,
         /// Largest accepted line, in bytes.
         #[arg(long, default_value_t = DEFAULT_MAX_EVENT_BYTES)]
         max_event_bytes: usize,
@@ -118,8 +120,37 @@ enum DetectorsAction {
     Test { dir: Option<PathBuf> },
 }
 
-fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+/// A failed command prints its error chain on one line and exits with 1. Returning
+/// `anyhow::Result` from `main` would print the `Debug` form, which adds a stack backtrace
+/// when `RUST_BACKTRACE` is set: noise for a user's mistake such as a missing config file.
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {}", error_chain(&error));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The error and its causes as `anyhow`'s `{:#}` writes them (`outer: cause: root`), except
+/// that a cause is left out when the text before it already ends with it: most of the crate's
+/// errors include their source's message, and `{:#}` would print that message twice.
+fn error_chain(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if line.is_empty() {
+            line = text;
+        } else if !line.ends_with(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+    }
+    line
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Run { config } => run_service(&config),
         Command::Demo { seed, accounts, days } => {
@@ -154,7 +185,7 @@ fn main() -> anyhow::Result<()> {
                     "  {:<22} {:<18} {:<9} {} test(s)",
                     d.name,
                     d.category.as_str(),
-                    format!("{:?}", d.severity).to_lowercase(),
+                    d.severity.as_str(),
                     d.tests.len()
                 );
             }
@@ -216,7 +247,7 @@ fn main() -> anyhow::Result<()> {
 
 fn load_detectors(dir: Option<&Path>) -> anyhow::Result<Vec<Detector>> {
     let loaded = match dir {
-        Some(dir) => definition::load_dir(dir),
+        Some(dir) => config::detectors::load_dir(dir),
         None => pack::load(),
     };
     loaded.map_err(|problems| anyhow::anyhow!("{problems}"))

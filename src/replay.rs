@@ -8,12 +8,11 @@
 
 use std::io::{self, BufRead, Write};
 
-use crate::config::InputFormat;
 use crate::detection::alert::Alert;
 use crate::detection::engine::Engine;
 use crate::input::dead_letter::{DeadLetter, Origin, Rejection};
 use crate::input::event::DecodeError;
-use crate::input::formats::decode_as;
+use crate::input::formats::{decode_as, InputFormat};
 
 /// Lines longer than this are cut in the dead-letter copy (they are rejected anyway).
 const MAX_RAW_COPY: usize = 64 << 20;

@@ -27,6 +27,8 @@ use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
 use crate::detection::time::{Duration, DAY, HOUR, SECOND};
+pub use crate::input::formats::InputFormat;
+pub use crate::problem::Problem;
 
 // ---------------------------------------------------------------------------------------------
 // The format
@@ -95,51 +97,6 @@ pub struct TopicConfig {
     /// How its messages are encoded.
     #[serde(default)]
     pub format: InputFormat,
-}
-
-/// Encoding of input messages. A closed set: each format has its own decoder.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum InputFormat {
-    /// One auditwatch audit event as a JSON object per message (`schemas/audit-event.schema.json`).
-    #[default]
-    Native,
-    /// One AWS CloudTrail record per message, bare or in an EventBridge envelope (`detail`); a
-    /// whole log file (`{"Records": [...]}`) must be split first.
-    Cloudtrail,
-    /// One OCSF 1.x event per message: API Activity (6003), Authentication (3002), and other
-    /// classes that carry `actor.user` and `api.operation`.
-    Ocsf,
-}
-
-impl InputFormat {
-    pub const ALL: [InputFormat; 3] = [InputFormat::Native, InputFormat::Cloudtrail, InputFormat::Ocsf];
-
-    /// The name used in the config file and on the command line.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            InputFormat::Native => "native",
-            InputFormat::Cloudtrail => "cloudtrail",
-            InputFormat::Ocsf => "ocsf",
-        }
-    }
-}
-
-/// Parses the names of [`InputFormat::as_str`] (for the command line).
-impl std::str::FromStr for InputFormat {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        InputFormat::ALL.into_iter().find(|f| f.as_str() == s).ok_or_else(|| {
-            let names: Vec<&str> = InputFormat::ALL.iter().map(|f| f.as_str()).collect();
-            format!("unknown input format `{s}`; expected one of: {}", names.join(", "))
-        })
-    }
-}
-
-impl fmt::Display for InputFormat {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
 }
 
 /// Where a secret value comes from. Written `{ env = "VAR" }` or `{ file = "/path" }`.
@@ -329,27 +286,6 @@ impl JsonSchema for Duration {
 
 // ---------------------------------------------------------------------------------------------
 // Errors
-
-/// One thing wrong with the configuration, with the dotted path of the field at fault.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Problem {
-    /// `kafka.batch_size`, `topics[1].name`, `kafka.client.sasl.password`, or an env var name.
-    pub field: String,
-    /// What is wrong, as a sentence the user can act on.
-    pub message: String,
-}
-
-impl Problem {
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Problem {
-        Problem { field: field.into(), message: message.into() }
-    }
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.field, self.message)
-    }
-}
 
 /// Why a configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -553,6 +489,7 @@ fn render_toml_error_at(error: &mut toml::de::Error, text: &str) -> String {
 
 // ---------------------------------------------------------------------------------------------
 
+pub mod detectors;
 mod env;
 mod secrets;
 mod validate;

@@ -2,11 +2,13 @@
 //!
 //! A file names a detector, its category and severity, which events it looks at, the
 //! parameters of its type, warm-up, cooldown, a runbook, and inline tests. Parsing uses
-//! `deny_unknown_fields`; [`load_dir`] then validates every file and returns *all* problems,
-//! each with its file and field, so `auditwatch detectors check` can list them in one go.
-//! The rest of the program only sees validated values.
+//! `deny_unknown_fields`; [`load_sources`] then validates every file and returns *all*
+//! problems, each with its file and field, so `auditwatch detectors check` can list them in one
+//! go. The rest of the program only sees validated values.
+//!
+//! This module works on texts and never reads the disk: [`crate::config::detectors`] reads a
+//! directory of definition files, [`crate::detection::pack`] holds the shipped ones.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -14,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::detection::schedule::Schedule;
 use crate::detection::time::Duration;
 use crate::input::event::{AuditEvent, Outcome};
+use crate::problem::Problem;
 
 /// What kind of threat a detector reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
@@ -49,8 +52,10 @@ pub enum Severity {
 }
 
 impl Severity {
-    /// The name used in alerts, metrics and detector files.
-    pub fn as_str(self) -> &'static str {
+    pub const ALL: [Severity; 4] = [Severity::Low, Severity::Medium, Severity::High, Severity::Critical];
+
+    /// The name in detector files, alerts and metric labels: `low`, `medium`, `high`, `critical`.
+    pub const fn as_str(self) -> &'static str {
         match self {
             Severity::Low => "low",
             Severity::Medium => "medium",
@@ -265,24 +270,6 @@ pub struct Detector {
     pub file: PathBuf,
 }
 
-/// One problem in one file.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Problem {
-    pub file: PathBuf,
-    pub field: String,
-    pub message: String,
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.field.is_empty() {
-            write!(f, "{}: {}", self.file.display(), self.message)
-        } else {
-            write!(f, "{}: {}: {}", self.file.display(), self.field, self.message)
-        }
-    }
-}
-
 /// Every problem found, so they can all be fixed at once.
 #[derive(Debug, thiserror::Error)]
 #[error("{} problem(s) in detector definitions:\n{}", .0.len(), .0.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]
@@ -290,8 +277,7 @@ pub struct Problems(pub Vec<Problem>);
 
 /// Parse and validate one definition.
 pub fn parse(file: &Path, text: &str) -> Result<Detector, Vec<Problem>> {
-    let problem =
-        |field: &str, message: String| Problem { file: file.to_path_buf(), field: field.to_string(), message };
+    let problem = |field: &str, message: String| Problem::new(field, message).in_file(file);
     let raw: DefinitionFile = toml::from_str(text).map_err(|e| {
         let message = e.message().to_string();
         let line = e.span().map(|span| text[..span.start].matches('\n').count() + 1);
@@ -421,41 +407,6 @@ fn build_kind(detector_type: DetectorType, params: toml::Value) -> Result<Detect
     }
 }
 
-/// Load every `*.toml` in a directory, in name order; all problems or all detectors.
-pub fn load_dir(dir: &Path) -> Result<Vec<Detector>, Problems> {
-    let problem = |file: &Path, message: String| Problem { file: file.to_path_buf(), field: String::new(), message };
-    let entries =
-        std::fs::read_dir(dir).map_err(|e| Problems(vec![problem(dir, format!("cannot read directory: {e}"))]))?;
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|ext| ext == "toml"))
-        .collect();
-    files.sort();
-    let sources = files
-        .into_iter()
-        .map(|path| match std::fs::read_to_string(&path) {
-            Ok(text) => Ok((path, text)),
-            Err(e) => Err(problem(&path, format!("cannot read: {e}"))),
-        })
-        .collect::<Vec<_>>();
-    let mut problems = Vec::new();
-    let mut readable = Vec::new();
-    for source in sources {
-        match source {
-            Ok(s) => readable.push(s),
-            Err(p) => problems.push(p),
-        }
-    }
-    match load_sources(readable.iter().map(|(p, t)| (p.as_path(), t.as_str()))) {
-        Ok(detectors) if problems.is_empty() => Ok(detectors),
-        Ok(_) => Err(Problems(problems)),
-        Err(Problems(more)) => {
-            problems.extend(more);
-            Err(Problems(problems))
-        }
-    }
-}
-
 /// Parse a set of (path, text) definitions; names must be unique and the set non-empty.
 pub fn load_sources<'a>(sources: impl IntoIterator<Item = (&'a Path, &'a str)>) -> Result<Vec<Detector>, Problems> {
     let mut detectors: Vec<Detector> = Vec::new();
@@ -466,11 +417,10 @@ pub fn load_sources<'a>(sources: impl IntoIterator<Item = (&'a Path, &'a str)>) 
         match parse(path, text) {
             Ok(d) => {
                 if let Some(other) = detectors.iter().find(|o| o.name == d.name) {
-                    problems.push(Problem {
-                        file: path.to_path_buf(),
-                        field: "name".into(),
-                        message: format!("`{}` is also defined in {}", d.name, other.file.display()),
-                    });
+                    problems.push(
+                        Problem::new("name", format!("`{}` is also defined in {}", d.name, other.file.display()))
+                            .in_file(path),
+                    );
                 } else {
                     detectors.push(d);
                 }
@@ -479,11 +429,7 @@ pub fn load_sources<'a>(sources: impl IntoIterator<Item = (&'a Path, &'a str)>) 
         }
     }
     if detectors.is_empty() && problems.is_empty() {
-        problems.push(Problem {
-            file: last_path,
-            field: String::new(),
-            message: "no detector definitions (*.toml) found".into(),
-        });
+        problems.push(Problem::new("", "no detector definitions (*.toml) found").in_file(&last_path));
     }
     if problems.is_empty() {
         Ok(detectors)
@@ -550,6 +496,16 @@ max_p_value = 1e-6
         assert!(found[0].contains("params") && found[0].contains("unknown unit `x`"), "{found:?}");
         let found = problems(&VALID.replace("min_count = 10", "min_count = 10\nmin_cnt = 3"));
         assert!(found[0].contains("unknown field `min_cnt`"), "{found:?}");
+    }
+
+    #[test]
+    fn names_are_the_serde_names() {
+        for severity in Severity::ALL {
+            assert_eq!(serde_json::to_value(severity).unwrap(), severity.as_str());
+        }
+        for category in Category::ALL {
+            assert_eq!(serde_json::to_value(category).unwrap(), category.as_str());
+        }
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! Event time: epoch milliseconds, RFC 3339 parsing and formatting, positions in the week,
-//! and human durations (`"10m"`).
+//! Event time: epoch milliseconds, RFC 3339 parsing and formatting, civil dates and weekdays
+//! (the one calendar arithmetic of the crate; the generator uses it too), positions in the
+//! week, and human durations (`"10m"`).
 //!
 //! Everything here is pure arithmetic on event time; nothing reads the wall clock. Weeks start
 //! on Monday 00:00 UTC, so `hour_of_week` 0 is Monday 00:00-01:00 UTC and 167 is Sunday 23:00.
@@ -108,7 +109,8 @@ pub fn parse_rfc3339(s: &str) -> Result<Millis, &'static str> {
         None => return Err("missing UTC offset (Z or +HH:MM)"),
         _ => return Err("expected a UTC offset (Z or +HH:MM) at the end"),
     };
-    let days = days_from_civil(year, month, day);
+    // Two digits each, range-checked above.
+    let days = days_from_civil(year, month as u32, day as u32);
     let t = days * DAY + hour * HOUR + minute * MINUTE + second * SECOND + millis - offset_minutes * MINUTE;
     if !(MIN_TIME..=MAX_TIME).contains(&t) {
         return Err("out of range (before 1970 or after 9999)");
@@ -153,9 +155,11 @@ fn days_in_month(y: i64, m: i64) -> i64 {
     }
 }
 
-// Howard Hinnant's days_from_civil / civil_from_days (proleptic Gregorian calendar).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
+/// Days since 1970-01-01 of a proleptic Gregorian date (month 1-12, day 1-31), by Howard
+/// Hinnant's `days_from_civil`.
+pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let (m, d) = (i64::from(month), i64::from(day));
+    let y = if m <= 2 { year - 1 } else { year };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;
     let mp = (m + 9) % 12;
@@ -164,16 +168,28 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
+/// (year, month 1-12, day 1-31) of a day number since 1970-01-01, the inverse of
+/// [`days_from_civil`].
+pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
     let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
     let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
     let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     (if m <= 2 { yoe + era * 400 + 1 } else { yoe + era * 400 }, m, d)
+}
+
+/// Day of the week of a day number since 1970-01-01 (a Thursday): 0 = Monday .. 6 = Sunday.
+pub fn weekday(days: i64) -> u32 {
+    (days + 3).rem_euclid(7) as u32
+}
+
+/// `Monday` .. `Sunday` of a day number since 1970-01-01.
+pub fn weekday_name(days: i64) -> &'static str {
+    WEEKDAYS[weekday(days) as usize]
 }
 
 /// A span of time written as a human string in config and detector files: `"500ms"`, `"30s"`,
@@ -284,6 +300,29 @@ mod tests {
         assert_eq!(hour_of_week(monday + 6 * DAY + 23 * HOUR), 167);
         assert_eq!(week_index(monday + WEEK), week_index(monday) + 1);
         assert_eq!(describe_hour_of_week(24 + 14), "Tuesday 14:00 UTC");
+    }
+
+    #[test]
+    fn civil_dates_and_weekdays() {
+        assert_eq!(days_from_civil(1970, 1, 1), 0);
+        assert_eq!(days_from_civil(2026, 1, 5), 20_458);
+        assert_eq!(weekday(days_from_civil(2026, 1, 5)), 0, "2026-01-05 is a Monday");
+        assert_eq!(weekday(days_from_civil(2026, 1, 11)), 6);
+        assert_eq!(weekday_name(days_from_civil(2026, 1, 11)), "Sunday");
+        assert_eq!(weekday(-1), 2, "1969-12-31 was a Wednesday");
+        for days in (-800_000..800_000).step_by(97) {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y, m, d), days);
+        }
+    }
+
+    #[test]
+    fn formats_like_chrono() {
+        for ms in [0i64, 1_767_571_200_000, 1_768_792_365_123, 951_782_400_999, -1] {
+            let theirs = chrono::DateTime::from_timestamp_millis(ms).unwrap().format("%Y-%m-%dT%H:%M:%S%.3fZ");
+            assert_eq!(format_rfc3339(ms), theirs.to_string());
+        }
+        assert_eq!(format_rfc3339(1_768_792_365_123), "2026-01-19T03:12:45.123Z");
     }
 
     #[test]

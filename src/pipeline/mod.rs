@@ -151,6 +151,7 @@ pub struct Pipeline<'a> {
     last_state_metrics: Instant,
     seen_partition_changes: u64,
     seen_folded: u64,
+    seen_untracked_accounts: u64,
     last_partition_warning: Option<Instant>,
 }
 
@@ -217,6 +218,7 @@ impl<'a> Pipeline<'a> {
 
         let seen_partition_changes = engine.engine.stats().account_partition_changes;
         let seen_folded = engine.engine.stats().folded_repeats;
+        let seen_untracked_accounts = engine.engine.stats().untracked_account_events;
         Ok(Pipeline {
             config,
             metrics,
@@ -234,6 +236,7 @@ impl<'a> Pipeline<'a> {
             last_state_metrics: Instant::now() - Duration::from_secs(60),
             seen_partition_changes,
             seen_folded,
+            seen_untracked_accounts,
             last_partition_warning: None,
         })
     }
@@ -383,6 +386,8 @@ impl<'a> Pipeline<'a> {
         let stats = self.state.engine.engine.stats();
         self.metrics.alerts_folded(stats.folded_repeats - self.seen_folded);
         self.seen_folded = stats.folded_repeats;
+        self.metrics.untracked_account_events(stats.untracked_account_events - self.seen_untracked_accounts);
+        self.seen_untracked_accounts = stats.untracked_account_events;
         let changes = stats.account_partition_changes - self.seen_partition_changes;
         if changes > 0 {
             for _ in 0..changes {

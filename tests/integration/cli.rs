@@ -261,3 +261,28 @@ fn demo_runs_end_to_end_with_nothing_installed() {
         .count();
     assert!(alerts >= 4, "alerts printed as they fire: {stdout}");
 }
+
+#[test]
+fn a_missing_config_file_is_one_line_naming_it_without_a_backtrace() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-auditwatch.toml");
+    for args in [vec!["run", "--config"], vec!["config", "check"]] {
+        let out = Command::new(binary())
+            .args(&args)
+            .arg(&missing)
+            .env("RUST_BACKTRACE", "1")
+            .env("RUST_LIB_BACKTRACE", "1")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(out.stdout.is_empty(), "{args:?}: {}", String::from_utf8_lossy(&out.stdout));
+        let error: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error: ")).collect();
+        assert_eq!(error.len(), 1, "{args:?}: one error line: {stderr}");
+        assert!(error[0].contains(&format!("cannot read config file {}", missing.display())), "{args:?}: {stderr}");
+        let reason = std::fs::read(&missing).unwrap_err().to_string();
+        assert_eq!(error[0].matches(&reason).count(), 1, "{args:?}: the reason, once: {stderr}");
+        assert!(!stderr.to_lowercase().contains("stack backtrace"), "{args:?}: {stderr}");
+        assert!(!stderr.contains("Caused by"), "{args:?}: the chain is on the one line: {stderr}");
+    }
+}

@@ -2,14 +2,13 @@
 //! decoder (`event`), the alert struct (`alert`, the detectors' baseline facts) and the
 //! detector-file loader (`definition`, `inline_test`, `schedule`).
 //!
-//! The crate has no JSON Schema validator, so [`Validator`] below implements the keywords these
-//! schemas use (and panics on any other, so no assertion is silently skipped), with a small
-//! backtracking [`re`] engine for `pattern`. Field lists are compared with the code both ways:
+//! [`Validator`] below is the `jsonschema` crate set up for these contracts (formats asserted,
+//! integer literals only), and a strict meta-schema rejects any keyword that is not draft
+//! 2020-12, so no assertion is silently skipped. Field lists are compared with the code both ways:
 //! against a hard-coded list for the decoder, against the serialized [`Alert`], and against the
 //! field lists serde reports in the loader's own "unknown field" errors. Value rules are
 //! compared by feeding the same documents to the schema and to the decoder or loader.
 
-use std::cmp::Ordering;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -18,12 +17,11 @@ use serde_json::{json, Map, Value};
 use auditwatch::detection::alert::{alert_id, Alert, Evidence};
 use auditwatch::detection::definition::{self, Category, DetectorKind, DetectorType, Severity};
 use auditwatch::detection::engine::{Engine, EngineOptions};
-use auditwatch::detection::time::parse_rfc3339;
 use auditwatch::input::event::{decode, Outcome, DEFAULT_MAX_EVENT_BYTES};
 use auditwatch::synthetic::gen::{generate, GenOptions};
 
 // ---------------------------------------------------------------------------------------------
-// Helpers: files, a subset JSON Schema validator, a subset regex engine.
+// Helpers: files, the JSON Schema validator, walking schemas.
 // ---------------------------------------------------------------------------------------------
 
 fn manifest_dir() -> PathBuf {
@@ -77,414 +75,96 @@ fn resolve<'a>(root: &'a Value, reference: &str) -> &'a Value {
     root.pointer(pointer).unwrap_or_else(|| panic!("$ref {reference} does not resolve"))
 }
 
-/// A JSON Schema 2020-12 validator for the keywords these schemas use. Differences from a
-/// general validator, all stricter: `format` is asserted (ipv4/ipv6 with std's parsers, which
-/// the decoder uses; date-time with the crate's RFC 3339 parser), and `integer` means an integer
-/// literal (`1.0` is not one), which is what serde's integer types accept.
+/// Draft 2020-12 validation with the `jsonschema` crate, stricter than the spec in two ways, both
+/// what the code the schemas describe does: `format` is asserted (ipv4 and ipv6 with std's
+/// parsers, which the decoder uses too; an unknown format is an error), and `integer` means an
+/// integer literal (`2.0` and `1e3` are not one), which is what serde's integer types accept.
 struct Validator<'a> {
     root: &'a Value,
+    whole: jsonschema::Validator,
 }
-
-const ANNOTATIONS: &[&str] = &["$schema", "$id", "$defs", "$comment", "title", "description", "default", "examples"];
 
 impl<'a> Validator<'a> {
     fn new(root: &'a Value) -> Self {
-        Validator { root }
+        Validator { root, whole: compile(root) }
     }
 
     fn errors(&self, value: &Value) -> Vec<String> {
-        self.errors_against(self.root, value)
+        self.whole.iter_errors(value).map(|e| format!("{}: {e}", e.instance_path())).collect()
     }
 
-    fn errors_against(&self, schema: &Value, value: &Value) -> Vec<String> {
-        let mut errors = Vec::new();
-        self.check(schema, value, "", &mut errors);
-        errors
+    /// Whether `value` is valid against the subschema at `pointer` (`/$defs/name`), its `$ref`s
+    /// resolved in the root.
+    fn valid_at(&self, pointer: &str, value: &Value) -> bool {
+        self.root.pointer(pointer).unwrap_or_else(|| panic!("{pointer} does not resolve"));
+        let mut at = Map::new();
+        for key in ["$schema", "$id", "$defs"] {
+            if let Some(v) = self.root.get(key) {
+                at.insert(key.to_string(), v.clone());
+            }
+        }
+        at.insert("$ref".to_string(), json!(format!("#{pointer}")));
+        compile(&Value::Object(at)).is_valid(value)
     }
+}
 
-    fn valid_against(&self, schema: &Value, value: &Value) -> bool {
-        self.errors_against(schema, value).is_empty()
-    }
+fn compile(schema: &Value) -> jsonschema::Validator {
+    build(schema).unwrap_or_else(|e| panic!("not a valid schema: {e}"))
+}
 
-    fn check(&self, schema: &Value, v: &Value, at: &str, errors: &mut Vec<String>) {
-        let schema = match schema {
-            Value::Bool(true) => return,
-            Value::Bool(false) => return errors.push(format!("{at}: no value is allowed here")),
-            Value::Object(o) => o,
-            other => panic!("not a schema at {at}: {other}"),
+fn build(schema: &Value) -> Result<jsonschema::Validator, jsonschema::ValidationError<'static>> {
+    jsonschema::options()
+        .should_validate_formats(true)
+        .should_ignore_unknown_formats(false)
+        .with_keyword("type", |_, types, _| Ok(Box::new(LiteralIntegerType::new(types)?)))
+        .build(schema)
+}
+
+/// The `type` keyword, with `integer` matching integer literals only: the crate's own `type`,
+/// except that a number serde_json holds as a float matches only when `number` is listed.
+struct LiteralIntegerType {
+    standard: jsonschema::Validator,
+    number_listed: bool,
+}
+
+impl LiteralIntegerType {
+    fn new(types: &Value) -> Result<Self, jsonschema::ValidationError<'static>> {
+        let standard = jsonschema::validator_for(&json!({ "type": types }))?;
+        let number_listed = match types {
+            Value::Array(ts) => ts.iter().any(|t| t == "number"),
+            t => t == "number",
         };
-        let here = if at.is_empty() { "(root)" } else { at };
-        let fail = |errors: &mut Vec<String>, message: String| errors.push(format!("{here}: {message}"));
-        for (keyword, arg) in schema {
-            match keyword.as_str() {
-                k if ANNOTATIONS.contains(&k) => {}
-                "$ref" => self.check(resolve(self.root, arg.as_str().expect("$ref string")), v, at, errors),
-                "type" => {
-                    let types: Vec<&str> = match arg {
-                        Value::String(t) => vec![t.as_str()],
-                        Value::Array(ts) => ts.iter().map(|t| t.as_str().expect("type name")).collect(),
-                        other => panic!("bad type {other}"),
-                    };
-                    if !types.iter().any(|t| type_matches(t, v)) {
-                        fail(errors, format!("{v} is not of type {types:?}"));
-                    }
-                }
-                "enum" => {
-                    if !arg.as_array().expect("enum array").contains(v) {
-                        fail(errors, format!("{v} is not one of {arg}"));
-                    }
-                }
-                "const" => {
-                    if arg != v {
-                        fail(errors, format!("{v} is not {arg}"));
-                    }
-                }
-                "required" => {
-                    if let Some(o) = v.as_object() {
-                        for name in arg.as_array().expect("required array") {
-                            let name = name.as_str().expect("required name");
-                            if !o.contains_key(name) {
-                                fail(errors, format!("`{name}` is required"));
-                            }
-                        }
-                    }
-                }
-                "properties" => {
-                    if let Some(o) = v.as_object() {
-                        for (name, sub) in arg.as_object().expect("properties object") {
-                            if let Some(value) = o.get(name) {
-                                self.check(sub, value, &format!("{at}/{name}"), errors);
-                            }
-                        }
-                    }
-                }
-                "additionalProperties" => {
-                    if let Some(o) = v.as_object() {
-                        let known = schema.get("properties").and_then(Value::as_object);
-                        for (name, value) in o {
-                            if !known.is_some_and(|k| k.contains_key(name)) {
-                                if arg == &Value::Bool(false) {
-                                    fail(errors, format!("`{name}` is not allowed"));
-                                } else {
-                                    self.check(arg, value, &format!("{at}/{name}"), errors);
-                                }
-                            }
-                        }
-                    }
-                }
-                "items" => {
-                    if let Some(items) = v.as_array() {
-                        for (i, item) in items.iter().enumerate() {
-                            self.check(arg, item, &format!("{at}/{i}"), errors);
-                        }
-                    }
-                }
-                "minItems" | "maxItems" => {
-                    if let Some(items) = v.as_array() {
-                        let bound = arg.as_u64().expect("item count") as usize;
-                        if (keyword == "minItems" && items.len() < bound)
-                            || (keyword == "maxItems" && items.len() > bound)
-                        {
-                            fail(errors, format!("{} items, {keyword} is {bound}", items.len()));
-                        }
-                    }
-                }
-                "minLength" | "maxLength" => {
-                    if let Some(s) = v.as_str() {
-                        let (len, bound) = (s.chars().count(), arg.as_u64().expect("length") as usize);
-                        if (keyword == "minLength" && len < bound) || (keyword == "maxLength" && len > bound) {
-                            fail(errors, format!("{len} characters, {keyword} is {bound}"));
-                        }
-                    }
-                }
-                "pattern" => {
-                    if let Some(s) = v.as_str() {
-                        if !re::search(arg.as_str().expect("pattern string"), s) {
-                            fail(errors, format!("{v} does not match {arg}"));
-                        }
-                    }
-                }
-                "format" => {
-                    if let Some(s) = v.as_str() {
-                        let ok = match arg.as_str().expect("format name") {
-                            "ipv4" => s.parse::<std::net::Ipv4Addr>().is_ok(),
-                            "ipv6" => s.parse::<std::net::Ipv6Addr>().is_ok(),
-                            "date-time" => parse_rfc3339(s).is_ok(),
-                            other => panic!("format {other} is not supported by this validator"),
-                        };
-                        if !ok {
-                            fail(errors, format!("{v} is not a valid {arg}"));
-                        }
-                    }
-                }
-                "minimum" | "maximum" | "exclusiveMinimum" | "exclusiveMaximum" => {
-                    if let (Some(n), Some(bound)) = (v.as_number(), arg.as_number()) {
-                        let ord = compare(n, bound);
-                        let ok = match keyword.as_str() {
-                            "minimum" => ord != Ordering::Less,
-                            "maximum" => ord != Ordering::Greater,
-                            "exclusiveMinimum" => ord == Ordering::Greater,
-                            _ => ord == Ordering::Less,
-                        };
-                        if !ok {
-                            fail(errors, format!("{n} violates {keyword} {bound}"));
-                        }
-                    }
-                }
-                "allOf" => {
-                    for sub in arg.as_array().expect("allOf array") {
-                        self.check(sub, v, at, errors);
-                    }
-                }
-                "anyOf" => {
-                    if !arg.as_array().expect("anyOf array").iter().any(|sub| self.valid_against(sub, v)) {
-                        fail(errors, format!("{v} matches none of anyOf"));
-                    }
-                }
-                "oneOf" => {
-                    let matching =
-                        arg.as_array().expect("oneOf array").iter().filter(|sub| self.valid_against(sub, v)).count();
-                    if matching != 1 {
-                        fail(errors, format!("{v} matches {matching} of oneOf, not exactly one"));
-                    }
-                }
-                "not" => {
-                    if self.valid_against(arg, v) {
-                        fail(errors, format!("{v} matches the `not` schema {arg}"));
-                    }
-                }
-                "if" => {
-                    let next = if self.valid_against(arg, v) { schema.get("then") } else { schema.get("else") };
-                    if let Some(next) = next {
-                        self.check(next, v, at, errors);
-                    }
-                }
-                "then" | "else" => {}
-                other => panic!(
-                    "keyword `{other}` (at {here}) is not supported by this test's validator: support it or avoid it"
-                ),
-            }
-        }
+        Ok(LiteralIntegerType { standard, number_listed })
     }
 }
 
-fn type_matches(t: &str, v: &Value) -> bool {
-    match t {
-        "null" => v.is_null(),
-        "boolean" => v.is_boolean(),
-        "object" => v.is_object(),
-        "array" => v.is_array(),
-        "string" => v.is_string(),
-        "number" => v.is_number(),
-        "integer" => v.is_i64() || v.is_u64(),
-        other => panic!("unknown type {other}"),
+impl<'i> jsonschema::Keyword<'i> for LiteralIntegerType {
+    fn validate(&self, instance: &'i Value) -> Result<(), jsonschema::ValidationError<'i>> {
+        self.standard.validate(instance)?;
+        if self.is_valid(instance) {
+            Ok(())
+        } else {
+            Err(jsonschema::ValidationError::custom(format!("{instance} is not an integer literal")))
+        }
+    }
+
+    fn is_valid(&self, instance: &'i Value) -> bool {
+        self.standard.is_valid(instance) && (self.number_listed || !instance.as_number().is_some_and(|n| n.is_f64()))
     }
 }
 
-fn compare(a: &serde_json::Number, b: &serde_json::Number) -> Ordering {
-    let int = |n: &serde_json::Number| n.as_i64().map(i128::from).or_else(|| n.as_u64().map(i128::from));
-    match (int(a), int(b)) {
-        (Some(x), Some(y)) => x.cmp(&y),
-        _ => a.as_f64().unwrap().partial_cmp(&b.as_f64().unwrap()).expect("finite numbers"),
-    }
-}
-
-/// A backtracking matcher for the ECMA-262 regex subset the schemas use: literals, `.`,
-/// classes (`[a-z]`, `[^*]`), `\s \S \d` and escaped punctuation, groups with `|`, the
-/// quantifiers `? * + {n} {n,} {n,m}`, and `^`/`$`. Anything else panics.
-mod re {
-    #[derive(Debug)]
-    enum Item {
-        Range(char, char),
-        Space,
-        Digit,
-    }
-
-    #[derive(Debug)]
-    enum Node {
-        Start,
-        End,
-        Set { negated: bool, items: Vec<Item> },
-        Group(Vec<Vec<Node>>),
-        Repeat(Box<Node>, usize, usize),
-    }
-
-    struct Parser {
-        chars: Vec<char>,
-        pos: usize,
-    }
-
-    impl Parser {
-        fn peek(&self) -> Option<char> {
-            self.chars.get(self.pos).copied()
-        }
-        fn next(&mut self) -> Option<char> {
-            let c = self.peek();
-            self.pos += 1;
-            c
-        }
-        fn alternatives(&mut self) -> Vec<Vec<Node>> {
-            let mut alts = vec![self.sequence()];
-            while self.peek() == Some('|') {
-                self.pos += 1;
-                alts.push(self.sequence());
-            }
-            alts
-        }
-        fn sequence(&mut self) -> Vec<Node> {
-            let mut seq = Vec::new();
-            while let Some(c) = self.peek() {
-                if c == '|' || c == ')' {
-                    break;
-                }
-                self.pos += 1;
-                let atom = match c {
-                    '^' => Node::Start,
-                    '$' => Node::End,
-                    '(' => {
-                        assert_ne!(self.peek(), Some('?'), "special groups are not supported");
-                        let alts = self.alternatives();
-                        assert_eq!(self.next(), Some(')'), "unclosed group");
-                        Node::Group(alts)
-                    }
-                    '[' => self.class(),
-                    '\\' => {
-                        let (negated, item) = self.escape();
-                        Node::Set { negated, items: vec![item] }
-                    }
-                    '.' => Node::Set { negated: true, items: vec![Item::Range('\n', '\n'), Item::Range('\r', '\r')] },
-                    '*' | '+' | '?' | '{' | ']' | '}' => panic!("unexpected `{c}` in pattern"),
-                    c => Node::Set { negated: false, items: vec![Item::Range(c, c)] },
-                };
-                seq.push(self.quantified(atom));
-            }
-            seq
-        }
-        fn quantified(&mut self, atom: Node) -> Node {
-            let (min, max) = match self.peek() {
-                Some('*') => (0, usize::MAX),
-                Some('+') => (1, usize::MAX),
-                Some('?') => (0, 1),
-                Some('{') => {
-                    let close = self.chars[self.pos..].iter().position(|&c| c == '}').expect("unclosed {") + self.pos;
-                    let body: String = self.chars[self.pos + 1..close].iter().collect();
-                    self.pos = close;
-                    match body.split_once(',') {
-                        None => {
-                            let n = body.parse().expect("{n}");
-                            (n, n)
-                        }
-                        Some((n, "")) => (n.parse().expect("{n,}"), usize::MAX),
-                        Some((n, m)) => (n.parse().expect("{n,m}"), m.parse().expect("{n,m}")),
-                    }
-                }
-                _ => return atom,
-            };
-            self.pos += 1;
-            assert!(!matches!(self.peek(), Some('?' | '+')), "lazy and possessive quantifiers are not supported");
-            Node::Repeat(Box::new(atom), min, max)
-        }
-        fn escape(&mut self) -> (bool, Item) {
-            match self.next().expect("dangling backslash") {
-                's' => (false, Item::Space),
-                'S' => (true, Item::Space),
-                'd' => (false, Item::Digit),
-                'D' => (true, Item::Digit),
-                c if c.is_ascii_punctuation() => (false, Item::Range(c, c)),
-                c => panic!("escape \\{c} is not supported"),
-            }
-        }
-        fn class(&mut self) -> Node {
-            let negated = self.peek() == Some('^');
-            if negated {
-                self.pos += 1;
-            }
-            let mut items = Vec::new();
-            loop {
-                let c = self.next().expect("unclosed class");
-                if c == ']' {
-                    break;
-                }
-                if c == '\\' {
-                    let (neg, item) = self.escape();
-                    assert!(!neg, "negated escapes inside classes are not supported");
-                    items.push(item);
-                    continue;
-                }
-                if self.peek() == Some('-') && self.chars.get(self.pos + 1).is_some_and(|&n| n != ']') {
-                    self.pos += 1;
-                    let end = self.next().expect("range end");
-                    assert!(c <= end, "bad range {c}-{end}");
-                    items.push(Item::Range(c, end));
-                } else {
-                    items.push(Item::Range(c, c));
-                }
-            }
-            Node::Set { negated, items }
-        }
-    }
-
-    fn is_space(c: char) -> bool {
-        // ECMA-262 WhiteSpace and LineTerminator.
-        c.is_whitespace() || c == '\u{feff}'
-    }
-
-    fn in_set(negated: bool, items: &[Item], c: char) -> bool {
-        let hit = items.iter().any(|item| match *item {
-            Item::Range(a, b) => a <= c && c <= b,
-            Item::Space => is_space(c),
-            Item::Digit => c.is_ascii_digit(),
-        });
-        hit != negated
-    }
-
-    fn seq(nodes: &[Node], s: &[char], i: usize, k: &mut dyn FnMut(usize) -> bool) -> bool {
-        match nodes.split_first() {
-            None => k(i),
-            Some((node, rest)) => one(node, s, i, &mut |j| seq(rest, s, j, k)),
-        }
-    }
-
-    fn one(node: &Node, s: &[char], i: usize, k: &mut dyn FnMut(usize) -> bool) -> bool {
-        match node {
-            Node::Start => i == 0 && k(i),
-            Node::End => i == s.len() && k(i),
-            Node::Set { negated, items } => i < s.len() && in_set(*negated, items, s[i]) && k(i + 1),
-            Node::Group(alts) => alts.iter().any(|alt| seq(alt, s, i, k)),
-            Node::Repeat(inner, min, max) => repeat(inner, *min, *max, 0, s, i, k),
-        }
-    }
-
-    /// Greedy: one more repetition first, then the continuation. An empty repetition never
-    /// counts, which keeps `(x?)*` from looping.
-    fn repeat(
-        node: &Node,
-        min: usize,
-        max: usize,
-        count: usize,
-        s: &[char],
-        i: usize,
-        k: &mut dyn FnMut(usize) -> bool,
-    ) -> bool {
-        if count < max && one(node, s, i, &mut |j| j != i && repeat(node, min, max, count + 1, s, j, k)) {
-            return true;
-        }
-        count >= min && k(i)
-    }
-
-    fn compile(pattern: &str) -> Vec<Node> {
-        let mut p = Parser { chars: pattern.chars().collect(), pos: 0 };
-        let alts = p.alternatives();
-        assert_eq!(p.pos, p.chars.len(), "unbalanced `)` in {pattern}");
-        vec![Node::Group(alts)]
-    }
-
-    /// JSON Schema semantics: the pattern may match anywhere unless anchored.
-    pub fn search(pattern: &str, text: &str) -> bool {
-        let nodes = compile(pattern);
-        let s: Vec<char> = text.chars().collect();
-        (0..=s.len()).any(|start| seq(&nodes, &s, start, &mut |_| true))
-    }
+/// The draft 2020-12 meta-schema with `unevaluatedProperties: false` at every schema level
+/// (through `$dynamicAnchor`), so a misspelt or made-up keyword is an error, not an annotation
+/// that silently checks nothing.
+fn strict_meta_schema() -> jsonschema::Validator {
+    jsonschema::validator_for(&json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://auditwatch.dev/schemas/test/strict-meta",
+        "$dynamicAnchor": "meta",
+        "$ref": "https://json-schema.org/draft/2020-12/schema",
+        "unevaluatedProperties": false,
+    }))
+    .expect("the strict meta-schema compiles")
 }
 
 /// Every `$ref` anywhere in a schema.
@@ -538,6 +218,7 @@ fn undescribed(v: &Value, at: &str, out: &mut Vec<String>) {
 
 #[test]
 fn schemas_are_described_draft_2020_12_documents() {
+    let strict = strict_meta_schema();
     for file in SCHEMA_FILES {
         let s = schema(file);
         assert_eq!(s["$schema"], "https://json-schema.org/draft/2020-12/schema", "{file}");
@@ -553,14 +234,17 @@ fn schemas_are_described_draft_2020_12_documents() {
         for r in all {
             resolve(&s, &r);
         }
-        // Every keyword is one the validator knows (it panics otherwise), and `{}` is not an
-        // event, an alert or a detector.
+        // Every keyword is a draft 2020-12 keyword (a misspelt one would check nothing), and
+        // `{}` is not an event, an alert or a detector.
+        let unknown: Vec<String> = strict.iter_errors(&s).map(|e| format!("{}: {e}", e.instance_path())).collect();
+        assert!(unknown.is_empty(), "{file}: {unknown:#?}");
         assert!(!Validator::new(&s).errors(&json!({})).is_empty(), "{file} accepts an empty object");
     }
 }
 
 #[test]
-fn the_test_validator_and_regex_engine_work() {
+fn the_test_validator_works() {
+    // `pattern` with ECMA-262 semantics, for the patterns the schemas use.
     for (pattern, yes, no) in [
         (
             "^[0-9a-f]{32}$",
@@ -574,11 +258,13 @@ fn the_test_validator_and_regex_engine_work() {
         ("^a.c$", vec!["abc", "a-c"], vec!["a\nc", "ac"]),
         ("^x{2,3}$", vec!["xx", "xxx"], vec!["x", "xxxx"]),
     ] {
-        for s in yes {
-            assert!(re::search(pattern, s), "{pattern} should match {s:?}");
+        let s = json!({"type": "string", "pattern": pattern});
+        let v = Validator::new(&s);
+        for text in yes {
+            assert!(v.errors(&json!(text)).is_empty(), "{pattern} should match {text:?}");
         }
-        for s in no {
-            assert!(!re::search(pattern, s), "{pattern} should not match {s:?}");
+        for text in no {
+            assert!(!v.errors(&json!(text)).is_empty(), "{pattern} should not match {text:?}");
         }
     }
     let s = json!({
@@ -599,6 +285,30 @@ fn the_test_validator_and_regex_engine_work() {
     ] {
         assert!(!v.errors(&bad).is_empty(), "{bad} should fail");
     }
+    // Integer literals only where only `integer` is allowed; a float is still a `number`.
+    let s = json!({"properties": {"i": {"type": ["integer", "null"]}, "n": {"type": ["number", "integer"]}}});
+    let v = Validator::new(&s);
+    assert!(v.errors(&json!({"i": 2, "n": 2.0})).is_empty());
+    for bad in [json!({"i": 2.0}), json!({"i": 1e3}), json!({"n": "2"})] {
+        assert!(!v.errors(&bad).is_empty(), "{bad} should fail");
+    }
+    // Formats are asserted, and one the validator does not know is an error.
+    let s = json!({"properties": {"ip": {"format": "ipv4"}, "at": {"format": "date-time"}}});
+    let v = Validator::new(&s);
+    assert!(v.errors(&json!({"ip": "203.0.113.7", "at": "2026-01-19T03:12:45.123Z"})).is_empty());
+    for bad in [json!({"ip": "999.1.1.1"}), json!({"ip": "01.2.3.4"}), json!({"at": "2026-02-30T00:00:00Z"})] {
+        assert!(!v.errors(&bad).is_empty(), "{bad} should fail");
+    }
+    assert!(build(&json!({"format": "no-such-format"})).is_err());
+    // The subschema check resolves `$ref`s in the root.
+    let s = json!({"$defs": {"n": {"$ref": "#/$defs/m"}, "m": {"type": "integer"}}, "type": "string"});
+    let v = Validator::new(&s);
+    assert!(v.valid_at("/$defs/n", &json!(1)) && !v.valid_at("/$defs/n", &json!("1")));
+    // The strict meta-schema catches a misspelt keyword at any depth, and only that.
+    let strict = strict_meta_schema();
+    assert!(strict.is_valid(&s));
+    assert!(!strict.is_valid(&json!({"properties": {"a": {"type": "integer", "minimun": 1}}})));
+    assert!(!strict.is_valid(&json!({"$defs": {"x": {"items": {"patern": "^a$"}}}})));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -928,6 +638,8 @@ fn alert_enums_match_the_code() {
     assert_eq!(strings(&s["properties"]["category"]["enum"]), categories);
     assert_eq!(strings(&s["properties"]["category"]["enum"]), serde_variants::<Category>());
     assert_eq!(strings(&s["properties"]["severity"]["enum"]), serde_variants::<Severity>());
+    let severities: BTreeSet<String> = Severity::ALL.iter().map(|s| s.as_str().to_string()).collect();
+    assert_eq!(strings(&s["properties"]["severity"]["enum"]), severities);
     for category in &categories {
         branch(&s, "category", category);
     }
@@ -967,7 +679,8 @@ fn check_alert(s: &Value, alert: &Value, detector_type: &str) -> String {
         keys(&s["$defs"]).into_iter().filter(|name| name.ends_with("_baseline") && name.starts_with(&prefix)).collect();
     assert!(!candidates.is_empty(), "no $defs/{detector_type}_baseline");
     let baseline = &alert["evidence"]["baseline"];
-    let matching: Vec<&String> = candidates.iter().filter(|name| v.valid_against(def(s, name), baseline)).collect();
+    let matching: Vec<&String> =
+        candidates.iter().filter(|name| v.valid_at(&format!("/$defs/{name}"), baseline)).collect();
     assert_eq!(matching.len(), 1, "{detector_type}: baseline {baseline} matches {matching:?} of {candidates:?}");
     // The category's allOf branch lists that definition.
     let then = branch(s, "category", alert["category"].as_str().unwrap());

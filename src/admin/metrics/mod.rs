@@ -23,6 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 mod sinks;
+use crate::detection::definition::Severity;
 pub use sinks::SinkMetrics;
 
 /// Reasons counted by `auditwatch_decode_errors_total`; the last one catches unknown reasons.
@@ -31,7 +32,8 @@ pub const DECODE_REASONS: [&str; 8] =
 
 /// Alert categories and severities; each list ends in `other` for values added later.
 pub const ALERT_CATEGORIES: [&str; 5] = ["failed_auth", "data_volume", "off_hours", "credential_misuse", OTHER];
-pub const ALERT_SEVERITIES: [&str; 5] = ["low", "medium", "high", "critical", OTHER];
+pub const ALERT_SEVERITIES: [&str; 5] =
+    [Severity::Low.as_str(), Severity::Medium.as_str(), Severity::High.as_str(), Severity::Critical.as_str(), OTHER];
 
 /// Ceiling on the (topic, partition) pairs of the lag gauge; Kafka assignments stay far below.
 pub const MAX_LAG_SERIES: usize = 4096;

@@ -16,13 +16,62 @@
 //!
 //! [`DecodeErrorKind`]: crate::input::event::DecodeErrorKind
 
-use crate::config::InputFormat;
+use std::fmt;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
 use crate::input::event::{self, AuditEvent, DecodeError};
 
 pub mod cloudtrail;
 pub mod ocsf;
 
 mod json;
+
+/// Encoding of input messages. A closed set: each format has its own decoder.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum InputFormat {
+    /// One auditwatch audit event as a JSON object per message (`schemas/audit-event.schema.json`).
+    #[default]
+    Native,
+    /// One AWS CloudTrail record per message, bare or in an EventBridge envelope (`detail`); a
+    /// whole log file (`{"Records": [...]}`) must be split first.
+    Cloudtrail,
+    /// One OCSF 1.x event per message: API Activity (6003), Authentication (3002), and other
+    /// classes that carry `actor.user` and `api.operation`.
+    Ocsf,
+}
+
+impl InputFormat {
+    pub const ALL: [InputFormat; 3] = [InputFormat::Native, InputFormat::Cloudtrail, InputFormat::Ocsf];
+
+    /// The name used in the config file and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InputFormat::Native => "native",
+            InputFormat::Cloudtrail => "cloudtrail",
+            InputFormat::Ocsf => "ocsf",
+        }
+    }
+}
+
+/// Parses the names of [`InputFormat::as_str`] (for the command line).
+impl std::str::FromStr for InputFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        InputFormat::ALL.into_iter().find(|f| f.as_str() == s).ok_or_else(|| {
+            let names: Vec<&str> = InputFormat::ALL.iter().map(|f| f.as_str()).collect();
+            format!("unknown input format `{s}`; expected one of: {}", names.join(", "))
+        })
+    }
+}
+
+impl fmt::Display for InputFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// Decodes one message of `format`; `max_bytes` is the size ceiling, as for [`event::decode`].
 pub fn decode_as(format: InputFormat, bytes: &[u8], max_bytes: usize) -> Result<AuditEvent<'_>, DecodeError> {

@@ -7,10 +7,11 @@
 use std::collections::BTreeSet;
 
 use super::catalog::{self, ActionKind, ActionSpec, SystemCatalog};
-use super::clock::{self, MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE, MS_PER_SECOND};
+use super::clock;
 use super::profiles::{Schedule, World};
 use super::rng::Rng;
 use super::{Event, Outcome, Resource};
+use crate::detection::time::{DAY, HOUR, MINUTE, SECOND};
 
 impl World {
     /// An event of `account` with the given action, using its key, network and agent at `time_ms`.
@@ -106,7 +107,7 @@ impl World {
         rng: &mut Rng,
     ) -> Option<i64> {
         let earliest = self.day_start(allowed.start);
-        let latest_end = self.day_start(allowed.end).min(self.end_ms) - 10 * MS_PER_MINUTE;
+        let latest_end = self.day_start(allowed.end).min(self.end_ms) - 10 * MINUTE;
         days_nearest_first(preferred_day, allowed).find_map(|day| {
             self.active_start_on(account, day, duration_ms, rng)
                 .filter(|&start| start >= earliest && start + duration_ms <= latest_end)
@@ -118,33 +119,33 @@ impl World {
         let acct = &self.accounts[account];
         let zone = acct.zone;
         let day_start = self.day_start(day);
-        let this_day = day_start..day_start + MS_PER_DAY;
+        let this_day = day_start..day_start + DAY;
         if let Schedule::HourlyCron { minute, .. } = acct.schedule {
-            let hour = day_start.div_euclid(MS_PER_HOUR) + rng.range_i64(1, 22);
-            return Some(hour * MS_PER_HOUR + minute * MS_PER_MINUTE + rng.range_i64(0, 30 * MS_PER_SECOND));
+            let hour = day_start.div_euclid(HOUR) + rng.range_i64(1, 22);
+            return Some(hour * HOUR + minute * MINUTE + rng.range_i64(0, 30 * SECOND));
         }
         // Local dates overlapping this UTC day, the one covering its middle first: far from
         // UTC, a local morning or night may fall on the UTC day before or after.
-        let middle = zone.local_day(day_start + 12 * MS_PER_HOUR);
+        let middle = zone.local_day(day_start + 12 * HOUR);
         [middle, middle - 1, middle + 1].into_iter().find_map(|local_day| {
             let start = match acct.schedule {
                 Schedule::BusinessHours { .. } => {
                     // 09:45-16:45 is inside every jittered working day.
-                    let slack = 7 * MS_PER_HOUR - duration_ms;
+                    let slack = 7 * HOUR - duration_ms;
                     if clock::is_weekend(local_day) || acct.is_holiday(local_day) || slack < 0 {
                         return None;
                     }
-                    zone.at(local_day, 9 * MS_PER_HOUR + 45 * MS_PER_MINUTE + rng.range_i64(0, slack))
+                    zone.at(local_day, 9 * HOUR + 45 * MINUTE + rng.range_i64(0, slack))
                 }
                 Schedule::AlwaysOn { .. } => {
-                    let slack = 12 * MS_PER_HOUR - duration_ms;
+                    let slack = 12 * HOUR - duration_ms;
                     if slack < 0 {
                         return None;
                     }
-                    zone.at(local_day, 8 * MS_PER_HOUR + rng.range_i64(0, slack))
+                    zone.at(local_day, 8 * HOUR + rng.range_i64(0, slack))
                 }
                 Schedule::NightlyJob { local_start_ms, .. } => {
-                    zone.at(local_day, local_start_ms) + rng.range_i64(0, 2 * MS_PER_MINUTE)
+                    zone.at(local_day, local_start_ms) + rng.range_i64(0, 2 * MINUTE)
                 }
                 Schedule::HourlyCron { .. } => return None,
             };

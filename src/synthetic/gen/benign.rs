@@ -18,10 +18,11 @@
 use std::collections::BTreeSet;
 
 use super::catalog::{self, ActionKind};
-use super::clock::{self, MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE, MS_PER_SECOND};
+use super::clock;
 use super::profiles::{Account, CredentialType, ExtraHost, Rotation, RotationEnding, World};
 use super::rng::{Rng, Stream};
 use super::{BenignLabel, Event, Outcome, Resource};
+use crate::detection::time::{civil_from_days, format_rfc3339, DAY, HOUR, MINUTE, SECOND};
 
 #[derive(Debug)]
 pub(crate) enum BenignPlan {
@@ -70,12 +71,12 @@ pub(crate) fn plan(world: &mut World, reserved: &BTreeSet<usize>, rng: &mut Rng)
         let (day, _) = spread_day(i, rng);
         let acct = &mut world.accounts[account];
         // Starts on a working day (a gap over a weekend alone would change nothing), inside the run.
-        let chosen = acct.zone.local_day(world.start_ms + i64::from(day) * MS_PER_DAY + 12 * MS_PER_HOUR);
+        let chosen = acct.zone.local_day(world.start_ms + i64::from(day) * DAY + 12 * HOUR);
         let mut first = chosen;
         while clock::is_weekend(first) {
             first += 1;
         }
-        if acct.zone.at(first, 9 * MS_PER_HOUR) >= world.end_ms {
+        if acct.zone.at(first, 9 * HOUR) >= world.end_ms {
             first = chosen;
             while clock::is_weekend(first) {
                 first -= 1;
@@ -106,15 +107,15 @@ pub(crate) fn plan(world: &mut World, reserved: &BTreeSet<usize>, rng: &mut Rng)
             break;
         };
         let (day, period) = spread_day(i / 2, rng);
-        let Some(created_ms) = world.active_window(account, day, period, 90 * MS_PER_MINUTE, rng) else {
+        let Some(created_ms) = world.active_window(account, day, period, 90 * MINUTE, rng) else {
             continue;
         };
         let credential_type = world.accounts[account].credential_type;
         let old = world.accounts[account].initial_credential;
         let new = world.new_credential(credential_type, account, rng);
         let rotation = if i % 2 == 0 {
-            let switch_ms = created_ms + rng.range_i64(2 * MS_PER_MINUTE, 8 * MS_PER_MINUTE);
-            let revoked_ms = switch_ms + rng.range_i64(55 * MS_PER_MINUTE, 75 * MS_PER_MINUTE);
+            let switch_ms = created_ms + rng.range_i64(2 * MINUTE, 8 * MINUTE);
+            let revoked_ms = switch_ms + rng.range_i64(55 * MINUTE, 75 * MINUTE);
             Rotation {
                 old,
                 new,
@@ -124,8 +125,8 @@ pub(crate) fn plan(world: &mut World, reserved: &BTreeSet<usize>, rng: &mut Rng)
                 ending: RotationEnding::Revoke { at_ms: revoked_ms },
             }
         } else {
-            let rotated_ms = created_ms + rng.range_i64(MS_PER_MINUTE, 3 * MS_PER_MINUTE);
-            let fade_end_ms = rotated_ms + rng.range_i64(10 * MS_PER_MINUTE, 30 * MS_PER_MINUTE);
+            let rotated_ms = created_ms + rng.range_i64(MINUTE, 3 * MINUTE);
+            let fade_end_ms = rotated_ms + rng.range_i64(10 * MINUTE, 30 * MINUTE);
             Rotation {
                 old,
                 new,
@@ -145,7 +146,7 @@ pub(crate) fn plan(world: &mut World, reserved: &BTreeSet<usize>, rng: &mut Rng)
             break;
         };
         let (day, period) = spread_day(i, rng);
-        let Some(time_ms) = world.active_window(account, day, period, MS_PER_MINUTE, rng) else {
+        let Some(time_ms) = world.active_window(account, day, period, MINUTE, rng) else {
             continue;
         };
         let acct = &mut world.accounts[account];
@@ -170,10 +171,10 @@ pub(crate) fn plan(world: &mut World, reserved: &BTreeSet<usize>, rng: &mut Rng)
             break;
         };
         let (day, period) = spread_day(i, rng);
-        let Some(time_ms) = world.active_window(account, day, period, 5 * MS_PER_MINUTE, rng) else {
+        let Some(time_ms) = world.active_window(account, day, period, 5 * MINUTE, rng) else {
             continue;
         };
-        let second_after_ms = rng.chance(0.4).then(|| rng.range_i64(5 * MS_PER_SECOND, 3 * MS_PER_MINUTE));
+        let second_after_ms = rng.chance(0.4).then(|| rng.range_i64(5 * SECOND, 3 * MINUTE));
         plans.push(BenignPlan::IsolatedDenied { account, time_ms, second_after_ms });
     }
 
@@ -187,12 +188,12 @@ pub(crate) fn plan(world: &mut World, reserved: &BTreeSet<usize>, rng: &mut Rng)
             let Some(account) = pick_free(world, reserved, |a| oauth(a) == prefer_oauth, rng) else {
                 continue;
             };
-            let Some(time_ms) = world.active_window(account, day, day..day + 1, MS_PER_MINUTE, rng) else {
+            let Some(time_ms) = world.active_window(account, day, day..day + 1, MINUTE, rng) else {
                 continue;
             };
             let expired = oauth(&world.accounts[account]) && rng.chance(0.8);
             let reason = if expired { catalog::REASON_TOKEN_EXPIRED } else { catalog::REASON_INVALID_SECRET };
-            let retry_after_ms = rng.range_i64(MS_PER_SECOND, 30 * MS_PER_SECOND);
+            let retry_after_ms = rng.range_i64(SECOND, 30 * SECOND);
             plans.push(BenignPlan::AuthRetry { account, time_ms, retry_after_ms, reason });
         }
     }
@@ -203,13 +204,13 @@ fn label(world: &World, kind: &str, account: usize, time_ms: i64, description: S
     BenignLabel {
         kind: kind.to_string(),
         account: world.accounts[account].name.clone(),
-        time: clock::rfc3339_millis(time_ms),
+        time: format_rfc3339(time_ms),
         description,
     }
 }
 
 fn local_date(day: i64) -> String {
-    let (year, month, day) = clock::civil_from_days(day);
+    let (year, month, day) = civil_from_days(day);
     format!("{year:04}-{month:02}-{day:02}")
 }
 
@@ -228,7 +229,7 @@ pub(crate) fn render(world: &World, plans: &[BenignPlan], out: &mut Vec<Event>) 
             while clock::is_weekend(resume_day) {
                 resume_day += 1;
             }
-            let resume = acct.zone.at(resume_day, 9 * MS_PER_HOUR);
+            let resume = acct.zone.at(resume_day, 9 * HOUR);
             let dates = format!("{}..{}", local_date(first), local_date(last));
             if in_run(gap_start) {
                 labels.push(label(
@@ -277,7 +278,7 @@ pub(crate) fn render(world: &World, plans: &[BenignPlan], out: &mut Vec<Event>) 
                     run.events,
                     acct.system.export_action().name,
                     run.total_bytes / 1e6,
-                    run.duration_ms as f64 / MS_PER_MINUTE as f64,
+                    run.duration_ms as f64 / MINUTE as f64,
                     run.factor
                 );
                 labels.push(label(world, "weekly_report", account, run.start_ms, description));
@@ -292,7 +293,7 @@ pub(crate) fn render(world: &World, plans: &[BenignPlan], out: &mut Vec<Event>) 
                 out.push(world.auth_event(account, time_ms, Outcome::Failure, Some(reason), &mut rng));
                 out.push(world.auth_event(account, time_ms + retry_after_ms, Outcome::Success, None, &mut rng));
                 let action = world.accounts[account].credential_type.auth_action();
-                let seconds = retry_after_ms as f64 / MS_PER_SECOND as f64;
+                let seconds = retry_after_ms as f64 / SECOND as f64;
                 let description = format!("{action} failed ({reason}), retried successfully {seconds:.1} s later");
                 labels.push(label(world, "auth_retry", account, time_ms, description));
             }
@@ -358,8 +359,8 @@ fn render_rotations(world: &World, account: usize, out: &mut Vec<Event>, labels:
                         "new key {} created, traffic moved off {} {:.0} min later; old key revoked {:.0} min after the switch",
                         key(rotation.new),
                         key(rotation.old),
-                        (rotation.switch_ms - rotation.created_ms) as f64 / MS_PER_MINUTE as f64,
-                        (at_ms - rotation.switch_ms) as f64 / MS_PER_MINUTE as f64
+                        (rotation.switch_ms - rotation.created_ms) as f64 / MINUTE as f64,
+                        (at_ms - rotation.switch_ms) as f64 / MINUTE as f64
                     ),
                 )
             }
@@ -371,7 +372,7 @@ fn render_rotations(world: &World, account: usize, out: &mut Vec<Event>, labels:
                         "new key {} created; {} marked rotated and still used for up to {:.0} min while workers move over",
                         key(rotation.new),
                         key(rotation.old),
-                        (rotation.fade_end_ms - at_ms) as f64 / MS_PER_MINUTE as f64
+                        (rotation.fade_end_ms - at_ms) as f64 / MINUTE as f64
                     ),
                 )
             }

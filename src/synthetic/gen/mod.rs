@@ -17,7 +17,8 @@
 //! Layout: `profiles` (accounts, keys, networks), `activity` (how an event is built, when an
 //! account is busy), `traffic` (ordinary behaviour per profile), `benign` (rotations,
 //! retries, holidays... and their labels), `incidents` (attacks and their labels), `writer`
-//! (JSON lines), `catalog` (systems, names, networks), `clock` (dates, zones), `rng`.
+//! (JSON lines), `catalog` (systems, names, networks), `clock` (time zones; dates and
+//! weekdays come from `detection::time`), `rng`.
 
 mod activity;
 mod benign;
@@ -30,6 +31,8 @@ mod traffic;
 mod writer;
 
 use serde::{Deserialize, Serialize};
+
+use crate::detection::time::format_rfc3339;
 
 use profiles::World;
 use rng::{Rng, Stream};
@@ -219,7 +222,7 @@ impl Plan {
             seed: opts.seed,
             accounts: opts.accounts,
             days: opts.days,
-            start: clock::rfc3339_millis(world.start_ms),
+            start: format_rfc3339(world.start_ms),
             warmup_days: opts.warmup_days,
             incidents,
             benign,

@@ -10,9 +10,10 @@ use super::catalog::{
     self, ActionSpec, ProfileKind, Region, SystemCatalog, EXTERNAL_PROVIDERS, NAME_STEMS, PROFILE_MIX, REGIONS,
     SYSTEMS, USER_AGENTS,
 };
-use super::clock::{Zone, MS_PER_DAY, MS_PER_MINUTE};
+use super::clock::Zone;
 use super::rng::{self, Rng, Stream};
 use super::GenOptions;
+use crate::detection::time::{DAY, MINUTE};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum CredentialType {
@@ -269,8 +270,8 @@ impl World {
         let mut world = World {
             seed: opts.seed,
             start_ms,
-            end_ms: start_ms.saturating_add(i64::from(opts.days) * MS_PER_DAY),
-            warmup_end_ms: start_ms.saturating_add(i64::from(opts.warmup_days.min(opts.days)) * MS_PER_DAY),
+            end_ms: start_ms.saturating_add(i64::from(opts.days) * DAY),
+            warmup_end_ms: start_ms.saturating_add(i64::from(opts.warmup_days.min(opts.days)) * DAY),
             days: opts.days,
             warmup_days: opts.warmup_days.min(opts.days),
             accounts: Vec::with_capacity(opts.accounts),
@@ -382,7 +383,7 @@ impl World {
             ),
             ProfileKind::NightlyJob => (
                 Schedule::NightlyJob {
-                    local_start_ms: rng.range(60, 240) as i64 * MS_PER_MINUTE,
+                    local_start_ms: rng.range(60, 240) as i64 * MINUTE,
                     batch_events: rng.uniform_range(50.0, 500.0),
                     duration_minutes: rng.uniform_range(5.0, 30.0),
                 },
@@ -449,12 +450,12 @@ impl World {
     }
 
     pub(crate) fn day_start(&self, day: u32) -> i64 {
-        self.start_ms + i64::from(day) * MS_PER_DAY
+        self.start_ms + i64::from(day) * DAY
     }
 
     /// Index of the UTC day of the run that contains `time_ms` (0 before the start).
     pub(crate) fn day_index(&self, time_ms: i64) -> u32 {
-        u32::try_from((time_ms - self.start_ms).max(0) / MS_PER_DAY).unwrap_or(u32::MAX)
+        u32::try_from((time_ms - self.start_ms).max(0) / DAY).unwrap_or(u32::MAX)
     }
 
     /// Days after warm-up, where incidents live.
@@ -466,7 +467,7 @@ impl World {
         if account.growth_per_day == 0.0 {
             return 1.0;
         }
-        rng::powf(1.0 + account.growth_per_day, (time_ms - self.start_ms) as f64 / MS_PER_DAY as f64)
+        rng::powf(1.0 + account.growth_per_day, (time_ms - self.start_ms) as f64 / DAY as f64)
     }
 
     /// Bytes an account usually moves in an hour of activity around `time_ms`.

@@ -7,6 +7,7 @@ use std::io::Write;
 use serde::Deserialize;
 
 use super::*;
+use crate::detection::time::DAY;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -103,7 +104,7 @@ impl LineChecker {
     fn new(opts: &GenOptions) -> Self {
         LineChecker {
             seed: opts.seed,
-            warmup_end_ms: opts.start.timestamp_millis() + i64::from(opts.warmup_days) * clock::MS_PER_DAY,
+            warmup_end_ms: opts.start.timestamp_millis() + i64::from(opts.warmup_days) * DAY,
             partial: Vec::new(),
             lines: 0,
             last_time: String::new(),

@@ -5,14 +5,15 @@
 //! random stream keyed by the unit, so the day loop can ask "which units start in this UTC
 //! day?" and get the same events whatever else is generated.
 
-use super::clock::{self, MS_PER_HOUR, MS_PER_MINUTE, MS_PER_SECOND};
+use super::clock;
 use super::profiles::{CredentialType, Schedule, World};
 use super::rng::{Rng, Stream};
 use super::{Event, Outcome};
+use crate::detection::time::{weekday, HOUR, MINUTE, SECOND};
 
 /// Earliest local start of a business day (09:00 minus the largest jitter).
-const BUSINESS_ANCHOR_MS: i64 = 8 * MS_PER_HOUR + 30 * MS_PER_MINUTE;
-const WEEKLY_EXPORT_ANCHOR_MS: i64 = 6 * MS_PER_HOUR;
+const BUSINESS_ANCHOR_MS: i64 = 8 * HOUR + 30 * MINUTE;
+const WEEKLY_EXPORT_ANCHOR_MS: i64 = 6 * HOUR;
 
 /// A Monday report export as planned: shared by the traffic and by its benign label.
 #[derive(Debug)]
@@ -32,7 +33,7 @@ impl World {
         let acct = &self.accounts[account];
         let zone = acct.zone;
         let local_days = zone.local_day(from) - 1..=zone.local_day(to) + 1;
-        let hours = from.div_euclid(MS_PER_HOUR) - 1..=to.div_euclid(MS_PER_HOUR);
+        let hours = from.div_euclid(HOUR) - 1..=to.div_euclid(HOUR);
         let anchored = |anchor: i64| (from..to).contains(&anchor);
         match acct.schedule {
             Schedule::BusinessHours { weekly_export_factor, .. } => {
@@ -49,7 +50,7 @@ impl World {
             }
             Schedule::HourlyCron { minute, .. } => {
                 for hour in hours {
-                    let anchor = hour * MS_PER_HOUR + minute * MS_PER_MINUTE;
+                    let anchor = hour * HOUR + minute * MINUTE;
                     if anchored(anchor) {
                         self.cron_run(account, hour, anchor, out);
                     }
@@ -65,7 +66,7 @@ impl World {
             }
             Schedule::AlwaysOn { .. } => {
                 for hour in hours {
-                    if anchored(hour * MS_PER_HOUR) {
+                    if anchored(hour * HOUR) {
                         self.always_on_hour(account, hour, out);
                     }
                 }
@@ -88,18 +89,18 @@ impl World {
         }
         let mut rng = Rng::stream(self.seed, Stream::BusinessDay, account as u64, local_day);
         let zone = acct.zone;
-        let jitter = |rng: &mut Rng| ((rng.normal() * 12.0).clamp(-30.0, 30.0) * MS_PER_MINUTE as f64) as i64;
+        let jitter = |rng: &mut Rng| ((rng.normal() * 12.0).clamp(-30.0, 30.0) * MINUTE as f64) as i64;
         let anchor = zone.at(local_day, BUSINESS_ANCHOR_MS);
-        let begin = zone.at(local_day, 9 * MS_PER_HOUR + jitter(&mut rng)).max(anchor);
-        let end = zone.at(local_day, 17 * MS_PER_HOUR + 30 * MS_PER_MINUTE + jitter(&mut rng));
-        let lunch_start = zone.at(local_day, 12 * MS_PER_HOUR + rng.range_i64(-15 * MS_PER_MINUTE, 15 * MS_PER_MINUTE));
-        let lunch_end = lunch_start + rng.range_i64(45 * MS_PER_MINUTE, 75 * MS_PER_MINUTE);
-        let rate_per_ms = self.growth(acct, begin) / (mean_gap_minutes * MS_PER_MINUTE as f64);
+        let begin = zone.at(local_day, 9 * HOUR + jitter(&mut rng)).max(anchor);
+        let end = zone.at(local_day, 17 * HOUR + 30 * MINUTE + jitter(&mut rng));
+        let lunch_start = zone.at(local_day, 12 * HOUR + rng.range_i64(-15 * MINUTE, 15 * MINUTE));
+        let lunch_end = lunch_start + rng.range_i64(45 * MINUTE, 75 * MINUTE);
+        let rate_per_ms = self.growth(acct, begin) / (mean_gap_minutes * MINUTE as f64);
 
         // A session starts with authentication; OAuth tokens are refreshed about hourly.
         self.push(out, self.auth_event(account, begin, Outcome::Success, None, &mut rng));
         let oauth = acct.credential_type == CredentialType::OauthToken;
-        let mut next_refresh = begin + rng.range_i64(55 * MS_PER_MINUTE, 65 * MS_PER_MINUTE);
+        let mut next_refresh = begin + rng.range_i64(55 * MINUTE, 65 * MINUTE);
         let mut t = begin as f64;
         loop {
             t += rng.exponential(rate_per_ms);
@@ -113,7 +114,7 @@ impl World {
             }
             if oauth && time_ms >= next_refresh {
                 self.push(out, self.auth_event(account, time_ms, Outcome::Success, None, &mut rng));
-                next_refresh = time_ms + rng.range_i64(55 * MS_PER_MINUTE, 65 * MS_PER_MINUTE);
+                next_refresh = time_ms + rng.range_i64(55 * MINUTE, 65 * MINUTE);
             }
             self.push(out, self.ordinary_event(account, time_ms, &mut rng));
         }
@@ -125,17 +126,17 @@ impl World {
         let Schedule::BusinessHours { mean_gap_minutes, weekly_export_factor: Some(factor) } = acct.schedule else {
             return None;
         };
-        if clock::weekday(local_day) != 0 || acct.is_holiday(local_day) {
+        if weekday(local_day) != 0 || acct.is_holiday(local_day) {
             return None;
         }
         let mut rng = Rng::stream(self.seed, Stream::WeeklyExport, account as u64, local_day);
-        let start_ms = acct.zone.at(local_day, WEEKLY_EXPORT_ANCHOR_MS) + rng.range_i64(0, 30 * MS_PER_MINUTE);
+        let start_ms = acct.zone.at(local_day, WEEKLY_EXPORT_ANCHOR_MS) + rng.range_i64(0, 30 * MINUTE);
         let hourly_bytes = 60.0 / mean_gap_minutes * self.growth(acct, start_ms) * acct.mean_event_bytes();
         let factor = factor * rng.uniform_range(0.8, 1.2);
         Some(ExportRun {
             start_ms,
             events: rng.range(10, 40),
-            duration_ms: rng.range_i64(10 * MS_PER_MINUTE, 40 * MS_PER_MINUTE),
+            duration_ms: rng.range_i64(10 * MINUTE, 40 * MINUTE),
             total_bytes: factor * hourly_bytes,
             factor,
             rng,
@@ -163,9 +164,9 @@ impl World {
             return;
         };
         let mut rng = Rng::stream(self.seed, Stream::CronRun, account as u64, hour);
-        let start = anchor + rng.range_i64(0, 20 * MS_PER_SECOND);
+        let start = anchor + rng.range_i64(0, 20 * SECOND);
         let count = (burst_events * self.growth(acct, start) * rng.uniform_range(0.75, 1.25)).round().max(1.0) as u64;
-        let span = rng.range_i64(20 * MS_PER_SECOND, 60 * MS_PER_SECOND);
+        let span = rng.range_i64(20 * SECOND, 60 * SECOND);
         if acct.credential_type == CredentialType::OauthToken {
             self.push(out, self.auth_event(account, start, Outcome::Success, None, &mut rng));
         }
@@ -181,9 +182,9 @@ impl World {
             return;
         };
         let mut rng = Rng::stream(self.seed, Stream::NightlyRun, account as u64, local_day);
-        let start = anchor + rng.range_i64(0, 5 * MS_PER_MINUTE);
+        let start = anchor + rng.range_i64(0, 5 * MINUTE);
         let count = (batch_events * self.growth(acct, start) * rng.uniform_range(0.8, 1.2)).round().max(1.0) as u64;
-        let span = (duration_minutes * rng.uniform_range(0.8, 1.2) * MS_PER_MINUTE as f64) as i64;
+        let span = (duration_minutes * rng.uniform_range(0.8, 1.2) * MINUTE as f64) as i64;
         self.push(out, self.auth_event(account, start, Outcome::Success, None, &mut rng));
         for _ in 0..count {
             let time_ms = start + rng.range_i64(1, span);
@@ -197,19 +198,19 @@ impl World {
             return;
         };
         let mut rng = Rng::stream(self.seed, Stream::AlwaysOnHour, account as u64, hour);
-        let hour_start = hour * MS_PER_HOUR;
+        let hour_start = hour * HOUR;
         if acct.credential_type == CredentialType::OauthToken {
-            let refresh = hour_start + token_minute * MS_PER_MINUTE + rng.range_i64(0, 30 * MS_PER_SECOND);
+            let refresh = hour_start + token_minute * MINUTE + rng.range_i64(0, 30 * SECOND);
             self.push(out, self.auth_event(account, refresh, Outcome::Success, None, &mut rng));
         }
         let growth = self.growth(acct, hour_start);
         // Piecewise-constant rate per 10-minute slot follows the daily curve closely enough.
-        const SLOT_MS: i64 = 10 * MS_PER_MINUTE;
+        const SLOT_MS: i64 = 10 * MINUTE;
         for slot in 0..6 {
             let slot_start = hour_start + slot * SLOT_MS;
             let slot_end = slot_start + SLOT_MS;
             let local_hour = acct.zone.local_hour(slot_start + SLOT_MS / 2);
-            let rate_per_ms = acct.base_rate_per_minute(local_hour) * growth / MS_PER_MINUTE as f64;
+            let rate_per_ms = acct.base_rate_per_minute(local_hour) * growth / MINUTE as f64;
             let mut t = slot_start as f64;
             loop {
                 t += rng.exponential(rate_per_ms);
@@ -240,13 +241,13 @@ impl World {
     ) -> Vec<Event> {
         let acct = &self.accounts[account];
         let mut events = Vec::new();
-        const SLOT_MS: i64 = 10 * MS_PER_MINUTE;
+        const SLOT_MS: i64 = 10 * MINUTE;
         let mut slot_start = start_ms;
         while slot_start < end_ms {
             let slot_end = (slot_start + SLOT_MS).min(end_ms);
             let local_hour = acct.zone.local_hour(slot_start);
-            let rate_per_ms = acct.base_rate_per_minute(local_hour) * self.growth(acct, slot_start) * extra_factor
-                / MS_PER_MINUTE as f64;
+            let rate_per_ms =
+                acct.base_rate_per_minute(local_hour) * self.growth(acct, slot_start) * extra_factor / MINUTE as f64;
             let mut t = slot_start as f64;
             loop {
                 t += rng.exponential(rate_per_ms);

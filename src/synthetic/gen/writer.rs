@@ -20,9 +20,9 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use super::clock;
 use super::profiles::World;
 use super::{Event, Resource};
+use crate::detection::time::Rfc3339;
 
 const FLUSH_THRESHOLD: usize = 256 * 1024;
 
@@ -98,7 +98,7 @@ impl<'w> EventWriter<'w> {
         self.id.clear();
         let _ = write!(self.id, "evt-{:x}-{:x}", self.seed, self.written);
         self.time.clear();
-        clock::write_rfc3339_millis(event.time_ms, &mut self.time);
+        let _ = write!(self.time, "{}", Rfc3339(event.time_ms));
         let network = &world.networks[event.network as usize];
         self.ip.clear();
         let [a, b, c] = network.prefix;

@@ -8,10 +8,11 @@
 use std::collections::BTreeSet;
 
 use super::catalog::{self, ProfileKind, SYSTEMS, USER_AGENTS};
-use super::clock::{self, MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE, MS_PER_SECOND};
+use super::clock;
 use super::profiles::{Account, Rotation, RotationEnding, World};
 use super::rng::Rng;
 use super::{Event, Incident, Outcome};
+use crate::detection::time::{DAY, HOUR, MINUTE, SECOND};
 
 mod render;
 
@@ -228,7 +229,7 @@ impl Planner {
 
     fn plan_one(&mut self, world: &mut World, kind: IncidentKind, day: u32, rng: &mut Rng) -> Option<IncidentPlan> {
         let evaluated = world.evaluated_days();
-        let minutes = |rng: &mut Rng, low: i64, high: i64| rng.range_i64(low * MS_PER_MINUTE, high * MS_PER_MINUTE);
+        let minutes = |rng: &mut Rng, low: i64, high: i64| rng.range_i64(low * MINUTE, high * MINUTE);
         let plan = match kind {
             IncidentKind::FailedAuthBurst => {
                 let account = self.choose(world, |a| kind.fits(a), rng)?;
@@ -354,11 +355,10 @@ impl Planner {
         let latest_rotation_day = day.max(evaluated.start).checked_sub(2)?;
         let rotation_day =
             rng.range(u64::from(latest_rotation_day.saturating_sub(7).max(1)), u64::from(latest_rotation_day)) as u32;
-        let created_ms =
-            world.active_window(account, rotation_day, 0..latest_rotation_day + 1, 90 * MS_PER_MINUTE, rng)?;
-        let switch_ms = created_ms + rng.range_i64(2 * MS_PER_MINUTE, 8 * MS_PER_MINUTE);
-        let revoked_ms = switch_ms + rng.range_i64(55 * MS_PER_MINUTE, 75 * MS_PER_MINUTE);
-        let duration_ms = rng.range_i64(5 * MS_PER_MINUTE, 30 * MS_PER_MINUTE);
+        let created_ms = world.active_window(account, rotation_day, 0..latest_rotation_day + 1, 90 * MINUTE, rng)?;
+        let switch_ms = created_ms + rng.range_i64(2 * MINUTE, 8 * MINUTE);
+        let revoked_ms = switch_ms + rng.range_i64(55 * MINUTE, 75 * MINUTE);
+        let duration_ms = rng.range_i64(5 * MINUTE, 30 * MINUTE);
         let misuse_days = evaluated.start.max(world.day_index(revoked_ms) + 2)..evaluated.end;
         let start_ms = world.active_window(account, day, misuse_days, duration_ms, rng)?;
 
@@ -387,7 +387,7 @@ impl Planner {
 /// Any time of UTC day `day` (attackers keep no schedule), leaving room for the duration.
 fn any_time(world: &World, day: u32, duration_ms: i64, rng: &mut Rng) -> Option<i64> {
     let start = world.day_start(day);
-    let latest = world.day_start(day + 1).min(world.end_ms) - duration_ms - 10 * MS_PER_MINUTE;
+    let latest = world.day_start(day + 1).min(world.end_ms) - duration_ms - 10 * MINUTE;
     (latest > start).then(|| rng.range_i64(start, latest))
 }
 
@@ -395,11 +395,11 @@ fn any_time(world: &World, day: u32, duration_ms: i64, rng: &mut Rng) -> Option<
 fn off_hours_start(world: &World, account: usize, day: u32, duration_ms: i64, rng: &mut Rng) -> Option<i64> {
     let zone = world.accounts[account].zone;
     let earliest = world.warmup_end_ms;
-    let latest_end = world.end_ms - 10 * MS_PER_MINUTE;
+    let latest_end = world.end_ms - 10 * MINUTE;
     super::activity::days_nearest_first(day, world.evaluated_days()).find_map(|d| {
-        let local_day = zone.local_day(world.day_start(d) + 12 * MS_PER_HOUR);
-        let slack = (3 * MS_PER_HOUR - duration_ms).max(0);
-        let start = zone.at(local_day, 2 * MS_PER_HOUR + rng.range_i64(0, slack));
+        let local_day = zone.local_day(world.day_start(d) + 12 * HOUR);
+        let slack = (3 * HOUR - duration_ms).max(0);
+        let start = zone.at(local_day, 2 * HOUR + rng.range_i64(0, slack));
         (start >= earliest && start + duration_ms <= latest_end).then_some(start)
     })
 }

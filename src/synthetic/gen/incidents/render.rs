@@ -2,6 +2,7 @@
 //! (no attribute, action, user agent or id scheme marks them), and its label.
 
 use super::*;
+use crate::detection::time::{format_rfc3339, weekday_name};
 
 /// `830 B`, `12.4 KB`, `3.1 MB`, `1.2 GB`.
 fn human_bytes(bytes: f64) -> String {
@@ -42,7 +43,7 @@ pub(crate) fn render(
                 "{attempts} {action} failures (invalid secret) against {} from {} in {:.1} min",
                 name(account),
                 ip(source),
-                duration_ms as f64 / MS_PER_MINUTE as f64
+                duration_ms as f64 / MINUTE as f64
             );
             (IncidentKind::FailedAuthBurst, vec![name(account)], Some(ip(source)), key_id(key), description)
         }
@@ -65,7 +66,7 @@ pub(crate) fn render(
                 "{attempts} denied calls on {} systems by {} in {:.1} min: permission probing with its own key from its usual network",
                 systems.len(),
                 name(account),
-                duration_ms as f64 / MS_PER_MINUTE as f64
+                duration_ms as f64 / MINUTE as f64
             );
             (IncidentKind::DeniedBurst, vec![name(account)], None, key_id(key), description)
         }
@@ -85,7 +86,7 @@ pub(crate) fn render(
                 "{} failed {attempts} times across {} accounts in {:.1} min (1-2 guesses each)",
                 ip(*source),
                 victims.len(),
-                *duration_ms as f64 / MS_PER_MINUTE as f64
+                *duration_ms as f64 / MINUTE as f64
             );
             (
                 IncidentKind::PasswordSpray,
@@ -102,7 +103,7 @@ pub(crate) fn render(
             events.push(world.auth_event(account, start_ms, Outcome::Success, None, rng));
             let action = acct.system.export_action();
             for _ in 0..count {
-                let time_ms = spread(rng, start_ms + MS_PER_SECOND, duration_ms);
+                let time_ms = spread(rng, start_ms + SECOND, duration_ms);
                 let mut event = world.action_event(account, time_ms, action, rng);
                 event.bytes = (total / count as f64 * rng.uniform_range(0.7, 1.3)).round() as u64;
                 event.records = acct.records_for(event.bytes, rng);
@@ -113,7 +114,7 @@ pub(crate) fn render(
                 "{} moved {} in {:.1} min with {count} {} calls: {:.0}x its usual hourly volume ({})",
                 name(account),
                 human_bytes(moved as f64),
-                duration_ms as f64 / MS_PER_MINUTE as f64,
+                duration_ms as f64 / MINUTE as f64,
                 action.name,
                 moved as f64 / hourly.max(1.0),
                 human_bytes(hourly)
@@ -124,7 +125,7 @@ pub(crate) fn render(
         &IncidentPlan::SlowExfil { account, start_ms, duration_ms, factor } => {
             events = world.extra_rate_events(account, start_ms, start_ms + duration_ms, factor - 1.0, rng);
             let extra: u64 = events.iter().map(|e| e.bytes).sum();
-            let hours = duration_ms as f64 / MS_PER_HOUR as f64;
+            let hours = duration_ms as f64 / HOUR as f64;
             let description = format!(
                 "{} ran at {factor:.1}x its usual rate for {hours:.1} h in ordinary-sized events: {} extra, {} events on top of its normal traffic",
                 name(account),
@@ -137,19 +138,19 @@ pub(crate) fn render(
         &IncidentPlan::OffHours { account, start_ms, duration_ms, events: count } => {
             events.push(world.auth_event(account, start_ms, Outcome::Success, None, rng));
             for _ in 0..count {
-                events.push(world.ordinary_event(account, spread(rng, start_ms + MS_PER_SECOND, duration_ms), rng));
+                events.push(world.ordinary_event(account, spread(rng, start_ms + SECOND, duration_ms), rng));
             }
             let acct = &world.accounts[account];
             let local = acct.zone.to_local(start_ms);
-            let local_day = local.div_euclid(MS_PER_DAY);
+            let local_day = local.div_euclid(DAY);
             let description = format!(
                 "{} (weekday business hours, {}) made {count} ordinary calls from {} local on {} ({}), over {:.0} min, from its usual network",
                 name(account),
                 acct.zone.name,
                 clock::local_hhmm(local),
-                clock::weekday_name(local_day),
+                weekday_name(local_day),
                 if clock::is_weekend(local_day) { "weekend" } else { "night" },
-                duration_ms as f64 / MS_PER_MINUTE as f64
+                duration_ms as f64 / MINUTE as f64
             );
             let key = acct.credential_at(start_ms, rng);
             (IncidentKind::OffHours, vec![name(account)], None, key_id(key), description)
@@ -164,9 +165,9 @@ pub(crate) fn render(
                 "{} used key {} again {:.1} days after it was revoked ({}): {count} calls over {:.0} min",
                 name(account),
                 key_id(key).unwrap_or_default(),
-                (start_ms - revoked_ms) as f64 / MS_PER_DAY as f64,
-                clock::rfc3339_millis(revoked_ms),
-                duration_ms as f64 / MS_PER_MINUTE as f64
+                (start_ms - revoked_ms) as f64 / DAY as f64,
+                format_rfc3339(revoked_ms),
+                duration_ms as f64 / MINUTE as f64
             );
             (IncidentKind::RevokedKeyUse, vec![name(account)], None, key_id(key), description)
         }
@@ -209,7 +210,7 @@ pub(crate) fn render(
                     })
                     .collect::<Vec<_>>()
                     .join(", "),
-                duration_ms as f64 / MS_PER_MINUTE as f64
+                duration_ms as f64 / MINUTE as f64
             );
             (IncidentKind::NewNetwork, vec![name(account)], Some(ip(source)), key_id(key), description)
         }
@@ -228,8 +229,8 @@ pub(crate) fn render(
         tenant: (tenants.len() == 1).then(|| tenants.iter().next().map(|t| t.to_string())).flatten(),
         source_ip,
         credential_id,
-        start: clock::rfc3339_millis(start_ms),
-        end: clock::rfc3339_millis(end_ms),
+        start: format_rfc3339(start_ms),
+        end: format_rfc3339(end_ms),
         description,
     };
     Some((start_ms, incident))
