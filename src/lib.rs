@@ -1,42 +1,60 @@
 //! auditwatch: a streaming anomaly detector for the audit logs of automation (service accounts,
-//! API keys, OAuth tokens of integrations).
+//! API keys, OAuth tokens of integrations). This page is the architecture document: the data
+//! flow, its invariants, and where each stage lives.
 //!
 //! ```text
-//!  JSON lines / Kafka ──► formats::decode_as ──► engine::Engine ──► alert::Alert ──► sinks
-//!                         (native, CloudTrail,       │  per-account baselines    (stdout,
-//!                          OCSF)  │ bad input        │  (baseline), detectors    JSON lines,
-//!                                 ▼                  │  (detect/*), incidents    Kafka)
-//!                           dead letter              ▼
-//!                           (reason, source, raw)  EngineStats (metrics, summaries)
+//!  Kafka topics ──► pipeline ──► input::formats ──► detection::engine ──► alerts outbox ──► a worker per sink
+//!  (or JSON lines  (poll batch,   (native, CloudTrail,  (per-account        (state::outbox,    (sinks: stdout, file,
+//!   for replay)     offsets)       OCSF → AuditEvent)    baselines,          durable log)       Kafka; retries with
+//!                      │               │ bad input       detectors,                             backoff, own cursor)
+//!                      │               ▼                 incidents)
+//!                      │         dead-letter outbox ──► worker ──► dead-letter topic
+//!                      │
+//!                      ├──► (retention: Arrow batches to Parquet, a later participant)
+//!                      │
+//!                      └──► checkpoint barrier (pipeline::barrier), at a batch boundary:
+//!                           capture every participant (engine state, outboxes) ─► make the
+//!                           epoch durable (fsync, state/checkpoint.bin) ─► commit its offsets
+//!                           (pipeline::offsets, the one owner of offsets)
 //! ```
 //!
 //! Invariants:
-//! - **One way through.** Bytes are decoded once into a validated [`event::AuditEvent`]; the
-//!   [`engine::Engine`] is the only place that holds state; alerts leave as [`alert::Alert`].
-//! - **Pure core.** `event`, `baseline`, `detect`, `engine` and `definition` never read the
-//!   clock, the network or the disk. Event time drives every window and baseline, so a replay
-//!   of history gives the alerts live processing would have given.
+//! - **One way through.** Bytes are decoded once into a validated
+//!   [`input::event::AuditEvent`]; the [`detection::engine::Engine`] is the only place that
+//!   judges and learns; alerts leave as [`detection::alert::Alert`], through the outbox only.
+//! - **Pure core.** [`input`] and [`detection`] never read the clock, the network or the disk.
+//!   Event time drives every window and baseline, so a replay of history gives the alerts live
+//!   processing would have given.
 //! - **Score, then learn.** Each event is judged against the baseline as it was before it.
-//! - **Bounded.** Per-account state is fixed-size, the number of accounts, keys and spray
-//!   sources has a ceiling, and evidence lists are capped.
-//! - **Nothing lost.** Input that cannot be decoded gets a precise [`event::DecodeError`] and
-//!   goes to the dead-letter destination; the stream goes on.
+//! - **Bounded.** Per-account state is fixed-size; accounts, keys and spray sources have a
+//!   ceiling; evidence lists are capped; the outbox has a size bound on disk.
+//! - **Nothing lost.** Input that cannot be decoded gets a precise
+//!   [`input::event::DecodeError`] and goes to the dead-letter destination. An offset is
+//!   committed only once a checkpoint holds the state of its event and the alerts and dead
+//!   letters it raised are durable in the outboxes (dead letters also confirmed by their topic).
+//!   A sink counts an alert delivered only once its destination confirmed it; a slow or dead
+//!   sink delays only itself.
+//! - **Same ids.** Alert ids are deterministic: after a crash the engine replays from the
+//!   checkpoint, raises the same ids, and the outbox does not take an id it holds twice.
 //!
-//! Layout, in the order data flows: [`time`] (event time, weeks, durations), [`event`] (the
-//! input contract), [`formats`] (CloudTrail and OCSF messages mapped onto it, chosen per topic
-//! by [`formats::decode_as`]), [`definition`] and [`schedule`] (detector files), [`baseline`]
-//! (what is normal per account and key), [`detect`] (the detector logic per category), [`engine`] (state,
-//! dedup, cooldown), [`alert`] (the output contract), [`replay`] (JSON lines in, alerts out),
-//! [`pack`] (the shipped detectors), [`inline_test`] (tests inside detector files),
-//! [`gen`]/[`eval`] (synthetic traffic with labelled incidents, and scoring against it).
-//!
-//! The service around the engine (`auditwatch run`, `auditwatch demo`): [`config`] (the TOML
-//! file, env layering, secrets), [`service`] (the pipeline: Kafka in, engine, outputs,
-//! checkpoints, offset commits), [`kafka`] (client settings and callbacks), [`outputs`]
-//! (stdout, file, Kafka), [`checkpoint`] + [`codec`] (the durable state format), [`ledger`]
-//! (alerts already delivered), [`metrics`] + [`admin`] (Prometheus and health over HTTP),
-//! [`demo`] (all of it on an in-process broker). Both the config and the detector files report
-//! what is wrong with them as [`problem::Problem`]s.
+//! Layout, in the order data flows:
+//! - [`input`]: the input contract ([`input::event`]), the formats mapped onto it
+//!   ([`input::formats`]), and the one dead-letter record ([`input::dead_letter`]).
+//! - [`detection`]: the pure core: event time, detector definitions and the shipped pack,
+//!   baselines, detector logic, the engine (state, dedup, cooldown), the alert contract.
+//! - [`replay`]: the engine over files, in order (`auditwatch replay`).
+//! - [`pipeline`]: the service loop (`auditwatch run`): Kafka source, batch decoding,
+//!   [`pipeline::offsets`], [`pipeline::barrier`].
+//! - [`state`]: what survives a restart: [`state::checkpoint`] (with [`state::codec`]),
+//!   [`state::engine_state`], [`state::outbox`].
+//! - [`sinks`]: where alerts go, one file per sink behind [`sinks::Sink`], and the
+//!   [`sinks::worker`] that drives each.
+//! - [`admin`]: Prometheus [`admin::metrics`] and the admin HTTP server ([`admin::http`]).
+//! - [`config`]: the TOML file, env layering, secrets, validation; detector files are read from
+//!   disk here too ([`config::detectors`]). Config and detector files report what is wrong with
+//!   them as [`problem::Problem`]s.
+//! - [`synthetic`]: generated traffic with labelled incidents, scoring, and the demo, apart
+//!   from the product.
 
 pub mod admin;
 pub mod config;

@@ -6,7 +6,7 @@
 //! `Allow: GET, HEAD`; an unknown path gets 404. An HTTP/1.1 request without exactly one valid
 //! `Host` gets 400 (RFC 9112 §3.2; hyper does not check it).
 //!
-//! One request per connection (`Connection: close`). Everything is bounded ([`Limits`]):
+//! One request per connection (`Connection: close`). Everything is bounded (`Limits`):
 //! - open connections; when all are taken, the oldest one still sending its request head is
 //!   closed to make room, so clients trickling header bytes cannot starve liveness probes; a new
 //!   connection is closed at once only when every open one is past its head;

@@ -24,7 +24,7 @@
 //!
 //! The engine runs on the pipeline thread (it is single-threaded by design, and sees each
 //! partition's events in order); a large poll batch is decoded on several threads first
-//! ([`decode`]).
+//! (`decode`).
 
 pub mod barrier;
 mod decode;

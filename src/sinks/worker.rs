@@ -82,7 +82,6 @@ fn deliver(
             Err(e) => e.confirmed.min(rest.len()),
         };
         if confirmed > 0 {
-            tracing::debug!(sink = reader.sink(), confirmed, first = rest[0].seq, "delivered");
             SinkMetrics::add(&metrics.delivered, confirmed as u64);
             confirm(reader, rest[confirmed - 1].seq + 1);
             rest = &rest[confirmed..];

@@ -95,10 +95,14 @@ shutdown_timeout = "20s"
 [[outputs]]
 type = "kafka"
 topic = "{alerts}"
+[[outputs]]
+type = "file"
+path = "{file}"
 [admin]
 listen = "{admin}"
 "#,
-            state = dir.join("state").display()
+            state = dir.join("state").display(),
+            file = dir.join("alerts.jsonl").display(),
         ),
     )
 }
@@ -237,6 +241,14 @@ fn kill_nine_and_restart_loses_nothing_and_repeats_nothing() {
     let distinct: BTreeSet<String> = delivered.iter().cloned().collect();
     assert!(!reference.is_empty());
     assert_eq!(distinct, reference);
+    // The file sink of the crashed run: every alert, each id once.
+    let in_file: Vec<String> = std::fs::read_to_string(crashed.path().join("alerts.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(in_file.iter().cloned().collect::<BTreeSet<_>>(), reference, "the file sink got every alert");
+    assert_eq!(in_file.len(), reference.len(), "the file sink holds each id once");
     eprintln!(
         "kill -9 x3: {} alerts, {} duplicates on the alerts topic (same ids)",
         distinct.len(),
