@@ -60,6 +60,7 @@ pub mod admin;
 pub mod config;
 pub mod detection;
 pub mod input;
+pub mod lock;
 pub mod pipeline;
 pub mod problem;
 pub mod replay;

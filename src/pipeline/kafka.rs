@@ -25,6 +25,7 @@ use tracing::{debug, error, info, warn};
 use super::offsets::OffsetTracker;
 use crate::admin::metrics::Metrics;
 use crate::config::Config;
+use crate::lock::lock;
 
 pub type Consumer = BaseConsumer<ConsumerCallbacks>;
 
@@ -105,10 +106,9 @@ impl ConsumerCallbacks {
         }
     }
 
-    /// The offset tracker. Each update is a few assignments, and a panic inside a librdkafka
-    /// callback aborts the process anyway, so a poisoned lock still holds whole offsets.
+    /// The offset tracker.
     pub fn offsets(&self) -> MutexGuard<'_, OffsetTracker> {
-        self.offsets.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        lock(&self.offsets)
     }
 
     fn update_readiness(&self, assigned: &BTreeMap<(String, i32), i64>) {
@@ -120,7 +120,7 @@ impl ConsumerCallbacks {
 
 impl ClientContext for ConsumerCallbacks {
     fn stats(&self, statistics: Statistics) {
-        let Ok(mut assigned) = self.assigned.lock() else { return };
+        let mut assigned = lock(&self.assigned);
         for (topic_name, topic) in &statistics.topics {
             for (partition, p) in &topic.partitions {
                 if let Some(lag) = assigned.get_mut(&(topic_name.clone(), *partition)) {
@@ -246,7 +246,7 @@ impl ConsumerContext for ConsumerCallbacks {
     }
 
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        let Ok(mut assigned) = self.assigned.lock() else { return };
+        let mut assigned = lock(&self.assigned);
         match rebalance {
             Rebalance::Assign(tpl) => {
                 for e in tpl.elements() {

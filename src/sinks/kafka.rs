@@ -12,6 +12,7 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer as _, ProducerContext};
 
 use crate::config::Config;
+use crate::lock::lock;
 use crate::sinks::{DeliveryError, SinkError};
 use crate::state::outbox::Entry;
 
@@ -19,10 +20,13 @@ use crate::state::outbox::Entry;
 /// ends each message's retries sooner).
 const REPORT_TIMEOUT: Duration = Duration::from_secs(90);
 
-/// Collects delivery reports by (batch, index of the entry in it).
+/// A delivery report: (batch, index of the entry in it), and the outcome.
+type Report = ((u64, usize), Result<(), String>);
+
+/// Collects delivery reports.
 #[derive(Default)]
 pub struct Reports {
-    results: Mutex<Vec<((u64, usize), Result<(), String>)>>,
+    results: Mutex<Vec<Report>>,
 }
 
 impl ClientContext for Reports {
@@ -35,7 +39,7 @@ impl ProducerContext for Reports {
     type DeliveryOpaque = Box<(u64, usize)>;
     fn delivery(&self, result: &DeliveryResult<'_>, at: Box<(u64, usize)>) {
         let outcome = result.as_ref().map(|_| ()).map_err(|(error, _)| error.to_string());
-        self.results.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push((*at, outcome));
+        lock(&self.results).push((*at, outcome));
     }
 }
 
@@ -103,7 +107,7 @@ impl KafkaSink {
         let deadline = Instant::now() + REPORT_TIMEOUT;
         let mut results: Vec<(usize, Result<(), String>)> = Vec::new();
         loop {
-            let mut reports = self.producer.context().results.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut reports = lock(&self.producer.context().results);
             // Late reports of an earlier batch that timed out are not this batch's.
             results.extend(reports.drain(..).filter(|((batch, _), _)| *batch == self.batch).map(|((_, i), r)| (i, r)));
             drop(reports);

@@ -29,6 +29,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use crate::lock;
 use crate::state::codec::{CodecError, Reader, Writer};
 
 /// One alert or dead letter as sinks receive it.
@@ -80,8 +81,7 @@ struct Published {
 }
 
 fn lock(shared: &Shared) -> MutexGuard<'_, Published> {
-    // Each update under this lock is a few assignments: a panicking holder leaves it whole.
-    shared.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    lock::lock(&shared.state)
 }
 
 /// The writer side, owned by the pipeline thread.
@@ -419,7 +419,7 @@ fn wait_confirmed(shared: &Shared, upto: u64, deadline: Instant) -> bool {
         if now >= deadline {
             return false;
         }
-        state = shared.changed.wait_timeout(state, deadline - now).unwrap_or_else(std::sync::PoisonError::into_inner).0;
+        state = lock::wait(&shared.changed, state, deadline - now);
     }
 }
 
@@ -529,12 +529,7 @@ impl OutboxReader {
                 if now >= deadline {
                     break;
                 }
-                state = self
-                    .shared
-                    .changed
-                    .wait_timeout(state, deadline - now)
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .0;
+                state = lock::wait(&self.shared.changed, state, deadline - now);
             }
             state.end
         };
@@ -595,12 +590,7 @@ impl OutboxReader {
             if now >= deadline {
                 return true;
             }
-            state = self
-                .shared
-                .changed
-                .wait_timeout(state, deadline - now)
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .0;
+            state = lock::wait(&self.shared.changed, state, deadline - now);
         }
         false
     }

@@ -24,6 +24,7 @@ use std::time::Duration;
 
 mod sinks;
 use crate::detection::definition::Severity;
+use crate::lock::lock;
 pub use sinks::SinkMetrics;
 
 /// Reasons counted by `auditwatch_decode_errors_total`; the last one catches unknown reasons.
@@ -325,11 +326,6 @@ fn load(counter: &AtomicU64) -> u64 {
 fn index_or_other(known: &[&str], value: &str) -> usize {
     // `other` is last in every list, so a miss lands there.
     known.iter().position(|k| *k == value).unwrap_or(known.len() - 1)
-}
-
-/// Locks even if a panicking thread poisoned the mutex: a map of numbers cannot be left torn.
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Writes the text format. Writing to a `String` cannot fail, so `write!` results are ignored.

@@ -26,7 +26,8 @@ impl SinkMetrics {
 }
 
 pub(super) fn render(out: &mut Exposition, sinks: &[(String, std::sync::Arc<SinkMetrics>)], outboxes: &[(&str, u64)]) {
-    let families: [(&str, &str, &str, fn(&SinkMetrics) -> &AtomicU64); 5] = [
+    type Family = (&'static str, &'static str, &'static str, fn(&SinkMetrics) -> &AtomicU64);
+    let families: [Family; 5] = [
         ("auditwatch_sink_pending", "gauge", "Outbox entries the sink has not confirmed yet.", |m| &m.pending),
         ("auditwatch_sink_delivered_total", "counter", "Entries the sink confirmed.", |m| &m.delivered),
         ("auditwatch_sink_failures_total", "counter", "Failed delivery attempts (retried with backoff).", |m| {
