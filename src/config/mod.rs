@@ -56,7 +56,7 @@ pub struct Config {
     /// Where alerts go. Default: one stdout output in JSON.
     #[serde(default = "default_outputs")]
     pub outputs: Vec<OutputConfig>,
-    /// The admin HTTP server (health, metrics, SQL).
+    /// The admin HTTP server (health and metrics).
     #[serde(default)]
     pub admin: AdminConfig,
 }
@@ -128,7 +128,7 @@ pub struct DetectorsConfig {
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct StateConfig {
-    /// Directory for checkpoints and the alert outbox.
+    /// Directory for checkpoints, the alert and dead-letter outboxes, and the sinks' cursors.
     pub dir: PathBuf,
     /// How often state is checkpointed and offsets committed; bounds re-reading after a crash.
     pub checkpoint_interval: Duration,
@@ -224,7 +224,7 @@ pub enum StdoutFormat {
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct AdminConfig {
-    /// Listen address. Loopback by default: the SQL endpoint should not face the network.
+    /// Listen address. Loopback by default: the admin server should not face the network.
     pub listen: SocketAddr,
 }
 

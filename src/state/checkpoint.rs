@@ -60,25 +60,41 @@ impl Checkpoint {
 
     pub fn encode(&self) -> Vec<u8> {
         let size: usize = self.sections.iter().map(|(n, b)| n.len() + b.len() + 8).sum();
-        let mut w = Writer::with_capacity(size + 64 * self.offsets.len() + 64);
-        w.raw(MAGIC);
-        w.u32(VERSION);
-        w.i64(self.written_at_unix_ms);
-        w.u64(self.epoch);
-        w.u32(self.offsets.len() as u32);
+        let mut out = Vec::with_capacity(size + 64 * self.offsets.len() + 64);
+        // Writing to a Vec cannot fail.
+        let _ = self.encode_to(&mut out);
+        out
+    }
+
+    /// Stream the encoding: the sections (the engine's is tens of MB) go out as they are,
+    /// without being copied into one buffer first.
+    fn encode_to(&self, out: &mut impl Write) -> io::Result<()> {
+        let mut head = Writer::with_capacity(64 * self.offsets.len() + 64);
+        head.raw(MAGIC);
+        head.u32(VERSION);
+        head.i64(self.written_at_unix_ms);
+        head.u64(self.epoch);
+        head.u32(self.offsets.len() as u32);
         for o in &self.offsets {
-            w.str(&o.topic);
-            w.i32(o.partition);
-            w.i64(o.next_offset);
+            head.str(&o.topic);
+            head.i32(o.partition);
+            head.i64(o.next_offset);
         }
-        w.u32(self.sections.len() as u32);
+        head.u32(self.sections.len() as u32);
+        let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+        let mut put = |bytes: &[u8]| {
+            hasher.update(bytes);
+            out.write_all(bytes)
+        };
+        put(&head.buf)?;
         for (name, body) in &self.sections {
-            w.str(name);
-            w.bytes(body);
+            let mut section_head = Writer::with_capacity(name.len() + 8);
+            section_head.str(name);
+            section_head.u32(body.len() as u32);
+            put(&section_head.buf)?;
+            put(body)?;
         }
-        let checksum = xxhash_rust::xxh3::xxh3_64(&w.buf);
-        w.u64(checksum);
-        w.buf
+        out.write_all(&hasher.digest().to_le_bytes())
     }
 
     pub fn decode(bytes: &[u8], path: &Path) -> Result<Checkpoint, CheckpointError> {
@@ -123,10 +139,9 @@ pub fn write(dir: &Path, checkpoint: &Checkpoint) -> Result<(), CheckpointError>
     fs::create_dir_all(dir).map_err(io("create directory for", dir))?;
     let tmp = dir.join("checkpoint.tmp");
     let path = dir.join(FILE_NAME);
-    let bytes = checkpoint.encode();
-    let mut file = File::create(&tmp).map_err(io("create", &tmp))?;
-    file.write_all(&bytes).map_err(io("write", &tmp))?;
-    file.sync_all().map_err(io("fsync", &tmp))?;
+    let mut file = io::BufWriter::with_capacity(1 << 20, File::create(&tmp).map_err(io("create", &tmp))?);
+    checkpoint.encode_to(&mut file).and_then(|()| file.flush()).map_err(io("write", &tmp))?;
+    file.get_ref().sync_all().map_err(io("fsync", &tmp))?;
     drop(file);
     fs::rename(&tmp, &path).map_err(io("rename into place", &path))?;
     // The rename is durable only once the directory entry is.
