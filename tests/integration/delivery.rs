@@ -12,34 +12,14 @@ use rdkafka::mocking::MockCluster;
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 
 use auditwatch::admin::metrics::Metrics;
-use auditwatch::config::{self, Config};
-use auditwatch::pipeline::{Control, Pipeline, RunSummary};
+use auditwatch::pipeline::Control;
 
-use crate::support::{account_of, committed, end_offsets, flush, generate, produce, producer, read_all, wait_until};
+use crate::support::{
+    account_of, committed, end_offsets, flush, generate, produce, producer, read_all, run_until_done, service_config,
+    wait_until,
+};
 
 const PARTITIONS: i32 = 8;
-
-fn config(bootstrap: &str, state: &Path, group: &str, outputs: &str) -> Config {
-    let text = format!(
-        r#"
-[kafka]
-brokers = "{bootstrap}"
-group_id = "{group}"
-batch_size = 500
-[[topics]]
-name = "audit.events"
-[dead_letter]
-topic = "audit.deadletter"
-[state]
-dir = "{}"
-checkpoint_interval = "1s"
-shutdown_timeout = "4s"
-{outputs}
-"#,
-        state.display()
-    );
-    config::load_from(&text, "test", &[]).unwrap()
-}
 
 /// The last fifth of a scenario with incidents, garbage every 3000 messages, all produced up
 /// front: about 20k messages over 8 partitions, small enough for the mock cluster to keep (it
@@ -64,26 +44,6 @@ fn cluster_with_traffic() -> (MockCluster<'static, rdkafka::producer::DefaultPro
     }
     flush(&producer);
     (cluster, bootstrap, good, garbage)
-}
-
-/// Run a pipeline until `done()` holds, then stop it cleanly.
-fn run_until(config: &Config, control: &Control, metrics: Arc<Metrics>, done: impl Fn() -> bool + Sync) -> RunSummary {
-    crate::support::init_logs();
-    control.shutdown.store(false, Ordering::Relaxed);
-    let pipeline =
-        Pipeline::start(config, auditwatch::detection::pack::load().unwrap(), metrics, control.clone()).unwrap();
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            let reached = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                wait_until("the pipeline to get there", Duration::from_secs(180), &done)
-            }));
-            control.shutdown.store(true, Ordering::Relaxed);
-            if reached.is_err() {
-                panic!("stopped after {} messages", control.handled.load(Ordering::Relaxed));
-            }
-        });
-        pipeline.run().unwrap()
-    })
 }
 
 fn metrics() -> Arc<Metrics> {
@@ -114,7 +74,7 @@ fn a_kafka_topic_refusing_produce_requests_loses_nothing_and_commits_no_dead_let
     let total = good + garbage;
     let outputs = "[[outputs]]\ntype = \"kafka\"\ntopic = \"alerts.k\"\n";
     let state = tempfile::tempdir().unwrap();
-    let config = config(&bootstrap, state.path(), "refused", outputs);
+    let config = service_config(&bootstrap, state.path(), "refused", outputs);
     let control = Control::default();
 
     // The reference: where the dead letters come from, once delivered. Read from a second,
@@ -123,7 +83,7 @@ fn a_kafka_topic_refusing_produce_requests_loses_nothing_and_commits_no_dead_let
         .request_errors(RDKafkaApiKey::Produce, &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED; 5000]);
     let first_metrics = metrics();
     let first =
-        run_until(&config, &control, first_metrics.clone(), || control.handled.load(Ordering::Relaxed) >= total);
+        run_until_done(&config, &control, first_metrics.clone(), || control.handled.load(Ordering::Relaxed) >= total);
     assert_eq!((first.events, first.dead_letters), (good, garbage), "intake went on while nothing could be produced");
     assert!(first.alerts > 0);
     assert!(!first.sinks_drained, "nothing could be delivered");
@@ -140,7 +100,7 @@ fn a_kafka_topic_refusing_produce_requests_loses_nothing_and_commits_no_dead_let
     // The errors clear: a restart delivers every alert and dead letter once, and commits all.
     cluster.clear_request_errors(RDKafkaApiKey::Produce);
     let second_metrics = metrics();
-    let second = run_until(&config, &control, second_metrics, || {
+    let second = run_until_done(&config, &control, second_metrics, || {
         control.handled.load(Ordering::Relaxed) >= 2 * total
             && committed(&bootstrap, "refused", "audit.events", PARTITIONS)
                 .iter()
@@ -185,12 +145,12 @@ fn a_blocked_sink_stalls_neither_intake_nor_the_other_sinks_and_gets_its_backlog
         fifo.display(),
         plain.display()
     );
-    let config = config(&bootstrap, &dir.path().join("state"), "blocked", &outputs);
+    let config = service_config(&bootstrap, &dir.path().join("state"), "blocked", &outputs);
     let control = Control::default();
     let lines = |path: &Path| std::fs::read_to_string(path).map(|t| t.lines().count()).unwrap_or(0);
     let summary = std::thread::scope(|s| {
         let run = s.spawn(|| {
-            run_until(&config, &control, metrics(), || {
+            run_until_done(&config, &control, metrics(), || {
                 // Intake finishes and the other sink gets every alert while nobody reads the FIFO.
                 control.handled.load(Ordering::Relaxed) >= total && lines(&plain) > 0 && {
                     let before = lines(&plain);

@@ -3,11 +3,15 @@
 //! - [`cli`]: the `auditwatch` binary on files: replay with bad input mixed in, golden alerts
 //!   for a fixed generated scenario, detector checking and testing, detection quality on
 //!   generated traffic, CloudTrail records replayed with `--format`.
+//! - [`delivery`]: alerts and dead letters through the outbox on the mock cluster: a Kafka topic
+//!   refusing every produce request (nothing lost, nothing committed past an undelivered dead
+//!   letter), a sink blocked on a FIFO (intake and the other sinks go on; the backlog follows).
 //! - [`pipeline`]: the service pipeline against librdkafka's in-process mock cluster (fast):
 //!   dead letters, alerts topic, offsets, restart from a checkpoint, two instances in one
 //!   group, a stale checkpoint behind the group, a format per topic.
 //! - [`e2e`]: the `auditwatch run` binary against a real Kafka-protocol broker process (tansu):
-//!   garbage, SIGTERM, kill -9 crash and restart compared with an uninterrupted run, two
+//!   garbage, SIGTERM, kill -9 crash and restart compared with an uninterrupted run (Kafka and
+//!   file sinks), two
 //!   instances in one group stopped together.
 //! - [`schemas`]: the JSON Schemas in `schemas/` against the decoder, the alert struct and the
 //!   detector loader: field lists both ways, enums, and the same documents fed to both.

@@ -12,67 +12,25 @@ use rdkafka::mocking::MockCluster;
 
 use auditwatch::admin::metrics::Metrics;
 use auditwatch::config::{self, Config};
-use auditwatch::pipeline::{Control, Pipeline, RunSummary};
+use auditwatch::pipeline::{Control, RunSummary};
 
 use crate::support::{account_of, committed, end_offsets, flush, generate, produce, producer, read_all, wait_until};
 
 const PARTITIONS: i32 = 8;
 
 fn config(bootstrap: &str, state: &std::path::Path, group: &str, alerts_topic: &str) -> Config {
-    let text = format!(
-        r#"
-[kafka]
-brokers = "{bootstrap}"
-group_id = "{group}"
-batch_size = 500
-[[topics]]
-name = "audit.events"
-[dead_letter]
-topic = "audit.deadletter"
-[state]
-dir = "{}"
-checkpoint_interval = "1s"
-[[outputs]]
-type = "kafka"
-topic = "{alerts_topic}"
-"#,
-        state.display()
-    );
-    config::load_from(&text, "test", &[]).unwrap()
+    crate::support::service_config(
+        bootstrap,
+        state,
+        group,
+        &format!("[[outputs]]\ntype = \"kafka\"\ntopic = \"{alerts_topic}\"\n"),
+    )
 }
 
 /// Run a pipeline until `control.handled` reaches `stop_at` (it counts across runs).
 fn run_until(config: &Config, control: &Control, stop_at: u64) -> RunSummary {
     let metrics = Arc::new(Metrics::new(&config.topics.iter().map(|t| t.name.clone()).collect::<Vec<_>>()));
-    run_until_done(config, control, metrics, || control.handled.load(Ordering::Relaxed) >= stop_at)
-}
-
-/// Run a pipeline until `done()` holds, then stop it (cleanly: drain, checkpoint, commit).
-fn run_until_done(
-    config: &Config,
-    control: &Control,
-    metrics: Arc<Metrics>,
-    done: impl Fn() -> bool + Sync,
-) -> RunSummary {
-    crate::support::init_logs();
-    control.shutdown.store(false, Ordering::Relaxed);
-    let pipeline =
-        Pipeline::start(config, auditwatch::detection::pack::load().unwrap(), metrics, control.clone()).unwrap();
-    std::thread::scope(|s| {
-        let watcher = s.spawn(|| {
-            // Stop the pipeline whatever happens, so a failure shows instead of a hang.
-            let reached = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                wait_until("the pipeline to handle its share", Duration::from_secs(120), &done)
-            }));
-            control.shutdown.store(true, Ordering::Relaxed);
-            if reached.is_err() {
-                panic!("stopped after {} messages", control.handled.load(Ordering::Relaxed));
-            }
-        });
-        let summary = pipeline.run().unwrap();
-        watcher.join().unwrap();
-        summary
-    })
+    crate::support::run_until_done(config, control, metrics, || control.handled.load(Ordering::Relaxed) >= stop_at)
 }
 
 /// The last 40% of a 21-day scenario (where the incidents are), with garbage interleaved.
@@ -243,7 +201,9 @@ fn two_instances_in_one_group_split_the_partitions_and_hand_them_over() {
         let mut instances: Vec<_> = (0..2)
             .map(|i| {
                 let (config, control, metrics, stop) = (&pair[i], &controls[i], metrics[i].clone(), &stop[i]);
-                s.spawn(move || run_until_done(config, control, metrics, || stop.load(Ordering::Relaxed)))
+                s.spawn(move || {
+                    crate::support::run_until_done(config, control, metrics, || stop.load(Ordering::Relaxed))
+                })
             })
             .collect();
         // Traffic starts once the group has settled with both members, so every partition is

@@ -222,3 +222,59 @@ pub fn init_logs() {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
 }
+
+/// The service config the mock-cluster tests share: topic `audit.events`, dead letters to
+/// `audit.deadletter`, batches of 500, a checkpoint every second, and these `[[outputs]]`.
+pub fn service_config(bootstrap: &str, state: &Path, group: &str, outputs: &str) -> auditwatch::config::Config {
+    let text = format!(
+        r#"
+[kafka]
+brokers = "{bootstrap}"
+group_id = "{group}"
+batch_size = 500
+[[topics]]
+name = "audit.events"
+[dead_letter]
+topic = "audit.deadletter"
+[state]
+dir = "{}"
+checkpoint_interval = "1s"
+{outputs}
+"#,
+        state.display()
+    );
+    auditwatch::config::load_from(&text, "test", &[]).unwrap()
+}
+
+/// Run a pipeline until `done()` holds, then stop it (cleanly: drain, checkpoint, commit).
+pub fn run_until_done(
+    config: &auditwatch::config::Config,
+    control: &auditwatch::pipeline::Control,
+    metrics: std::sync::Arc<auditwatch::admin::metrics::Metrics>,
+    done: impl Fn() -> bool + Sync,
+) -> auditwatch::pipeline::RunSummary {
+    init_logs();
+    control.shutdown.store(false, std::sync::atomic::Ordering::Relaxed);
+    let pipeline = auditwatch::pipeline::Pipeline::start(
+        config,
+        auditwatch::detection::pack::load().unwrap(),
+        metrics,
+        control.clone(),
+    )
+    .unwrap();
+    std::thread::scope(|s| {
+        let watcher = s.spawn(|| {
+            // Stop the pipeline whatever happens, so a failure shows instead of a hang.
+            let reached = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                wait_until("the pipeline to handle its share", Duration::from_secs(120), &done)
+            }));
+            control.shutdown.store(true, std::sync::atomic::Ordering::Relaxed);
+            if reached.is_err() {
+                panic!("stopped after {} messages", control.handled.load(std::sync::atomic::Ordering::Relaxed));
+            }
+        });
+        let summary = pipeline.run().unwrap();
+        watcher.join().unwrap();
+        summary
+    })
+}
