@@ -184,8 +184,10 @@ impl<'a> Pipeline<'a> {
         let alerts = Outbox::open(state_dir, ALERTS, &names, section(ALERTS), OutboxOptions::default())
             .map_err(outbox_error(ALERTS))?;
         let dead_letter_sink = format!("kafka-{}", config.dead_letter.topic);
+        // A checkpoint in flight, the final one and the sinks' drain each get at most a quarter
+        // of the shutdown time, so a clean stop fits in it even with the dead-letter topic down.
         let confirm_wait = Duration::from_millis(
-            (config.state.checkpoint_interval.millis()).min(config.state.shutdown_timeout.millis() / 2) as u64,
+            (config.state.checkpoint_interval.millis()).min(config.state.shutdown_timeout.millis() / 4) as u64,
         );
         let dead_letters = Outbox::open(
             state_dir,
@@ -462,9 +464,9 @@ impl<'a> Pipeline<'a> {
         let offsets = self.consumer.context().offsets().applied();
         self.barrier.begin(offsets.clone(), &mut self.state.participants(), unix_ms())?;
         self.checkpoint_finished(true, CommitMode::Sync);
-        // Give the sinks part of the shutdown time to deliver what is pending; the rest stays in
-        // the outbox and goes out after the next start.
-        let grace = Duration::from_millis(self.config.state.shutdown_timeout.millis() as u64 / 2);
+        // Give the sinks a quarter of the shutdown time to deliver what is pending; the rest
+        // stays in the outbox and goes out after the next start.
+        let grace = Duration::from_millis(self.config.state.shutdown_timeout.millis() as u64 / 4);
         let deadline = Instant::now() + grace;
         self.summary.sinks_drained =
             self.state.alerts.wait_drained(deadline) && self.state.dead_letters.wait_drained(deadline);
