@@ -54,21 +54,26 @@ enum Command {
         #[command(subcommand)]
         action: ConfigAction,
     },
-    /// Run the engine over JSON-lines history, in order; alerts go to stdout as JSON lines.
+    /// Run the engine over history, in order; alerts go to stdout as JSON lines.
+    ///
+    /// Each input is JSON lines, or a whole JSON document (a CloudTrail log file
+    /// `{"Records": [...]}`, a JSON array, a pretty-printed record), either of them possibly
+    /// gzip-compressed.
     Replay {
-        /// Input files (`-` for standard input); read in the order given.
+        /// Input files or directories (every file in it, in name order), `-` for standard input;
+        /// read in the order given.
         #[arg(default_value = "-")]
         files: Vec<PathBuf>,
         /// Detector definitions directory (default: the built-in pack).
         #[arg(long)]
         detectors: Option<PathBuf>,
-        /// Write each rejected line here as a JSON object with reason, source and raw text.
+        /// Write each rejected line or record here as a JSON object with reason, source and raw text.
         #[arg(long)]
         dead_letter: Option<PathBuf>,
-        /// Format of every line: native, cloudtrail (one CloudTrail record per line) or ocsf.
+        /// Format of every line or record: native, cloudtrail (CloudTrail records) or ocsf.
         #[arg(long, default_value = "native")]
         format: InputFormat,
-        /// Largest accepted line, in bytes.
+        /// Largest accepted line or record, in bytes.
         #[arg(long, default_value_t = DEFAULT_MAX_EVENT_BYTES)]
         max_event_bytes: usize,
         /// Allowed lateness of an event behind the newest one (e.g. "1h").
@@ -296,8 +301,10 @@ fn replay_files(
         out.write_all(&auditwatch::sinks::alert_body(&alert))?;
         out.write_all(b"\n")
     };
+    let inputs = replay_inputs(files)?;
     let mut total = ReplaySummary::default();
-    for path in files {
+    let mut undecoded = Vec::new();
+    for path in &inputs {
         let (name, mut input, size): (String, Box<dyn BufRead>, Option<u64>) = if path.as_os_str() == "-" {
             ("-".into(), Box::new(BufReader::with_capacity(1 << 20, io::stdin())), None)
         } else {
@@ -323,10 +330,10 @@ fn replay_files(
         if let Some(bar) = bar {
             bar.finish_and_clear();
         }
-        total.lines += summary.lines;
-        total.events += summary.events;
-        total.bad_lines += summary.bad_lines;
-        total.bytes += summary.bytes;
+        if let Some(problem) = summary.nothing_decoded() {
+            undecoded.push(replay::no_event_message(&name, problem, decoding.format));
+        }
+        total.add(&summary);
     }
     out.flush()?;
     drop(dead);
@@ -334,10 +341,10 @@ fn replay_files(
     let mut err = io::stderr().lock();
     writeln!(
         err,
-        "replayed {} events from {} file(s); {} bad line(s){}",
+        "replayed {} events from {} file(s); {} bad line(s) or record(s){}",
         total.events,
-        files.len(),
-        total.bad_lines,
+        inputs.len(),
+        total.rejected,
         if dead_letter.is_some() { " written to the dead-letter file" } else { "" }
     )?;
     writeln!(
@@ -355,7 +362,38 @@ fn replay_files(
             stats.alerts_by_category[auditwatch::detection::engine::category_index(category)]
         )?;
     }
-    Ok(())
+    match undecoded.as_slice() {
+        [] => Ok(()),
+        [one] => bail!("{one}"),
+        many => {
+            for message in many {
+                writeln!(err, "{message}")?;
+            }
+            bail!("no event decoded from {} of {} input(s)", many.len(), inputs.len())
+        }
+    }
+}
+
+/// The files to replay: each argument, a directory replaced by its files in name order.
+fn replay_inputs(args: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    let mut inputs = Vec::new();
+    for arg in args {
+        if arg.as_os_str() == "-" || !arg.is_dir() {
+            inputs.push(arg.clone());
+            continue;
+        }
+        let mut files = Vec::new();
+        for entry in std::fs::read_dir(arg).with_context(|| format!("reading directory {}", arg.display()))? {
+            let entry = entry.with_context(|| format!("reading directory {}", arg.display()))?;
+            // Files only (symlinks to files too); subdirectories are not descended into.
+            if entry.path().is_file() {
+                files.push(entry.path());
+            }
+        }
+        files.sort();
+        inputs.extend(files);
+    }
+    Ok(inputs)
 }
 
 fn progress_bar(name: &str, size: Option<u64>) -> Option<indicatif::ProgressBar> {

@@ -3,8 +3,9 @@
 //! sends it (through its outbox) to the dead-letter topic, original bytes as the payload and
 //! the rest in headers.
 //!
-//! JSON-lines form: `{"reason", "kind", "field", "source": {"file", "line"} or {"topic",
-//! "partition", "offset"}, "raw"}`, plus `raw_base64` when the bytes are not UTF-8.
+//! JSON-lines form: `{"reason", "kind", "field", "source": {"file", "line"}, {"file", "index"}
+//! (a record of a whole JSON document, from 0) or {"topic", "partition", "offset"}, "raw"}`, plus
+//! `raw_base64` when the bytes are not UTF-8.
 //! Kafka headers: `auditwatch.reason`, `auditwatch.kind`, `auditwatch.field`,
 //! `auditwatch.source.topic`, `auditwatch.source.partition`, `auditwatch.source.offset`.
 
@@ -48,8 +49,21 @@ impl Rejection {
 /// Where a rejected input came from.
 #[derive(Clone, Copy, Debug)]
 pub enum Origin<'a> {
-    File { file: &'a str, line: u64 },
-    Kafka { topic: &'a str, partition: i32, offset: i64 },
+    /// A line of a JSON-lines file (from 1).
+    File {
+        file: &'a str,
+        line: u64,
+    },
+    /// A record of a whole JSON document (`Records[index]` or `[index]`, from 0).
+    Record {
+        file: &'a str,
+        index: u64,
+    },
+    Kafka {
+        topic: &'a str,
+        partition: i32,
+        offset: i64,
+    },
 }
 
 /// One dead letter.
@@ -65,6 +79,7 @@ impl DeadLetter<'_> {
     pub fn id(&self) -> String {
         match self.origin {
             Origin::File { file, line } => format!("{file}:{line}"),
+            Origin::Record { file, index } => format!("{file}#{index}"),
             Origin::Kafka { topic, partition, offset } => format!("{topic}/{partition}/{offset}"),
         }
     }
@@ -72,6 +87,7 @@ impl DeadLetter<'_> {
     pub fn json(&self) -> serde_json::Value {
         let source = match self.origin {
             Origin::File { file, line } => json!({"file": file, "line": line}),
+            Origin::Record { file, index } => json!({"file": file, "index": index}),
             Origin::Kafka { topic, partition, offset } => {
                 json!({"topic": topic, "partition": partition, "offset": offset})
             }
@@ -101,6 +117,10 @@ impl DeadLetter<'_> {
                 headers.push(("auditwatch.source.file", file.to_string()));
                 headers.push(("auditwatch.source.line", line.to_string()));
             }
+            Origin::Record { file, index } => {
+                headers.push(("auditwatch.source.file", file.to_string()));
+                headers.push(("auditwatch.source.index", index.to_string()));
+            }
             Origin::Kafka { topic, partition, offset } => {
                 headers.push(("auditwatch.source.topic", topic.to_string()));
                 headers.push(("auditwatch.source.partition", partition.to_string()));
@@ -108,5 +128,22 @@ impl DeadLetter<'_> {
             }
         }
         headers
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_of_a_document_names_its_index() {
+        let rejection = Rejection::Decode(DecodeError::too_large(10, 5));
+        let dead =
+            DeadLetter { rejection: &rejection, origin: Origin::Record { file: "trail.json", index: 3 }, raw: b"{}" };
+        let entry = dead.json();
+        assert_eq!(entry["source"], json!({"file": "trail.json", "index": 3}));
+        assert_eq!((entry["kind"].as_str(), entry["raw"].as_str()), (Some("too_large"), Some("{}")));
+        assert_eq!(dead.id(), "trail.json#3");
+        assert!(dead.headers().contains(&("auditwatch.source.index", "3".to_string())));
     }
 }

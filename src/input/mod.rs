@@ -1,6 +1,8 @@
 //! What comes in: the audit-event contract ([`event`]) and the foreign formats mapped onto it
-//! ([`formats`]: CloudTrail, OCSF), chosen per topic or per replay by [`formats::decode_as`].
+//! ([`formats`]: CloudTrail, OCSF), chosen per topic or per replay by [`formats::decode_as`];
+//! whole JSON documents of many records split into their records ([`documents`]).
 
 pub mod dead_letter;
+pub mod documents;
 pub mod event;
 pub mod formats;

@@ -111,7 +111,8 @@ fn replay_reads_standard_input_and_exits_non_zero_only_on_io_errors() {
 }
 
 /// One CloudTrail record per line, from the fixtures: a key revoked with `DeleteAccessKey` and
-/// used afterwards is caught; a whole log file is dead-lettered with the hint to split it.
+/// used afterwards is caught; a log file on one line among others is dead-lettered with the
+/// hint to split it.
 #[test]
 fn replay_reads_cloudtrail_records_with_format_cloudtrail() {
     let fixture = |name: &str| {
@@ -149,9 +150,144 @@ fn replay_reads_cloudtrail_records_with_format_cloudtrail() {
 
     // The same lines read as native events are all rejected; an unknown format is a usage error.
     let (ok, stdout, stderr) = replay(&[], Some(input.as_bytes()));
-    assert!(ok && stdout.is_empty() && stderr.contains("5 bad line(s)"), "{stderr}");
+    assert!(!ok && stdout.is_empty() && stderr.contains("5 bad line(s)"), "{stderr}");
+    assert!(stderr.contains("error: no event decoded from -: first problem, at line 1: field `source`"), "{stderr}");
+    assert!(stderr.contains("hint: is this the right --format? (read as `native`"), "{stderr}");
     let (ok, _, stderr) = replay(&["--format", "cef"], Some(b""));
     assert!(!ok && stderr.contains("unknown input format `cef`"), "{stderr}");
+}
+
+fn cloudtrail_fixture(name: &str) -> serde_json::Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cloudtrail").join(name);
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// A key created, deleted, then used: one `revoked-key-use` alert when read in this order.
+fn revoked_key_records() -> Vec<serde_json::Value> {
+    let mut late_use = cloudtrail_fixture("iam-user-get-object.json");
+    late_use["eventTime"] = "2026-01-19T12:00:00Z".into();
+    late_use["sourceIPAddress"] = "192.0.2.99".into();
+    vec![cloudtrail_fixture("create-access-key.json"), cloudtrail_fixture("delete-access-key.json"), late_use]
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(bytes).unwrap();
+    encoder.finish().unwrap()
+}
+
+fn detectors_of(stdout: &str) -> Vec<String> {
+    stdout.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["detector"].to_string()).collect()
+}
+
+/// A CloudTrail log file as S3 stores it: `{"Records": [...]}` on one line, gzip-compressed.
+#[test]
+fn replay_reads_a_gzip_cloudtrail_log_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("111122223333_CloudTrail_us-east-1_20260119T1200Z_a1b2.json.gz");
+    let log = serde_json::json!({"Records": revoked_key_records()}).to_string();
+    std::fs::write(&file, gzip(log.as_bytes())).unwrap();
+    let (ok, stdout, stderr) = replay(&["--format", "cloudtrail", file.to_str().unwrap()], None);
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("replayed 3 events from 1 file(s); 0 bad line(s)"), "{stderr}");
+    assert_eq!(detectors_of(&stdout), ["\"revoked-key-use\""], "{stdout}");
+}
+
+/// A JSON array and a pretty-printed log file, on standard input; a pretty-printed record.
+#[test]
+fn replay_reads_a_json_array_a_pretty_log_file_and_a_pretty_record() {
+    let records = revoked_key_records();
+    let array = serde_json::to_string_pretty(&records).unwrap();
+    let pretty_log = serde_json::to_string_pretty(&serde_json::json!({"Records": records})).unwrap();
+    for input in [array, pretty_log] {
+        let (ok, stdout, stderr) = replay(&["--format", "cloudtrail"], Some(input.as_bytes()));
+        assert!(ok, "{stderr}");
+        assert!(stderr.contains("replayed 3 events from 1 file(s); 0 bad line(s)"), "{stderr}");
+        assert_eq!(detectors_of(&stdout), ["\"revoked-key-use\""], "{stdout}");
+    }
+    let record = serde_json::to_string_pretty(&cloudtrail_fixture("access-denied.json")).unwrap();
+    assert!(record.lines().count() > 10);
+    let (ok, _, stderr) = replay(&["--format", "cloudtrail"], Some(record.as_bytes()));
+    assert!(ok && stderr.contains("replayed 1 events from 1 file(s); 0 bad line(s)"), "{stderr}");
+}
+
+/// A directory is read in name order: the key's creation, deletion and use are in three files
+/// whose names sort in that order (written in the reverse order), each with a bad record; the
+/// dead letters come in name order, and the alert needs the deletion before the use.
+#[test]
+fn replay_reads_every_file_of_a_directory_in_name_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let records = revoked_key_records();
+    std::fs::write(dir.path().join("c-use.json.gz"), gzip(format!("not json\n{}\n", records[2]).as_bytes())).unwrap();
+    let delete = serde_json::to_string_pretty(&serde_json::json!([{"eventVersion": "1.09"}, records[1]])).unwrap();
+    std::fs::write(dir.path().join("b-delete.json"), delete).unwrap();
+    std::fs::write(dir.path().join("a-create.jsonl"), format!("{}\n[]\n", records[0])).unwrap();
+    std::fs::create_dir(dir.path().join("d-subdirectory")).unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let dead = elsewhere.path().join("dead.jsonl");
+    let args = ["--format", "cloudtrail", "--dead-letter", dead.to_str().unwrap(), dir.path().to_str().unwrap()];
+    let (ok, stdout, stderr) = replay(&args, None);
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("replayed 3 events from 3 file(s); 3 bad line(s)"), "{stderr}");
+    assert_eq!(detectors_of(&stdout), ["\"revoked-key-use\""], "{stdout}");
+    let sources: Vec<String> = std::fs::read_to_string(&dead)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let source = &serde_json::from_str::<serde_json::Value>(l).unwrap()["source"];
+            let file = Path::new(source["file"].as_str().unwrap()).file_name().unwrap().to_string_lossy().into_owned();
+            format!("{file} {} {}", source["line"], source["index"])
+        })
+        .collect();
+    assert_eq!(sources, ["a-create.jsonl 2 null", "b-delete.json null 0", "c-use.json.gz 1 null"]);
+}
+
+/// A record that fails inside a log file is dead-lettered with its index; the others go on.
+#[test]
+fn replay_dead_letters_a_failing_record_of_a_log_file_with_its_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut records = revoked_key_records();
+    records.insert(1, serde_json::json!({"eventVersion": "1.09", "eventTime": "2026-01-19T11:00:00Z"}));
+    let file = dir.path().join("trail.json");
+    std::fs::write(&file, serde_json::to_string_pretty(&serde_json::json!({"Records": records})).unwrap()).unwrap();
+    let dead = dir.path().join("dead.jsonl");
+    let args = ["--format", "cloudtrail", "--dead-letter", dead.to_str().unwrap(), file.to_str().unwrap()];
+    let (ok, stdout, stderr) = replay(&args, None);
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("replayed 3 events from 1 file(s); 1 bad line(s) or record(s)"), "{stderr}");
+    assert_eq!(detectors_of(&stdout), ["\"revoked-key-use\""], "{stdout}");
+    let entry: serde_json::Value = serde_json::from_str(std::fs::read_to_string(&dead).unwrap().trim()).unwrap();
+    assert_eq!(entry["source"], serde_json::json!({"file": file.to_str().unwrap(), "index": 1}), "{entry}");
+    assert_eq!(entry["kind"], "missing_field", "{entry}");
+    let raw: serde_json::Value = serde_json::from_str(entry["raw"].as_str().unwrap()).unwrap();
+    assert_eq!(raw, records[1]);
+}
+
+/// An input of which nothing decodes exits non-zero with its first problem and a hint; an empty
+/// input does not.
+#[test]
+fn replay_of_an_input_with_no_decodable_event_fails_with_a_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    let zstd_like = dir.path().join("trail.json.zst");
+    std::fs::write(&zstd_like, b"\x28\xb5\x2f\xfd\x00\x58\x91\x00\n\xa1\xff\xfe\x00\x01\n").unwrap();
+    let (ok, _, stderr) = replay(&["--format", "cloudtrail", zstd_like.to_str().unwrap()], None);
+    assert!(!ok, "{stderr}");
+    let expected = format!("error: no event decoded from {}: first problem, at line 1: ", zstd_like.display());
+    assert!(stderr.contains(&expected), "{stderr}");
+    assert!(stderr.contains("hint: the bytes are not UTF-8 text: the input looks compressed or binary"), "{stderr}");
+
+    let ocsf = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ocsf/api-activity-success.json");
+    let (ok, _, stderr) = replay(&["--format", "cloudtrail", ocsf.to_str().unwrap()], None);
+    assert!(!ok, "{stderr}");
+    assert!(stderr.contains("at record 0: field `"), "{stderr}");
+    assert!(stderr.contains("hint: is this the right --format? (read as `cloudtrail`"), "{stderr}");
+
+    let empty = dir.path().join("empty.json");
+    std::fs::write(&empty, b"").unwrap();
+    let (ok, _, stderr) = replay(&["--format", "cloudtrail", empty.to_str().unwrap()], Some(b""));
+    assert!(ok && stderr.contains("replayed 0 events"), "{stderr}");
+    let (ok, _, stderr) = replay(&["--format", "cloudtrail"], Some(b"{\"Records\": []}"));
+    assert!(ok, "{stderr}");
 }
 
 /// Golden alerts for a fixed generated scenario. Regenerate with `UPDATE_GOLDEN=1` after an
