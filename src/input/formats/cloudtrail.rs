@@ -3,8 +3,9 @@
 //! A message is either a bare record (as a Lambda that splits log files writes them) or an
 //! EventBridge envelope whose `detail` is the record (`"detail-type"` one of
 //! [`EVENTBRIDGE_DETAIL_TYPES`]); errors inside an envelope name the field as `detail.<path>`.
-//! A whole log file (`{"Records": [...]}`) is rejected: it must be split, one record per message,
-//! so that offsets, dead letters and event ids stay per record.
+//! A whole log file (`{"Records": [...]}`) as one message is rejected: it must be split, one
+//! record per message, so that offsets, dead letters and event ids stay per record. (`replay`
+//! splits log files itself, see `crate::input::documents`.)
 //!
 //! The mapping (README.md, "Input formats", has the table):
 //! - `account` is the principal, and all sessions of a role are one account: an assumed role

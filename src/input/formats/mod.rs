@@ -35,8 +35,9 @@ pub enum InputFormat {
     /// One auditwatch audit event as a JSON object per message (`schemas/audit-event.schema.json`).
     #[default]
     Native,
-    /// One AWS CloudTrail record per message, bare or in an EventBridge envelope (`detail`); a
-    /// whole log file (`{"Records": [...]}`) must be split first.
+    /// One AWS CloudTrail record per message, bare or in an EventBridge envelope (`detail`). A
+    /// Kafka message must hold one record; `replay` splits whole log files (`{"Records": [...]}`,
+    /// gzip too) into their records.
     Cloudtrail,
     /// One OCSF 1.x event per message: API Activity (6003), Authentication (3002), and other
     /// classes that carry `actor.user` and `api.operation`.
