@@ -5,7 +5,7 @@
 //! partition where two runs must see the same order and give the same alert ids, and four
 //! where two instances share it.
 //!
-//! tansu 0.6 quirks found here (see the project notes): a fetch from an offset inside a record
+//! tansu 0.6 quirks found here (also in the README's known limits): a fetch from an offset inside a record
 //! batch returns data from the *next* batch on (records in between are skipped), and the high
 //! watermark it reports lags the last offset. Real Kafka does neither. The tests therefore
 //! produce one record per batch, so resuming at any checkpointed offset is exact, and compare

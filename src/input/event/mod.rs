@@ -1,7 +1,7 @@
 //! The audit-event contract (input) and its decoder.
 //!
 //! One JSON object per message or line; the fields are those of `schemas/audit-event.schema.json`
-//! (see DESIGN.md). Decoding is zero-copy where the input allows it: strings without escapes
+//! (the README has the table). Decoding is zero-copy where the input allows it: strings without escapes
 //! are borrowed from the message bytes. Every rejection is a [`DecodeError`] that names the field
 //! and the problem, so a dead-letter entry tells the producer exactly what to fix.
 //!

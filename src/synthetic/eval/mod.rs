@@ -1,6 +1,6 @@
 //! Scores alerts against the labels of a generated run (`gen::Labels`).
 //!
-//! Input: alerts as JSON objects in the alert contract of DESIGN.md; read here are `id`,
+//! Input: alerts as JSON objects in the alert contract (`schemas/alert.schema.json`); read here are `id`,
 //! `detector`, `category`, `account`, `source_ip` and `time` (RFC 3339, or epoch
 //! milliseconds). Output: an [`EvalReport`], serializable to JSON and printable as a
 //! plain-text table.

@@ -1,6 +1,6 @@
 //! Deterministic synthetic audit traffic of automation accounts, with labelled incidents.
 //!
-//! `generate` writes events as JSON lines (the audit-event contract of DESIGN.md: `id`, `time`
+//! `generate` writes events as JSON lines (the audit-event contract, `schemas/audit-event.schema.json`: `id`, `time`
 //! as RFC 3339 UTC with milliseconds, `account`, `action`, `outcome`, `credential`, `source`,
 //! `target`, `bytes`, `records`, optional `reason`, `tenant`), in non-decreasing event time, and
 //! returns [`Labels`]: the incidents it injected and the benign behaviours that a detector

@@ -1,4 +1,4 @@
-//! Serializes generated events as JSON lines in the audit-event contract of DESIGN.md:
+//! Serializes generated events as JSON lines in the audit-event contract (`schemas/audit-event.schema.json`):
 //!
 //! ```json
 //! {"id":"evt-1-2a","time":"2026-01-19T03:12:45.123Z","account":"svc-crm-sync-017",
