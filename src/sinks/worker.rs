@@ -9,7 +9,7 @@
 
 use std::fs::OpenOptions;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -41,7 +41,9 @@ pub fn spawn(
                 Ok(batch) => batch,
                 Err(error) => {
                     warn!(%error, sink = reader.sink(), "cannot read the outbox; retrying");
-                    std::thread::sleep(MAX_BACKOFF.min(Duration::from_secs(1)));
+                    if !reader.pause(Duration::from_secs(1)) {
+                        return;
+                    }
                     continue;
                 }
             };
@@ -65,7 +67,7 @@ fn deliver(
     reader: &mut OutboxReader,
     batch: &[Entry],
     metrics: &SinkMetrics,
-    dead_letter_file: &PathBuf,
+    dead_letter_file: &Path,
     seed: &mut u64,
 ) -> bool {
     let mut rest = batch;
@@ -141,7 +143,7 @@ fn jittered(backoff: Duration, seed: &mut u64) -> Duration {
     backoff.mul_f64((*seed >> 11) as f64 / (1u64 << 53) as f64)
 }
 
-fn dead_letter(path: &PathBuf, entry: &Entry, reason: &str) -> std::io::Result<()> {
+fn dead_letter(path: &Path, entry: &Entry, reason: &str) -> std::io::Result<()> {
     let mut file = OpenOptions::new().create(true).append(true).open(path)?;
     let body: serde_json::Value =
         serde_json::from_slice(&entry.body).unwrap_or_else(|_| String::from_utf8_lossy(&entry.body).into());
