@@ -96,16 +96,11 @@ impl Reply {
 
 /// Sends raw bytes, reads until the server closes, and splits the response.
 async fn exchange(address: SocketAddr, request: &[u8]) -> Reply {
-    let raw = tokio::time::timeout(TEST_TIMEOUT, async {
-        let mut stream = TcpStream::connect(address).await.expect("connect");
-        stream.write_all(request).await.expect("write request");
-        let mut raw = Vec::new();
-        stream.read_to_end(&mut raw).await.expect("read response");
-        raw
-    })
-    .await
-    .expect("response in time");
-    parse_reply(&raw)
+    let mut stream = tokio::time::timeout(TEST_TIMEOUT, TcpStream::connect(address))
+        .await
+        .expect("connected in time")
+        .expect("connect");
+    exchange_on(&mut stream, request).await
 }
 
 fn parse_reply(raw: &[u8]) -> Reply {
