@@ -57,6 +57,7 @@
 //!   from the product.
 
 pub mod admin;
+pub mod alerting;
 pub mod config;
 pub mod detection;
 pub mod input;

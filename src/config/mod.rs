@@ -56,6 +56,12 @@ pub struct Config {
     /// Where alerts go. Default: one stdout output in JSON.
     #[serde(default = "default_outputs")]
     pub outputs: Vec<OutputConfig>,
+    /// Which alerts go to which outputs. None: every alert to every output.
+    #[serde(default)]
+    pub routes: Vec<RouteConfig>,
+    /// Silences and maintenance windows.
+    #[serde(default)]
+    pub silences: SilencesConfig,
     /// The admin HTTP server (health and metrics).
     #[serde(default)]
     pub admin: AdminConfig,
@@ -186,40 +192,6 @@ pub struct DeadLetterConfig {
     pub topic: String,
 }
 
-/// One alert destination. A closed set matched exhaustively; email and webhook come later.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-pub enum OutputConfig {
-    /// Alerts on standard output.
-    Stdout {
-        /// `json` (one object per line) or `pretty` (for people).
-        #[serde(default)]
-        format: StdoutFormat,
-    },
-    /// Alerts appended to a JSON-lines file.
-    File {
-        /// Path of the file.
-        path: PathBuf,
-    },
-    /// Alerts produced to a Kafka topic of the same cluster.
-    Kafka {
-        /// Kafka topic name.
-        #[schemars(length(min = 1, max = 249), regex(pattern = r"^[A-Za-z0-9._-]+$"))]
-        topic: String,
-    },
-}
-
-/// How alerts are printed on standard output.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum StdoutFormat {
-    /// One JSON object per line, the alert contract.
-    #[default]
-    Json,
-    /// A readable multi-line rendering.
-    Pretty,
-}
-
 /// The admin HTTP server.
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
@@ -243,7 +215,7 @@ fn default_batch_size() -> usize {
 }
 
 fn default_outputs() -> Vec<OutputConfig> {
-    vec![OutputConfig::Stdout { format: StdoutFormat::Json }]
+    vec![OutputConfig::Stdout(StdoutOutput { name: None, mask: None, format: StdoutFormat::Json })]
 }
 
 /// `Debug` masks `client` values whose key looks like a secret: validation rejects them, but a
@@ -346,6 +318,13 @@ pub fn check_report(path: &Path) -> Result<String, ConfigError> {
     if let Err(secret_problems) = config.kafka.client_properties(&env_lookup) {
         problems.extend(secret_problems);
     }
+    for (i, output) in config.outputs.iter().enumerate() {
+        for (field, reference) in output.secret_refs() {
+            if let Err(message) = reference.resolve(&env_lookup) {
+                problems.push(Problem::new(format!("outputs[{i}].{field}"), message));
+            }
+        }
+    }
     if !problems.is_empty() {
         return Err(ConfigError::Invalid(problems));
     }
@@ -367,14 +346,22 @@ impl Config {
         let mut r = String::new();
         let k = &self.kafka;
         let topics: Vec<String> = self.topics.iter().map(|t| format!("{} ({})", t.name, t.format)).collect();
+        let names = self.output_names();
         let outputs: Vec<String> = self
             .outputs
             .iter()
-            .map(|o| match o {
-                OutputConfig::Stdout { format: StdoutFormat::Json } => "stdout (json)".to_string(),
-                OutputConfig::Stdout { format: StdoutFormat::Pretty } => "stdout (pretty)".to_string(),
-                OutputConfig::File { path } => format!("file {}", path.display()),
-                OutputConfig::Kafka { topic } => format!("kafka topic {topic}"),
+            .zip(&names)
+            .map(|(o, name)| {
+                let target = match o {
+                    OutputConfig::Stdout(o) => format!("stdout ({})", o.format.as_str()),
+                    OutputConfig::File(o) => format!("file {}", o.path.display()),
+                    OutputConfig::Kafka(o) => format!("kafka topic {}", o.topic),
+                    OutputConfig::Email(o) => format!("email via {}:{} ({:?})", o.host, o.port(), o.tls),
+                    OutputConfig::Webhook(o) => format!("webhook {}", o.url),
+                    OutputConfig::Slack(_) => "slack".to_string(),
+                    OutputConfig::Pagerduty(o) => format!("pagerduty {}", o.url),
+                };
+                format!("{name} = {target}")
             })
             .collect();
         let detectors = match &self.detectors.dir {
@@ -395,6 +382,15 @@ impl Config {
         let _ = writeln!(r, "  topics:      {}", topics.join(", "));
         let _ = writeln!(r, "  dead letter: {}", self.dead_letter.topic);
         let _ = writeln!(r, "  outputs:     {}", outputs.join(", "));
+        for route in &self.routes {
+            let _ = writeln!(
+                r,
+                "  route:       {} -> {}{}",
+                route.name,
+                route.outputs.join(", "),
+                if route.continue_matching { " (continue)" } else { "" }
+            );
+        }
         let _ = writeln!(r, "  detectors:   {detectors}");
         let _ = writeln!(
             r,
@@ -413,16 +409,44 @@ impl Config {
             self.engine.max_event_bytes
         );
         let _ = writeln!(r, "  admin:       {}", self.admin.listen);
-        if k.secrets.is_empty() {
+        if k.secrets.is_empty() && self.outputs.iter().all(|o| o.secret_refs().is_empty()) {
             let _ = writeln!(r, "  secrets:     none");
         }
         for (key, reference) in &k.secrets {
             let _ = writeln!(r, "  secret:      {key} <- {reference}: resolved");
         }
+        for (name, output) in names.iter().zip(&self.outputs) {
+            for (field, reference) in output.secret_refs() {
+                let _ = writeln!(r, "  secret:      {name}.{field} <- {reference}: resolved");
+            }
+        }
         if !overrides.is_empty() {
             let _ = writeln!(r, "  env:         {}", overrides.join(", "));
         }
         r
+    }
+}
+
+impl Config {
+    /// The name of every output, in config order: as configured, or derived from its type and
+    /// target (`stdout`, `file-alerts.jsonl`, `kafka-alerts`), made unique with `-2`, `-3`.
+    pub fn output_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        for output in &self.outputs {
+            if let Some(name) = output.configured_name() {
+                names.push(name.to_string());
+                continue;
+            }
+            let base = output.default_name();
+            let mut name = base.clone();
+            let mut n = 2;
+            while names.contains(&name) || self.outputs.iter().any(|o| o.configured_name() == Some(name.as_str())) {
+                name = format!("{base}-{n}");
+                n += 1;
+            }
+            names.push(name);
+        }
+        names
     }
 }
 
@@ -491,10 +515,12 @@ fn render_toml_error_at(error: &mut toml::de::Error, text: &str) -> String {
 
 pub mod detectors;
 mod env;
+mod outputs;
 mod secrets;
 mod validate;
 
 use secrets::{is_secret_property, may_hold_secret};
+pub use outputs::*;
 pub use secrets::{PropertyValue, Secret};
 #[cfg(test)]
 mod tests;

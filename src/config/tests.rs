@@ -58,7 +58,7 @@ fn minimal_config_gets_defaults() {
     assert_eq!(config.engine.idle_expiry, Duration(35 * DAY));
     assert_eq!(config.engine.allowed_lateness, Duration(HOUR));
     assert_eq!(config.engine.max_event_bytes, 1_048_576);
-    assert_eq!(config.outputs, vec![OutputConfig::Stdout { format: StdoutFormat::Json }]);
+    assert_eq!(config.outputs, vec![OutputConfig::Stdout(StdoutOutput { name: None, mask: None, format: StdoutFormat::Json })]);
     assert_eq!(config.admin.listen.to_string(), "127.0.0.1:9187");
 }
 
@@ -104,9 +104,9 @@ fn outputs_are_tagged_by_type() {
     assert_eq!(
         config.outputs,
         vec![
-            OutputConfig::Stdout { format: StdoutFormat::Pretty },
-            OutputConfig::File { path: "/tmp/a.jsonl".into() },
-            OutputConfig::Kafka { topic: "alerts".into() },
+            OutputConfig::Stdout(StdoutOutput { name: None, mask: None, format: StdoutFormat::Pretty }),
+            OutputConfig::File(FileOutput { name: None, mask: None, path: "/tmp/a.jsonl".into() }),
+            OutputConfig::Kafka(KafkaOutput { name: None, mask: None, topic: "alerts".into() }),
         ]
     );
     let unknown = format!("{MINIMAL}\n[[outputs]]\ntype = \"kafka\"\ntopic = \"alerts\"\nformat = \"json\"\n");
@@ -240,19 +240,19 @@ fn each_validation_rule_has_a_case() {
         ("dead_letter.topic", Box::new(|c| c.dead_letter.topic.clear()), "must not be empty"),
         (
             "outputs[1].topic",
-            Box::new(|c| c.outputs.push(OutputConfig::Kafka { topic: "audit.events".into() })),
+            Box::new(|c| c.outputs.push(OutputConfig::Kafka(KafkaOutput { name: None, mask: None, topic: "audit.events".into() }))),
             "also an input topic",
         ),
         (
             "outputs[1].topic",
-            Box::new(|c| c.outputs.push(OutputConfig::Kafka { topic: "audit.deadletter".into() })),
+            Box::new(|c| c.outputs.push(OutputConfig::Kafka(KafkaOutput { name: None, mask: None, topic: "audit.deadletter".into() }))),
             "dead-letter topic",
         ),
         (
             "outputs[2].topic",
             Box::new(|c| {
-                c.outputs.push(OutputConfig::Kafka { topic: "alerts".into() });
-                c.outputs.push(OutputConfig::Kafka { topic: "alerts".into() });
+                c.outputs.push(OutputConfig::Kafka(KafkaOutput { name: None, mask: None, topic: "alerts".into() }));
+                c.outputs.push(OutputConfig::Kafka(KafkaOutput { name: None, mask: None, topic: "alerts".into() }));
             }),
             "already receives alerts from outputs[1]",
         ),
@@ -338,14 +338,14 @@ fn each_validation_rule_has_a_case() {
         (
             "outputs[2].path",
             Box::new(|c| {
-                c.outputs.push(OutputConfig::File { path: "/x/alerts.jsonl".into() });
-                c.outputs.push(OutputConfig::File { path: "/x/alerts.jsonl".into() });
+                c.outputs.push(OutputConfig::File(FileOutput { name: None, mask: None, path: "/x/alerts.jsonl".into() }));
+                c.outputs.push(OutputConfig::File(FileOutput { name: None, mask: None, path: "/x/alerts.jsonl".into() }));
             }),
             "already written by outputs[1]",
         ),
         (
             "outputs[1]",
-            Box::new(|c| c.outputs.push(OutputConfig::Stdout { format: StdoutFormat::Pretty })),
+            Box::new(|c| c.outputs.push(OutputConfig::Stdout(StdoutOutput { name: None, mask: None, format: StdoutFormat::Pretty }))),
             "only one stdout output",
         ),
     ];

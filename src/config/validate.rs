@@ -143,30 +143,39 @@ impl Config {
         let mut stdout: Option<usize> = None;
         let mut files: BTreeMap<&Path, usize> = BTreeMap::new();
         let mut topics: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut names: BTreeMap<&str, usize> = BTreeMap::new();
         for (i, output) in self.outputs.iter().enumerate() {
+            if let Some(name) = output.configured_name() {
+                let field = format!("outputs[{i}].name");
+                if let Some(message) = name_problem(name) {
+                    out.push(Problem::new(field, message));
+                } else if let Some(first) = names.insert(name, i) {
+                    out.push(Problem::new(field, format!("`{name}` is already the name of outputs[{first}]")));
+                }
+            }
             match output {
-                OutputConfig::Stdout { .. } => match stdout {
+                OutputConfig::Stdout(_) => match stdout {
                     Some(first) => out.push(Problem::new(
                         format!("outputs[{i}]"),
                         format!("only one stdout output is allowed; outputs[{first}] is one already"),
                     )),
                     None => stdout = Some(i),
                 },
-                OutputConfig::File { path } => {
+                OutputConfig::File(o) => {
                     let field = format!("outputs[{i}].path");
-                    if path.as_os_str().is_empty() {
+                    if o.path.as_os_str().is_empty() {
                         out.push(Problem::new(field, "must not be empty"));
-                    } else if let Some(first) = files.get(path.as_path()) {
+                    } else if let Some(first) = files.get(o.path.as_path()) {
                         out.push(Problem::new(
                             field,
-                            format!("`{}` is already written by outputs[{first}]", path.display()),
+                            format!("`{}` is already written by outputs[{first}]", o.path.display()),
                         ));
                     } else {
-                        files.insert(path, i);
+                        files.insert(&o.path, i);
                     }
                 }
-                OutputConfig::Kafka { topic } => {
-                    let field = format!("outputs[{i}].topic");
+                OutputConfig::Kafka(o) => {
+                    let (field, topic) = (format!("outputs[{i}].topic"), &o.topic);
                     if let Some(message) = topic_name_problem(topic) {
                         out.push(Problem::new(field, message));
                     } else if inputs.contains_key(topic.as_str()) {
@@ -185,8 +194,119 @@ impl Config {
                         topics.insert(topic, i);
                     }
                 }
+                OutputConfig::Email(o) => {
+                    if o.host.trim().is_empty() {
+                        out.push(Problem::new(format!("outputs[{i}].host"), "must not be empty"));
+                    }
+                    if let Err(e) = o.from.parse::<lettre::message::Mailbox>() {
+                        out.push(Problem::new(format!("outputs[{i}].from"), format!("is not an email address: {e}")));
+                    }
+                    if o.to.is_empty() {
+                        out.push(Problem::new(format!("outputs[{i}].to"), "needs at least one recipient"));
+                    }
+                    for (j, to) in o.to.iter().enumerate() {
+                        if let Err(e) = to.parse::<lettre::message::Mailbox>() {
+                            out.push(Problem::new(format!("outputs[{i}].to[{j}]"), format!("is not an email address: {e}")));
+                        }
+                    }
+                    if o.password.is_some() && o.username.is_none() {
+                        out.push(Problem::new(format!("outputs[{i}].username"), "is required when a password is set"));
+                    }
+                    positive(out, &format!("outputs[{i}].timeout"), o.timeout);
+                }
+                OutputConfig::Webhook(o) => {
+                    url_problems(out, &format!("outputs[{i}].url"), &o.url, o.allow_http);
+                    for key in o.headers.keys() {
+                        if reqwest::header::HeaderName::from_bytes(key.as_bytes()).is_err() {
+                            out.push(Problem::new(format!("outputs[{i}].headers.{key}"), "is not a valid header name"));
+                        } else if key.to_ascii_lowercase().starts_with("webhook-") {
+                            out.push(Problem::new(
+                                format!("outputs[{i}].headers.{key}"),
+                                "`webhook-` headers are set by the signature scheme",
+                            ));
+                        }
+                    }
+                    positive(out, &format!("outputs[{i}].timeout"), o.timeout);
+                }
+                OutputConfig::Slack(o) => positive(out, &format!("outputs[{i}].timeout"), o.timeout),
+                OutputConfig::Pagerduty(o) => {
+                    url_problems(out, &format!("outputs[{i}].url"), &o.url, o.allow_http);
+                    positive(out, &format!("outputs[{i}].timeout"), o.timeout);
+                }
             }
         }
+        self.validate_routes(out);
+    }
+
+    fn validate_routes(&self, out: &mut Vec<Problem>) {
+        let outputs = self.output_names();
+        let mut names: BTreeMap<&str, usize> = BTreeMap::new();
+        for (i, route) in self.routes.iter().enumerate() {
+            if let Some(message) = name_problem(&route.name) {
+                out.push(Problem::new(format!("routes[{i}].name"), message));
+            } else if let Some(first) = names.insert(&route.name, i) {
+                out.push(Problem::new(
+                    format!("routes[{i}].name"),
+                    format!("`{}` is already the name of routes[{first}]", route.name),
+                ));
+            }
+            if route.outputs.is_empty() {
+                out.push(Problem::new(format!("routes[{i}].outputs"), "needs at least one output name"));
+            }
+            for (j, output) in route.outputs.iter().enumerate() {
+                if !outputs.contains(output) {
+                    out.push(Problem::new(
+                        format!("routes[{i}].outputs[{j}]"),
+                        format!("no output is named `{output}`; the outputs are: {}", outputs.join(", ")),
+                    ));
+                }
+            }
+            matcher_problems(out, &format!("routes[{i}].match"), &route.matcher);
+            for (field, value) in [
+                ("group_wait", route.group_wait),
+                ("group_interval", route.group_interval),
+                ("repeat_interval", route.repeat_interval),
+                ("resolve_timeout", route.resolve_timeout),
+            ] {
+                if let Some(d) = value {
+                    if field != "group_wait" || d.0 < 0 {
+                        positive(out, &format!("routes[{i}].{field}"), d);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Problems with a matcher: account globs must compile.
+pub(crate) fn matcher_problems(out: &mut Vec<Problem>, field: &str, matcher: &AlertMatcher) {
+    for (j, pattern) in matcher.account.iter().enumerate() {
+        if let Err(e) = glob::Pattern::new(pattern) {
+            out.push(Problem::new(format!("{field}.account[{j}]"), format!("is not a glob: {e}")));
+        }
+    }
+}
+
+/// Output and route names appear in file names and metric labels.
+fn name_problem(name: &str) -> Option<String> {
+    if name.is_empty() {
+        Some("must not be empty".into())
+    } else if name.len() > 100 || !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')) {
+        Some(format!("`{name}` is not a name: use up to 100 ASCII letters, digits, '.', '_' and '-'"))
+    } else {
+        None
+    }
+}
+
+fn url_problems(out: &mut Vec<Problem>, field: &str, url: &str, allow_http: bool) {
+    match reqwest::Url::parse(url) {
+        Err(e) => out.push(Problem::new(field, format!("is not a URL: {e}"))),
+        Ok(u) if u.scheme() == "https" => {}
+        Ok(u) if u.scheme() == "http" && allow_http => {}
+        Ok(u) if u.scheme() == "http" => {
+            out.push(Problem::new(field, "is plain http; use https, or set `allow_http = true` for a local receiver"))
+        }
+        Ok(u) => out.push(Problem::new(field, format!("has scheme `{}`; only https (and http when allowed) work", u.scheme()))),
     }
 }
 

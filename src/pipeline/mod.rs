@@ -50,7 +50,7 @@ use crate::detection::alert::Alert;
 use crate::detection::definition::Detector;
 use crate::detection::engine::EngineOptions;
 use crate::input::dead_letter::{DeadLetter, Origin, Rejection};
-use crate::sinks::{kafka::KafkaSink, output_names, worker, Sink, SinkError};
+use crate::sinks::{kafka::KafkaSink, worker, Feed, Sink, SinkError};
 use crate::state::checkpoint::{self, CheckpointError};
 use crate::state::codec::CodecError;
 use crate::state::engine_state::EngineState;
@@ -180,7 +180,7 @@ impl<'a> Pipeline<'a> {
         let section = |name| restored.as_ref().and_then(|cp| cp.section(name));
 
         // The sinks, each with its worker reading the outbox from its own cursor.
-        let names = output_names(&config.outputs);
+        let names = config.output_names();
         let alerts = Outbox::open(state_dir, ALERTS, &names, section(ALERTS), OutboxOptions::default())
             .map_err(outbox_error(ALERTS))?;
         let dead_letter_sink = format!("kafka-{}", config.dead_letter.topic);
@@ -199,9 +199,9 @@ impl<'a> Pipeline<'a> {
         .map_err(outbox_error(DEAD_LETTERS))?;
         let mut workers = Vec::new();
         for (output, name) in config.outputs.iter().zip(&names) {
-            workers.push(Self::spawn_worker(Sink::open(output, config)?, &alerts, name, &metrics, state_dir)?);
+            workers.push(Self::spawn_worker(Sink::open(output, name, config)?, &alerts, name, &metrics, state_dir)?);
         }
-        let dead_letter_kafka = Sink::Kafka(KafkaSink::new(config, &config.dead_letter.topic)?);
+        let dead_letter_kafka = Sink::Feed(Feed::Kafka(KafkaSink::new(config, &config.dead_letter.topic)?));
         workers.push(Self::spawn_worker(dead_letter_kafka, &dead_letters, &dead_letter_sink, &metrics, state_dir)?);
         if let Some(cp) = &restored {
             info!(epoch = cp.epoch, accounts = engine.engine.accounts_tracked(), events = engine.engine.stats().events, offsets = ?cp.offsets, "restored checkpoint");

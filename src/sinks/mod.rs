@@ -1,19 +1,29 @@
 //! Where alerts and dead letters go: one file per sink behind the closed [`Sink`] enum, each
 //! driven by its own [`worker`] thread from the durable outbox (`state::outbox`).
 //!
-//! A sink's only job is [`Sink::deliver`]: send a batch of entries and return once the
-//! destination confirmed them (stdout: written; file: written, flushed and synced; Kafka: a
-//! successful delivery report), or say how far it got and whether retrying can help. Retries,
-//! backoff, cursors and metrics live in the worker, so a new sink (email, webhook) is one file
-//! and one variant here. Every alert sink gets the same body: the alert contract as JSON.
+//! A [`Feed`] (stdout, file, Kafka, webhook) is read by machines: [`Feed::deliver`] sends a
+//! batch of entries, each the alert contract as JSON, and returns once the destination
+//! confirmed them (stdout: written; file: written, flushed and synced; Kafka: a successful
+//! delivery report; webhook: a 2xx answer), or says how far it got and whether retrying can
+//! help. A [`Notifier`] (email, Slack, PagerDuty) is read by people: [`Notifier::notify`] sends
+//! one grouped [`Notification`]. Routing, silences, masking, grouping, retries, backoff,
+//! cursors and metrics live in the worker, so a new sink is one file and one variant here.
 
+pub mod email;
 pub mod file;
+pub mod http;
 pub mod kafka;
+pub mod pagerduty;
+pub mod slack;
 pub mod stdout;
+pub mod webhook;
 pub mod worker;
+
+use std::time::Duration;
 
 use thiserror::Error;
 
+use crate::alerting::notification::Notification;
 use crate::config::{Config, OutputConfig};
 use crate::detection::alert::Alert;
 use crate::state::outbox::Entry;
@@ -25,7 +35,7 @@ pub enum SinkError {
     Open { sink: String, reason: String },
 }
 
-/// A batch was not (wholly) delivered.
+/// A batch (or a notification) was not (wholly) delivered.
 #[derive(Debug)]
 pub struct DeliveryError {
     /// Entries at the start of the batch that were confirmed all the same.
@@ -34,48 +44,87 @@ pub struct DeliveryError {
     /// dead-letter file); false for outages, which are retried.
     pub permanent: bool,
     pub reason: String,
+    /// How long the destination asked us to wait (HTTP `Retry-After`), if it said.
+    pub retry_after: Option<Duration>,
 }
 
 impl DeliveryError {
     pub fn transient(confirmed: usize, reason: impl Into<String>) -> DeliveryError {
-        DeliveryError { confirmed, permanent: false, reason: reason.into() }
+        DeliveryError { confirmed, permanent: false, reason: reason.into(), retry_after: None }
+    }
+
+    pub fn permanent(confirmed: usize, reason: impl Into<String>) -> DeliveryError {
+        DeliveryError { confirmed, permanent: true, reason: reason.into(), retry_after: None }
     }
 }
 
-/// The closed set of sinks.
+/// The closed set of sinks: feeds for machines get every routed alert as the JSON contract;
+/// notifiers for people get grouped [`Notification`]s.
 pub enum Sink {
+    Feed(Feed),
+    Notifier(Notifier),
+}
+
+pub enum Feed {
     Stdout(stdout::StdoutSink),
     File(file::FileSink),
     Kafka(kafka::KafkaSink),
+    Webhook(webhook::WebhookSink),
+}
+
+pub enum Notifier {
+    Email(email::EmailSink),
+    Slack(slack::SlackSink),
+    PagerDuty(pagerduty::PagerDutySink),
 }
 
 impl Sink {
-    /// Build one configured alert output.
-    pub fn open(output: &OutputConfig, config: &Config) -> Result<Sink, SinkError> {
+    /// Build one configured output named `name`. Secrets are resolved here, from the process
+    /// environment and files.
+    pub fn open(output: &OutputConfig, name: &str, config: &Config) -> Result<Sink, SinkError> {
+        let env = |var: &str| std::env::var(var).ok();
+        let open_error = |reason: String| SinkError::Open { sink: name.to_string(), reason };
         Ok(match output {
-            OutputConfig::Stdout { format } => Sink::Stdout(stdout::StdoutSink::new(*format)),
-            OutputConfig::File { path } => Sink::File(file::FileSink::new(path.clone())),
-            OutputConfig::Kafka { topic } => Sink::Kafka(kafka::KafkaSink::new(config, topic)?),
+            OutputConfig::Stdout(o) => Sink::Feed(Feed::Stdout(stdout::StdoutSink::new(o.format))),
+            OutputConfig::File(o) => Sink::Feed(Feed::File(file::FileSink::new(o.path.clone()))),
+            OutputConfig::Kafka(o) => Sink::Feed(Feed::Kafka(kafka::KafkaSink::new(config, &o.topic)?)),
+            OutputConfig::Webhook(o) => Sink::Feed(Feed::Webhook(webhook::WebhookSink::new(o, &env).map_err(open_error)?)),
+            OutputConfig::Email(o) => Sink::Notifier(Notifier::Email(email::EmailSink::new(o, &env).map_err(open_error)?)),
+            OutputConfig::Slack(o) => Sink::Notifier(Notifier::Slack(slack::SlackSink::new(o, &env).map_err(open_error)?)),
+            OutputConfig::Pagerduty(o) => {
+                Sink::Notifier(Notifier::PagerDuty(pagerduty::PagerDutySink::new(o, &env).map_err(open_error)?))
+            }
         })
     }
+}
 
-    /// Stable name of an output: its cursor and metrics are kept under it.
-    pub fn name_of(output: &OutputConfig) -> String {
-        match output {
-            OutputConfig::Stdout { .. } => "stdout".to_string(),
-            OutputConfig::File { path } => {
-                format!("file-{}", path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default())
-            }
-            OutputConfig::Kafka { topic } => format!("kafka-{topic}"),
-        }
-    }
-
+impl Feed {
     /// Send `entries`; `Ok` once the destination confirmed every one.
     pub fn deliver(&mut self, entries: &[Entry]) -> Result<(), DeliveryError> {
         match self {
-            Sink::Stdout(sink) => sink.deliver(entries),
-            Sink::File(sink) => sink.deliver(entries),
-            Sink::Kafka(sink) => sink.deliver(entries),
+            Feed::Stdout(sink) => sink.deliver(entries),
+            Feed::File(sink) => sink.deliver(entries),
+            Feed::Kafka(sink) => sink.deliver(entries),
+            Feed::Webhook(sink) => sink.deliver(entries),
+        }
+    }
+}
+
+impl Notifier {
+    /// Send one notification; `Ok` once the destination accepted it.
+    pub fn notify(&mut self, notification: &Notification) -> Result<(), DeliveryError> {
+        match self {
+            Notifier::Email(sink) => sink.notify(notification),
+            Notifier::Slack(sink) => sink.notify(notification),
+            Notifier::PagerDuty(sink) => sink.notify(notification),
+        }
+    }
+
+    /// Whether a closed group is worth a message (PagerDuty resolves its incident).
+    pub fn wants_resolved(&self) -> bool {
+        match self {
+            Notifier::PagerDuty(sink) => sink.sends_resolved(),
+            Notifier::Email(_) | Notifier::Slack(_) => false,
         }
     }
 }
@@ -88,20 +137,4 @@ pub fn alert_body(alert: &Alert) -> Vec<u8> {
     alert.detected_at = Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
     // An alert is strings and finite numbers: serializing it cannot fail.
     serde_json::to_vec(&alert).unwrap_or_default()
-}
-
-/// Names of the configured outputs, made unique in config order (`kafka-alerts`, `kafka-alerts-2`).
-pub fn output_names(outputs: &[OutputConfig]) -> Vec<String> {
-    let mut names: Vec<String> = Vec::new();
-    for output in outputs {
-        let base = Sink::name_of(output);
-        let mut name = base.clone();
-        let mut n = 2;
-        while names.contains(&name) {
-            name = format!("{base}-{n}");
-            n += 1;
-        }
-        names.push(name);
-    }
-    names
 }

@@ -29,11 +29,14 @@ const IDLE_WAIT: Duration = Duration::from_millis(200);
 
 /// Start the worker of `sink`. It returns once the outbox tells its workers to stop.
 pub fn spawn(
-    mut sink: Sink,
+    sink: Sink,
     mut reader: OutboxReader,
     metrics: Arc<SinkMetrics>,
     dead_letter_file: PathBuf,
 ) -> std::io::Result<JoinHandle<()>> {
+    let Sink::Feed(mut sink) = sink else {
+        return Err(std::io::Error::other("notifiers are not wired to the worker yet"));
+    };
     std::thread::Builder::new().name(format!("sink-{}", reader.sink())).spawn(move || {
         let mut seed = xxhash_rust::xxh3::xxh3_64(reader.sink().as_bytes()) | 1;
         loop {
@@ -63,7 +66,7 @@ pub fn spawn(
 /// Deliver one batch, retrying until it is all confirmed (or dead-lettered). False when told
 /// to stop first; what was not confirmed stays in the outbox for the next start.
 fn deliver(
-    sink: &mut Sink,
+    sink: &mut crate::sinks::Feed,
     reader: &mut OutboxReader,
     batch: &[Entry],
     metrics: &SinkMetrics,

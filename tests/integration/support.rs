@@ -87,8 +87,10 @@ pub fn produce(producer: &ThreadedProducer<DefaultProducerContext>, topic: &str,
     auditwatch::pipeline::kafka::send_blocking(producer, topic, key, payload).unwrap();
 }
 
+/// Waits for every queued message to be acknowledged. The bound only guards against a hang: a
+/// broker under a loaded CI machine, taking one record per request, can need minutes.
 pub fn flush(producer: &ThreadedProducer<DefaultProducerContext>) {
-    producer.flush(Duration::from_secs(30)).unwrap();
+    producer.flush(Duration::from_secs(600)).unwrap();
 }
 
 /// A message read back: key, payload, headers as (name, value).

@@ -1,0 +1,1 @@
+//! PLACEHOLDER: the HTTP client shared by the webhook, Slack and PagerDuty sinks.
