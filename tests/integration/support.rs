@@ -26,6 +26,73 @@ pub fn wait_until(what: &str, timeout: Duration, mut check: impl FnMut() -> bool
     }
 }
 
+/// A Python test peer (`tests/peers/<script>`) run with the venv test.sh builds
+/// (`AUDITWATCH_PYTHON`). The peer prints `READY` on its first stdout line once it listens;
+/// every later stdout line is a JSON record of what it received, collected in `lines`. Killed
+/// on drop.
+pub struct Peer {
+    child: Child,
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Peer {
+    pub fn start(script: &str, args: &[&str]) -> Peer {
+        let python = std::env::var("AUDITWATCH_PYTHON").unwrap_or_else(|_| {
+            panic!("AUDITWATCH_PYTHON is not set: run the tests with ./test.sh, which builds the venv of Python peers")
+        });
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers").join(script);
+        let mut child = Command::new(&python)
+            .arg("-u")
+            .arg(&path)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {python} {}: {e}", path.display()));
+        let stdout = child.stdout.take().unwrap();
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let collected = lines.clone();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            let mut ready = Some(ready_tx);
+            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+                match ready.take() {
+                    Some(tx) if line.trim() == "READY" => {
+                        let _ = tx.send(());
+                    }
+                    other => {
+                        ready = other;
+                        collected.lock().unwrap().push(line);
+                    }
+                }
+            }
+        });
+        ready_rx
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("{script} did not print READY within 60 s"));
+        Peer { child, lines }
+    }
+
+    /// Every record the peer reported so far, parsed.
+    pub fn records(&self) -> Vec<serde_json::Value> {
+        self.lines.lock().unwrap().iter().filter_map(|l| serde_json::from_str(l).ok()).collect()
+    }
+
+    /// Wait until the peer reported at least `n` records, then return them all.
+    pub fn wait_records(&self, n: usize, timeout: Duration) -> Vec<serde_json::Value> {
+        wait_until(&format!("{n} records from the peer"), timeout, || self.records().len() >= n);
+        self.records()
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// A tansu broker process on a free loopback port, in-memory storage, killed on drop.
 pub struct Tansu {
     child: Child,
