@@ -49,6 +49,16 @@ enum Command {
         #[arg(long, default_value_t = 21)]
         days: u32,
     },
+    /// Send a sample alert through a route's outputs and print what each answered.
+    Alert {
+        #[command(subcommand)]
+        action: AlertAction,
+    },
+    /// Silence alerts for a while (maintenance windows), list and expire silences.
+    Silence {
+        #[command(subcommand)]
+        action: SilenceAction,
+    },
     /// Check a config file, or print the config JSON Schema.
     Config {
         #[command(subcommand)]
@@ -110,6 +120,78 @@ enum Command {
 }
 
 #[derive(Subcommand)]
+enum AlertAction {
+    /// Exits non-zero if any output failed.
+    Test {
+        #[arg(long)]
+        config: PathBuf,
+        /// The route to test (`default` is every output).
+        #[arg(long)]
+        route: String,
+    },
+}
+
+/// Where the silences file is: from the service config, or given directly.
+#[derive(clap::Args)]
+#[group(required = true, multiple = false)]
+struct SilencesAt {
+    /// The service config; its silences file is used.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// The silences file itself.
+    #[arg(long)]
+    file: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum SilenceAction {
+    /// Add a silence. Every given matcher must match; repeat one to allow several values.
+    Add {
+        #[command(flatten)]
+        at: SilencesAt,
+        /// Account glob (`ci-*`).
+        #[arg(long)]
+        account: Vec<String>,
+        #[arg(long)]
+        detector: Vec<String>,
+        #[arg(long)]
+        severity: Vec<auditwatch::detection::definition::Severity>,
+        #[arg(long)]
+        category: Vec<Category>,
+        #[arg(long)]
+        tenant: Vec<String>,
+        /// Why (shown in `silence list` and in the logs).
+        #[arg(long)]
+        reason: String,
+        /// Who (default: $USER).
+        #[arg(long)]
+        by: Option<String>,
+        /// When it starts (RFC 3339; default: now).
+        #[arg(long)]
+        starts: Option<String>,
+        /// How long it lasts from its start (`2h`, `30m`, `1d`).
+        #[arg(long = "for", conflicts_with = "until")]
+        duration: Option<auditwatch::detection::time::Duration>,
+        /// When it ends (RFC 3339).
+        #[arg(long)]
+        until: Option<String>,
+    },
+    /// List silences: active and pending ones, and with --all the expired ones too.
+    List {
+        #[command(flatten)]
+        at: SilencesAt,
+        #[arg(long)]
+        all: bool,
+    },
+    /// End a silence now (it stays in the file, expired, for the record).
+    Expire {
+        #[command(flatten)]
+        at: SilencesAt,
+        id: String,
+    },
+}
+
+#[derive(Subcommand)]
 enum ConfigAction {
     /// Report every problem in a config file at once (secrets are resolved, never printed).
     Check { file: PathBuf },
@@ -123,6 +205,97 @@ enum DetectorsAction {
     Check { dir: Option<PathBuf> },
     /// Run every inline test of every definition.
     Test { dir: Option<PathBuf> },
+}
+
+fn alert_test(config: &Path, route: &str) -> anyhow::Result<()> {
+    init_tracing("warn");
+    let config = config::load(config)?;
+    let results = auditwatch::alerting::probe::probe_route(&config, route).map_err(anyhow::Error::msg)?;
+    let mut failed = 0;
+    for result in &results {
+        match &result.outcome {
+            Ok(answer) => println!("{:<24} ok: {answer}", result.output),
+            Err(reason) => {
+                failed += 1;
+                println!("{:<24} FAILED: {reason}", result.output);
+            }
+        }
+    }
+    if failed > 0 {
+        bail!("{failed} of {} output(s) of route `{route}` failed", results.len());
+    }
+    Ok(())
+}
+
+fn silence(action: SilenceAction) -> anyhow::Result<()> {
+    use auditwatch::alerting::silence::SilenceFile;
+    use chrono::{DateTime, Utc};
+    let path = |at: &SilencesAt| -> anyhow::Result<PathBuf> {
+        match (&at.config, &at.file) {
+            (_, Some(file)) => Ok(file.clone()),
+            (Some(config), None) => Ok(config::load(config)?.silences_file()),
+            (None, None) => bail!("give --config or --file"),
+        }
+    };
+    let time = |field: &str, text: &str| -> anyhow::Result<DateTime<Utc>> {
+        DateTime::parse_from_rfc3339(text)
+            .map(|t| t.with_timezone(&Utc))
+            .with_context(|| format!("--{field} {text:?} is not an RFC 3339 time (2026-12-01T18:00:00Z)"))
+    };
+    let now = Utc::now();
+    match action {
+        SilenceAction::Add { at, account, detector, severity, category, tenant, reason, by, starts, duration, until } => {
+            let path = path(&at)?;
+            let matcher = config::AlertMatcher { category, severity, detector, account, tenant };
+            if matcher == config::AlertMatcher::default() {
+                bail!("a silence needs at least one matcher (--account, --detector, --severity, --category, --tenant)");
+            }
+            auditwatch::alerting::route::Matcher::new(&matcher).map_err(anyhow::Error::msg)?;
+            let starts = starts.map(|s| time("starts", &s)).transpose()?.unwrap_or(now);
+            let ends = match (duration, until) {
+                (Some(d), _) => starts + chrono::Duration::milliseconds(d.millis()),
+                (None, Some(u)) => time("until", &u)?,
+                (None, None) => bail!("say how long: --for 2h or --until 2026-12-01T18:00:00Z"),
+            };
+            if ends <= starts {
+                bail!("the silence would end before it starts");
+            }
+            let by = by.or_else(|| std::env::var("USER").ok()).unwrap_or_else(|| "unknown".to_string());
+            let mut file = SilenceFile::read(&path).map_err(anyhow::Error::msg)?;
+            let id = file.add(matcher, reason, by, starts, ends).id.clone();
+            file.write(&path).map_err(anyhow::Error::msg)?;
+            println!("{id}");
+            Ok(())
+        }
+        SilenceAction::List { at, all } => {
+            let file = SilenceFile::read(&path(&at)?).map_err(anyhow::Error::msg)?;
+            println!("{:<16} {:<8} {:<21} {:<21} {:<12} {:<30} REASON", "ID", "STATE", "STARTS", "ENDS", "BY", "MATCH");
+            for s in &file.silences {
+                let state = match s.window() {
+                    Ok((_, end)) if end <= now => "expired",
+                    Ok((start, _)) if start > now => "pending",
+                    Ok(_) => "active",
+                    Err(_) => "invalid",
+                };
+                if state == "expired" && !all {
+                    continue;
+                }
+                let matcher = serde_json::to_string(&s.matcher).unwrap_or_default();
+                println!("{:<16} {:<8} {:<21} {:<21} {:<12} {:<30} {}", s.id, state, s.starts_at, s.ends_at, s.created_by, matcher, s.reason);
+            }
+            Ok(())
+        }
+        SilenceAction::Expire { at, id } => {
+            let path = path(&at)?;
+            let mut file = SilenceFile::read(&path).map_err(anyhow::Error::msg)?;
+            if !file.expire(&id, now) {
+                bail!("no silence has id {id}");
+            }
+            file.write(&path).map_err(anyhow::Error::msg)?;
+            println!("expired {id}");
+            Ok(())
+        }
+    }
 }
 
 /// A failed command prints its error chain on one line and exits with 1. Returning
@@ -164,6 +337,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             report.print();
             Ok(())
         }
+        Command::Alert { action: AlertAction::Test { config, route } } => alert_test(&config, &route),
+        Command::Silence { action } => silence(action),
         Command::Config { action: ConfigAction::Check { file } } => {
             print!("{}", config::check_report(&file)?);
             Ok(())

@@ -6,5 +6,6 @@
 pub mod group;
 pub mod mask;
 pub mod notification;
+pub mod probe;
 pub mod route;
 pub mod silence;

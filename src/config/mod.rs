@@ -428,6 +428,11 @@ impl Config {
 }
 
 impl Config {
+    /// The silences file: as configured, or `silences.json` in the state directory.
+    pub fn silences_file(&self) -> PathBuf {
+        self.silences.file.clone().unwrap_or_else(|| self.state.dir.join("silences.json"))
+    }
+
     /// The name of every output, in config order: as configured, or derived from its type and
     /// target (`stdout`, `file-alerts.jsonl`, `kafka-alerts`), made unique with `-2`, `-3`.
     pub fn output_names(&self) -> Vec<String> {

@@ -65,6 +65,24 @@ impl Severity {
     }
 }
 
+impl std::str::FromStr for Category {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Category::ALL.into_iter().find(|c| c.as_str() == s).ok_or_else(|| {
+            format!("`{s}` is not a category; one of {}", Category::ALL.map(Category::as_str).join(", "))
+        })
+    }
+}
+
+impl std::str::FromStr for Severity {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Severity::ALL.into_iter().find(|v| v.as_str() == s).ok_or_else(|| {
+            format!("`{s}` is not a severity; one of {}", Severity::ALL.map(Severity::as_str).join(", "))
+        })
+    }
+}
+
 /// The detector types implemented in `src/detect`. Each belongs to one category.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -50,7 +50,10 @@ use crate::detection::alert::Alert;
 use crate::detection::definition::Detector;
 use crate::detection::engine::EngineOptions;
 use crate::input::dead_letter::{DeadLetter, Origin, Rejection};
-use crate::sinks::{kafka::KafkaSink, worker, Feed, Sink, SinkError};
+use crate::alerting::route::Router;
+use crate::alerting::silence::Silences;
+use crate::sinks::worker::{self, Plan};
+use crate::sinks::{kafka::KafkaSink, Feed, Sink, SinkError};
 use crate::state::checkpoint::{self, CheckpointError};
 use crate::state::codec::CodecError;
 use crate::state::engine_state::EngineState;
@@ -198,11 +201,14 @@ impl<'a> Pipeline<'a> {
         )
         .map_err(outbox_error(DEAD_LETTERS))?;
         let mut workers = Vec::new();
+        let router = Arc::new(Router::new(config).map_err(|reason| SinkError::Open { sink: "routes".into(), reason })?);
         for (output, name) in config.outputs.iter().zip(&names) {
-            workers.push(Self::spawn_worker(Sink::open(output, name, config)?, &alerts, name, &metrics, state_dir)?);
+            let plan = Plan { router: router.clone(), silences: Silences::new(config.silences_file()), mask: output.masked() };
+            let sink = Sink::open(output, name, config)?;
+            workers.push(Self::spawn_worker(sink, &alerts, name, &metrics, state_dir, Some(plan))?);
         }
         let dead_letter_kafka = Sink::Feed(Feed::Kafka(KafkaSink::new(config, &config.dead_letter.topic)?));
-        workers.push(Self::spawn_worker(dead_letter_kafka, &dead_letters, &dead_letter_sink, &metrics, state_dir)?);
+        workers.push(Self::spawn_worker(dead_letter_kafka, &dead_letters, &dead_letter_sink, &metrics, state_dir, None)?);
         if let Some(cp) = &restored {
             info!(epoch = cp.epoch, accounts = engine.engine.accounts_tracked(), events = engine.engine.stats().events, offsets = ?cp.offsets, "restored checkpoint");
         }
@@ -249,9 +255,10 @@ impl<'a> Pipeline<'a> {
         name: &str,
         metrics: &Metrics,
         state_dir: &std::path::Path,
+        plan: Option<Plan>,
     ) -> Result<JoinHandle<()>, ServiceError> {
-        let dead = state_dir.join("outbox").join(outbox.name()).join(format!("{name}.dead.jsonl"));
-        worker::spawn(sink, outbox.reader(name), metrics.sink(name), dead).map_err(ServiceError::Spawn)
+        let dir = state_dir.join("outbox").join(outbox.name());
+        worker::spawn(sink, outbox.reader(name), metrics.sink(name), &dir, plan).map_err(ServiceError::Spawn)
     }
 
     /// Consume until `control.shutdown` is set, then drain, checkpoint, commit and return.
