@@ -1,5 +1,6 @@
 //! The integration tests, one binary. Table of contents:
 //!
+//! - [`alerting`]: routes, silences (active and expired) and masking through the pipeline.
 //! - [`cli`]: the `auditwatch` binary on files: replay with bad input mixed in, golden alerts
 //!   for a fixed generated scenario, detector checking and testing, detection quality on
 //!   generated traffic, CloudTrail records replayed with `--format`.
@@ -18,6 +19,7 @@
 //!
 //! Shared helpers live in [`support`].
 
+mod alerting;
 mod cli;
 mod delivery;
 mod e2e;
