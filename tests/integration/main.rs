@@ -20,6 +20,7 @@
 
 mod cli;
 mod delivery;
+mod http_sinks;
 mod e2e;
 mod pipeline;
 mod schemas;
