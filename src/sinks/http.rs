@@ -41,7 +41,12 @@ pub struct Endpoint {
 impl Endpoint {
     /// A client for `url`, the value of config field `field`. Errors name the field but never
     /// quote the URL (it can be a secret).
-    pub fn new(field: &str, url: &str, allow_http: bool, timeout: crate::detection::time::Duration) -> Result<Endpoint, String> {
+    pub fn new(
+        field: &str,
+        url: &str,
+        allow_http: bool,
+        timeout: crate::detection::time::Duration,
+    ) -> Result<Endpoint, String> {
         let url = Url::parse(url).map_err(|e| format!("`{field}` is not a URL: {e}"))?;
         match url.scheme() {
             "https" => {}
@@ -108,7 +113,8 @@ fn judge(response: Response) -> Result<(), DeliveryError> {
     if (200..300).contains(&status) {
         return Ok(());
     }
-    let retry_after = response.headers().get(reqwest::header::RETRY_AFTER).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let retry_after =
+        response.headers().get(reqwest::header::RETRY_AFTER).and_then(|v| v.to_str().ok()).map(str::to_string);
     let mut body = Vec::new();
     // A body that cannot be read only makes the reason shorter.
     let _ = response.take(REASON_BODY_BYTES as u64 * 4).read_to_end(&mut body);

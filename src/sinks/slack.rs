@@ -166,12 +166,18 @@ mod tests {
         let facts = blocks[1]["text"]["text"].as_str().unwrap();
         assert!(facts.starts_with("*LOW* · `failed_auth_burst` · ci-deploy\n"), "{facts}");
         assert!(facts.contains("42 failed logins &lt;from&gt; 3 networks &amp; more"), "{facts}");
-        assert!(facts.contains("*Observed* 42.0 *vs expected* 3.5 (window 2024-05-01T09:50:00Z – 2024-05-01T10:00:00Z)"), "{facts}");
+        assert!(
+            facts.contains("*Observed* 42.0 *vs expected* 3.5 (window 2024-05-01T09:50:00Z – 2024-05-01T10:00:00Z)"),
+            "{facts}"
+        );
         assert_eq!(blocks[2]["text"]["text"], "*Runbook:* Lock the account.");
         let query = blocks[3]["text"]["text"].as_str().unwrap();
         assert!(query.ends_with("```SELECT * FROM events WHERE account = 'ci-deploy'```"), "{query}");
         assert_eq!(blocks[4]["type"], "divider");
-        assert!(m["text"].as_str().unwrap().starts_with("[auditwatch] HIGH failed_auth: ci-deploy (2 alerts)\n42 failed"));
+        assert!(m["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("[auditwatch] HIGH failed_auth: ci-deploy (2 alerts)\n42 failed"));
     }
 
     #[test]
@@ -199,7 +205,10 @@ mod tests {
         n.new_alerts = 0;
         n.total_alerts = 4;
         let m = message(&n);
-        assert_eq!(m["blocks"][0]["text"]["text"], "[auditwatch] CRITICAL failed_auth: ci-deploy still open (4 alerts)");
+        assert_eq!(
+            m["blocks"][0]["text"]["text"],
+            "[auditwatch] CRITICAL failed_auth: ci-deploy still open (4 alerts)"
+        );
         assert!(m["blocks"][1]["text"]["text"].as_str().unwrap().starts_with("*CRITICAL*"));
         assert_eq!(m["blocks"].as_array().unwrap().len(), 4);
     }

@@ -36,7 +36,9 @@ impl SigningKey {
     /// Parses `whsec_<base64>`; errors name `field` and never quote the value.
     pub fn parse(field: &str, value: &str) -> Result<SigningKey, String> {
         let Some(encoded) = value.strip_prefix(SECRET_PREFIX) else {
-            return Err(format!("`{field}` does not start with `{SECRET_PREFIX}`: signing secrets are `{SECRET_PREFIX}<base64 key>`"));
+            return Err(format!(
+                "`{field}` does not start with `{SECRET_PREFIX}`: signing secrets are `{SECRET_PREFIX}<base64 key>`"
+            ));
         };
         // The decoder's message would quote a character of the secret, so it is not passed on.
         let key = BASE64
@@ -73,11 +75,13 @@ impl WebhookSink {
         let mut headers = HeaderMap::new();
         for (name, value) in &config.headers {
             let field = format!("headers.{name}");
-            let name = HeaderName::try_from(name.as_str()).map_err(|_| format!("`{field}` is not a valid header name"))?;
+            let name =
+                HeaderName::try_from(name.as_str()).map_err(|_| format!("`{field}` is not a valid header name"))?;
             if name.as_str().starts_with("webhook-") || name == reqwest::header::CONTENT_TYPE {
                 return Err(format!("`{field}` is set by the sink itself"));
             }
-            let value = HeaderValue::try_from(value.as_str()).map_err(|_| format!("`{field}` is not a valid header value"))?;
+            let value =
+                HeaderValue::try_from(value.as_str()).map_err(|_| format!("`{field}` is not a valid header value"))?;
             headers.insert(name, value);
         }
         if keys.is_empty() {
@@ -107,7 +111,8 @@ impl WebhookSink {
         if !self.keys.is_empty() {
             let signature = signature(&self.keys, &entry.id, timestamp, &entry.body);
             // Base64, commas and spaces only.
-            headers.insert("webhook-signature", HeaderValue::try_from(signature).expect("base64 is a valid header value"));
+            headers
+                .insert("webhook-signature", HeaderValue::try_from(signature).expect("base64 is a valid header value"));
         }
         self.endpoint.post_json(entry.body.clone(), headers)
     }
@@ -190,7 +195,8 @@ mod tests {
         let sink = WebhookSink::new(&config(vec![good.clone()]), &env).unwrap();
         let debug = format!("{sink:?}");
         assert!(!debug.contains("MfKQ9") && debug.contains("***"), "{debug}");
-        let e = WebhookSink::new(&config(vec![good.clone(), SecretRef::Env { env: "BAD".to_string() }]), &env).unwrap_err();
+        let e =
+            WebhookSink::new(&config(vec![good.clone(), SecretRef::Env { env: "BAD".to_string() }]), &env).unwrap_err();
         assert!(e.contains("`secrets[1]` does not start with `whsec_`") && !e.contains("plain-password"), "{e}");
         let e = WebhookSink::new(&config(vec![SecretRef::Env { env: "UNSET".to_string() }]), &env).unwrap_err();
         assert!(e.starts_with("`secrets[0]`: MISSING: env UNSET"), "{e}");

@@ -124,7 +124,10 @@ fn notification(status: Status, alerts: Vec<Value>) -> Notification {
         route: "default".to_string(),
         status,
         sequence: 1,
-        labels: vec![("detector".to_string(), "failed_auth_burst".to_string()), ("account".to_string(), "ci-deploy".to_string())],
+        labels: vec![
+            ("detector".to_string(), "failed_auth_burst".to_string()),
+            ("account".to_string(), "ci-deploy".to_string()),
+        ],
         new_alerts: alerts.len() as u64,
         total_alerts: 3,
         latest: alerts.last().cloned().unwrap_or_else(|| alert("a3", "high")),
@@ -246,7 +249,9 @@ fn slack_accepts_the_block_kit_message() {
     let blocks = request["body"]["blocks"].as_array().unwrap();
     assert_eq!(blocks[0]["text"]["text"], "[auditwatch] CRITICAL failed_auth: ci-deploy (2 alerts)");
     let all = serde_json::to_string(blocks).unwrap();
-    for part in ["Check whether ci-deploy's token leaked", "```SELECT * FROM events", "*Observed* 42.0 *vs expected* 3.5"] {
+    for part in
+        ["Check whether ci-deploy's token leaked", "```SELECT * FROM events", "*Observed* 42.0 *vs expected* 3.5"]
+    {
         assert!(all.contains(part), "{part} missing from {all}");
     }
     assert_no_secret(&format!("{sink:?}"));
@@ -275,10 +280,13 @@ fn pagerduty_triggers_then_resolves_the_same_alert() {
 fn secrets_stay_out_of_reasons_and_debug() {
     // Slack's URL is the credential: refused, unreachable and timed-out requests alike.
     let (_peer, url) = receiver(&["--mode", "slack", "--script", "404"]);
-    let mut failures: Vec<DeliveryError> = vec![slack(&url).notify(&notification(Status::Firing, vec![alert("a1", "low")])).unwrap_err()];
+    let mut failures: Vec<DeliveryError> =
+        vec![slack(&url).notify(&notification(Status::Firing, vec![alert("a1", "low")])).unwrap_err()];
     let closed = format!("http://127.0.0.1:{}", free_port());
     failures.push(slack(&closed).notify(&notification(Status::Firing, vec![alert("a1", "low")])).unwrap_err());
-    failures.push(pagerduty(&closed, "ROUTING_KEY").notify(&notification(Status::Firing, vec![alert("a1", "low")])).unwrap_err());
+    failures.push(
+        pagerduty(&closed, "ROUTING_KEY").notify(&notification(Status::Firing, vec![alert("a1", "low")])).unwrap_err(),
+    );
     failures.push(webhook(&closed, &["SECRET", "OTHER_SECRET"], 2000).deliver(&entries(&["a1"])).unwrap_err());
     assert_eq!(failures[0].reason, "HTTP 404: scripted 404");
     for failure in &failures {
