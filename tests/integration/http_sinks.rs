@@ -301,3 +301,21 @@ fn secrets_stay_out_of_reasons_and_debug() {
     assert!(debug.contains("http://127.0.0.1"), "{debug}");
     assert_no_secret(&debug);
 }
+
+#[test]
+fn redirects_are_followed_only_to_the_same_host() {
+    // Same host (a relative Location): followed, with the body and the signature.
+    let (peer, url) = receiver(&["--secret", SECRET, "--redirect", "/alerts=/moved"]);
+    webhook(&url, &["SECRET"], 5000).deliver(&entries(&["a1"])).unwrap();
+    let got = requests(&peer, 2);
+    assert_eq!((got[0]["path"].clone(), got[0]["status"].clone()), (json!("/alerts"), json!(307)));
+    assert_eq!((got[1]["path"].clone(), got[1]["verified"].clone()), (json!("/moved"), json!(true)));
+    assert_eq!(got[1]["body"]["id"], "a1");
+
+    // Another host (`localhost` is not `127.0.0.1`): not followed, and refused for good.
+    let (peer, url) = receiver(&["--redirect", "/alerts=http://localhost:9/moved"]);
+    let error = webhook(&url, &[], 5000).deliver(&entries(&["a1"])).unwrap_err();
+    assert!(error.permanent, "{error:?}");
+    assert!(error.reason.starts_with("HTTP 307") && error.reason.contains("redirect not followed"), "{}", error.reason);
+    assert_eq!(requests(&peer, 1)[0]["status"], 307);
+}

@@ -9,6 +9,7 @@ per request received: {"path", "headers", "body" (parsed JSON, else text), "veri
   --script 500,200     status per successive request; the last one repeats
   --retry-after N      send `Retry-After: N` with 429 and 503 answers
   --delay S            sleep S seconds before answering
+  --redirect P=URL     answer requests for path P with `307 Location: URL` (repeatable)
   --mode M             webhook (default), slack or pagerduty: check the documented fields of
                        that API and answer 400 with the reason when one is wrong; success is
                        answered the way that API does (Slack: 200 "ok"; PagerDuty: 202 JSON)
@@ -96,9 +97,11 @@ def main():
     parser.add_argument("--script", default="")
     parser.add_argument("--retry-after")
     parser.add_argument("--delay", type=float, default=0.0)
+    parser.add_argument("--redirect", action="append", default=[])
     parser.add_argument("--mode", choices=["webhook", "slack", "pagerduty"], default="webhook")
     args = parser.parse_args()
 
+    redirects = dict(r.split("=", 1) for r in args.redirect)
     success = 202 if args.mode == "pagerduty" else 200
     script = [int(s) for s in args.script.split(",") if s.strip()] or [success]
     lock = threading.Lock()
@@ -128,6 +131,13 @@ def main():
                 body = json.loads(raw)
             except ValueError:
                 body = raw.decode("utf-8", "replace")
+            if self.path in redirects:
+                self.send_response(307)
+                self.send_header("Location", redirects[self.path])
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                emit({"path": self.path, "headers": headers, "body": body, "verified": False, "status": 307})
+                return
             status = next_status()
             reason = None
             verified = False
