@@ -22,6 +22,7 @@
 mod alerting;
 mod cli;
 mod delivery;
+mod http_sinks;
 mod e2e;
 mod pipeline;
 mod schemas;
