@@ -32,8 +32,18 @@ pub struct EmailSink {
 }
 
 enum Transport {
-    Smtp { client: SmtpTransport, relay: String, tls: SmtpTls, username: Option<String>, timeout: std::time::Duration },
+    /// Boxed: lettre's client is large, and every sink lives in one enum.
+    Smtp(Box<Smtp>),
     Directory(PathBuf),
+}
+
+struct Smtp {
+    client: SmtpTransport,
+    /// `host:port`, for errors.
+    relay: String,
+    tls: SmtpTls,
+    username: Option<String>,
+    timeout: std::time::Duration,
 }
 
 impl EmailSink {
@@ -62,8 +72,13 @@ impl EmailSink {
         if let (Some(username), Some(password)) = (&config.username, &password) {
             builder = builder.credentials(Credentials::new(username.clone(), password.expose().to_string()));
         }
-        let transport =
-            Transport::Smtp { client: builder.build(), relay, tls: config.tls, username: config.username.clone(), timeout };
+        let transport = Transport::Smtp(Box::new(Smtp {
+            client: builder.build(),
+            relay,
+            tls: config.tls,
+            username: config.username.clone(),
+            timeout,
+        }));
         Ok(EmailSink { transport, from, to, password })
     }
 
@@ -78,13 +93,14 @@ impl EmailSink {
     }
 
     pub fn notify(&mut self, notification: &Notification) -> Result<(), DeliveryError> {
-        let message = self
-            .message(notification)
-            .map_err(|e| DeliveryError::permanent(0, format!("building the email: {e}")))?;
+        let message =
+            self.message(notification).map_err(|e| DeliveryError::permanent(0, format!("building the email: {e}")))?;
         match &self.transport {
-            Transport::Smtp { client, relay, timeout, .. } => {
-                client.send(&message).map(drop).map_err(|e| self.scrubbed(smtp_error(&e, relay, *timeout)))
-            }
+            Transport::Smtp(smtp) => smtp
+                .client
+                .send(&message)
+                .map(drop)
+                .map_err(|e| self.scrubbed(smtp_error(&e, &smtp.relay, smtp.timeout))),
             Transport::Directory(dir) => FileTransport::new(dir)
                 .send(&message)
                 .map(drop)
@@ -116,12 +132,15 @@ impl fmt::Debug for EmailSink {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut s = f.debug_struct("EmailSink");
         match &self.transport {
-            Transport::Smtp { relay, tls, username, .. } => {
-                s.field("relay", relay).field("tls", tls).field("username", username).field("password", &self.password)
-            }
+            Transport::Smtp(smtp) => s
+                .field("relay", &smtp.relay)
+                .field("tls", &smtp.tls)
+                .field("username", &smtp.username)
+                .field("password", &self.password),
             Transport::Directory(dir) => s.field("directory", dir),
         };
-        s.field("from", &self.from.to_string()).field("to", &self.to.iter().map(Mailbox::to_string).collect::<Vec<_>>());
+        s.field("from", &self.from.to_string())
+            .field("to", &self.to.iter().map(Mailbox::to_string).collect::<Vec<_>>());
         s.finish()
     }
 }
@@ -198,5 +217,14 @@ mod tests {
         assert_eq!(message_id("group key/2", "example.com"), "<group%20key%2F2@example.com>");
         assert_ne!(message_id("a b", "x"), message_id("a%20b", "x"));
         assert_eq!(message_id(".a..b", "x"), "<%2Ea%2E%2Eb@x>");
+    }
+
+    #[test]
+    fn an_echoed_password_is_scrubbed_from_reasons() {
+        let dir = std::env::temp_dir();
+        let mut sink = EmailSink::to_directory(dir, "a@example.com", &["b@example.com".to_string()]).unwrap();
+        sink.password = Some(Secret::new("pw-123".to_string()));
+        let error = sink.scrubbed(DeliveryError::transient(0, "535 pw-123 is wrong"));
+        assert_eq!(error.reason, "535 *** is wrong");
     }
 }

@@ -21,6 +21,7 @@
 mod cli;
 mod delivery;
 mod e2e;
+mod email;
 mod pipeline;
 mod schemas;
 mod support;
