@@ -103,7 +103,10 @@ fn group_line(n: &Notification) -> String {
     let plural = |count: u64, word: &str| format!("{count} {word}{}", if count == 1 { "" } else { "s" });
     match n.status {
         Status::Resolved => {
-            format!("Resolved: no new alert for a while, {} in this group. The latest:", plural(n.total_alerts, "alert"))
+            format!(
+                "Resolved: no new alert for a while, {} in this group. The latest:",
+                plural(n.total_alerts, "alert")
+            )
         }
         Status::Firing if n.alerts.is_empty() => {
             format!("Still open: no new alerts, {} in this group. The latest:", plural(n.total_alerts, "alert"))
@@ -129,7 +132,10 @@ fn alert_blocks(alert: &Value, blocks: &mut Vec<Block>) {
     )));
     blocks.push(Block::Paragraph(field("summary")));
     let mut facts = vec![
-        ("Observed".to_string(), format!("{} (expected {}, score {})", field("observed"), field("expected"), field("score"))),
+        (
+            "Observed".to_string(),
+            format!("{} (expected {}, score {})", field("observed"), field("expected"), field("score")),
+        ),
         ("Window".to_string(), format!("{} – {}", field("window_start"), field("window_end"))),
         ("Time".to_string(), field("time")),
         ("Category".to_string(), field("category")),
