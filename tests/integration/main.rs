@@ -24,6 +24,7 @@ mod cli;
 mod delivery;
 mod http_sinks;
 mod e2e;
+mod email;
 mod pipeline;
 mod schemas;
 mod support;
