@@ -141,6 +141,10 @@ pub struct EmailOutput {
     /// How long one SMTP exchange may take.
     #[serde(default = "default_email_timeout")]
     pub timeout: Duration,
+    /// Write each message as an `.eml` file into this directory instead of sending it: to
+    /// preview what on-call will get (`auditwatch demo` does this). The relay is not used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub save_to: Option<PathBuf>,
 }
 
 impl EmailOutput {

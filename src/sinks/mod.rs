@@ -89,7 +89,15 @@ impl Sink {
             OutputConfig::File(o) => Sink::Feed(Feed::File(file::FileSink::new(o.path.clone()))),
             OutputConfig::Kafka(o) => Sink::Feed(Feed::Kafka(kafka::KafkaSink::new(config, &o.topic)?)),
             OutputConfig::Webhook(o) => Sink::Feed(Feed::Webhook(webhook::WebhookSink::new(o, &env).map_err(open_error)?)),
-            OutputConfig::Email(o) => Sink::Notifier(Notifier::Email(email::EmailSink::new(o, &env).map_err(open_error)?)),
+            OutputConfig::Email(o) => {
+                let sink = match &o.save_to {
+                    Some(dir) => std::fs::create_dir_all(dir)
+                        .map_err(|e| format!("save_to {}: {e}", dir.display()))
+                        .and_then(|()| email::EmailSink::to_directory(dir.clone(), &o.from, &o.to)),
+                    None => email::EmailSink::new(o, &env),
+                };
+                Sink::Notifier(Notifier::Email(sink.map_err(open_error)?))
+            }
             OutputConfig::Slack(o) => Sink::Notifier(Notifier::Slack(slack::SlackSink::new(o, &env).map_err(open_error)?)),
             OutputConfig::Pagerduty(o) => {
                 Sink::Notifier(Notifier::PagerDuty(pagerduty::PagerDutySink::new(o, &env).map_err(open_error)?))

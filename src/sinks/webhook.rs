@@ -121,21 +121,43 @@ impl WebhookSink {
 /// The `webhook-signature` value: `v1,<signature>` for each key, space-separated.
 pub fn signature(keys: &[SigningKey], id: &str, timestamp: i64, body: &[u8]) -> String {
     keys.iter()
-        .map(|key| {
-            // HMAC takes a key of any length.
-            let mut mac = Hmac::<Sha256>::new_from_slice(&key.0).expect("HMAC accepts any key length");
-            mac.update(format!("{id}.{timestamp}.").as_bytes());
-            mac.update(body);
-            format!("v1,{}", BASE64.encode(mac.finalize().into_bytes()))
-        })
+        .map(|key| format!("v1,{}", BASE64.encode(mac(key, id, &timestamp.to_string(), body).finalize().into_bytes())))
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// HMAC-SHA256 of `{id}.{timestamp}.{body}`, the signed content.
+fn mac(key: &SigningKey, id: &str, timestamp: &str, body: &[u8]) -> Hmac<Sha256> {
+    // HMAC takes a key of any length.
+    let mut mac = Hmac::<Sha256>::new_from_slice(&key.0).expect("HMAC accepts any key length");
+    mac.update(format!("{id}.{timestamp}.").as_bytes());
+    mac.update(body);
+    mac
+}
+
+/// What a receiver checks (the demo's receiver does): one of the space-separated `v1,`
+/// signatures in `header` is `key`'s HMAC of `{id}.{timestamp}.{body}`, compared in constant
+/// time. Receivers should also refuse a `timestamp` far from their clock (replays).
+pub fn verify(key: &SigningKey, id: &str, timestamp: &str, body: &[u8], header: &str) -> bool {
+    header.split(' ').filter_map(|s| s.strip_prefix("v1,")).any(|candidate| {
+        BASE64.decode(candidate).is_ok_and(|candidate| mac(key, id, timestamp, body).verify_slice(&candidate).is_ok())
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::SecretRef;
+
+    #[test]
+    fn verify_accepts_the_reference_vector_and_refuses_changes() {
+        let key = SigningKey::parse("secrets[0]", SECRET).unwrap();
+        let ts = TIMESTAMP.to_string();
+        assert!(verify(&key, ID, &ts, PAYLOAD.as_bytes(), &format!("v1,bm9wZQ== {EXPECTED}")));
+        assert!(!verify(&key, ID, &ts, b"{\"test\": 1}", EXPECTED));
+        assert!(!verify(&key, ID, "1614265331", PAYLOAD.as_bytes(), EXPECTED));
+        assert!(!verify(&key, ID, &ts, PAYLOAD.as_bytes(), "v2,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="));
+    }
 
     /// The test vector of the Standard Webhooks reference libraries.
     const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";

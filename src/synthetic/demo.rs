@@ -3,8 +3,10 @@
 //! An in-process Kafka-protocol broker (librdkafka's mock cluster) receives generated traffic
 //! with labelled incidents and a few malformed messages through a real producer, while the
 //! same [`Pipeline`] as `auditwatch run` consumes it, prints each alert as it fires, writes
-//! alerts to a topic and a file, dead-letters the bad messages and checkpoints. At the end it
-//! scores the alerts against the labels and says how to point auditwatch at a real cluster.
+//! alerts to a topic and a file, delivers them signed to an in-process webhook receiver that
+//! verifies every signature, writes the grouped emails on-call would get as `.eml` files,
+//! dead-letters the bad messages and checkpoints. At the end it scores the alerts against the
+//! labels and says how to point auditwatch at a real cluster.
 //!
 //! The mock cluster keeps only the last ~5 MB of each partition, so the producer stays at
 //! most `MAX_AHEAD` messages ahead of the pipeline instead of producing everything first.
@@ -24,7 +26,10 @@ use crate::detection::definition::Category;
 use crate::input::event::{decode, DEFAULT_MAX_EVENT_BYTES};
 use crate::pipeline::kafka::send_blocking;
 use crate::pipeline::{Control, Pipeline, RunSummary, ServiceError};
+use crate::synthetic::demo_receiver::{Received, Receiver};
 use crate::synthetic::gen::{self, GenOptions};
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
 
 const MAX_AHEAD: u64 = 20_000;
 const INPUT_TOPIC: &str = "audit.events";
@@ -53,6 +58,12 @@ pub struct DemoReport {
     pub produced: u64,
     pub eval: crate::synthetic::eval::EvalReport,
     pub elapsed: Duration,
+    /// What the in-process webhook receiver got, and how many alerts the file output holds.
+    pub webhook: Received,
+    pub alerts: usize,
+    /// Where the notification emails were written, and how many.
+    pub mail: std::path::PathBuf,
+    pub emails: usize,
 }
 
 pub fn run(options: &DemoOptions) -> Result<DemoReport, DemoError> {
@@ -61,8 +72,14 @@ pub fn run(options: &DemoOptions) -> Result<DemoReport, DemoError> {
     for (topic, partitions) in [(INPUT_TOPIC, PARTITIONS), ("audit.deadletter", 1), ("auditwatch.alerts", 1)] {
         cluster.create_topic(topic, partitions, 1)?;
     }
-    let state = tempfile_dir()?;
+    let state = tempfile_dir("")?;
     let alerts_file = state.join("alerts.jsonl");
+    // The webhook output signs with a fresh secret, kept in a file as a secret would be.
+    let secret = format!("whsec_{}", BASE64.encode(rand_key()));
+    let secret_file = state.join("webhook-secret");
+    std::fs::write(&secret_file, &secret)?;
+    let receiver = Receiver::start(&secret)?;
+    let mail = tempfile_dir("-mail")?;
     let text = format!(
         r#"
 [kafka]
@@ -84,10 +101,36 @@ topic = "auditwatch.alerts"
 [[outputs]]
 type = "file"
 path = "{alerts}"
+[[outputs]]
+name = "soar"
+type = "webhook"
+url = "{webhook}"
+allow_http = true
+secrets = [{{ file = "{secret}" }}]
+[[outputs]]
+name = "oncall-email"
+type = "email"
+host = "smtp.example.com"
+from = "auditwatch@example.com"
+to = ["oncall@example.com"]
+save_to = "{mail}"
+[[routes]]
+name = "oncall"
+match = {{ severity = ["high", "critical"] }}
+outputs = ["oncall-email"]
+continue = true
+group_wait = "1s"
+group_interval = "5s"
+[[routes]]
+name = "machines"
+outputs = ["soar", "stdout", "kafka-auditwatch.alerts", "file-alerts.jsonl"]
 "#,
         brokers = cluster.bootstrap_servers(),
         state = state.display(),
         alerts = alerts_file.display(),
+        webhook = receiver.url,
+        secret = secret_file.display(),
+        mail = mail.display(),
     );
     let config: Config = config::load_from(&text, "demo", &[])?;
 
@@ -170,16 +213,28 @@ path = "{alerts}"
         .filter_map(|l| serde_json::from_str(&l).ok())
         .collect();
     let eval = crate::synthetic::eval::evaluate(&alerts, &labels);
+    let webhook = receiver.received();
+    let emails = std::fs::read_dir(&mail)?.filter_map(Result::ok).filter(|e| e.path().extension().is_some_and(|x| x == "eml")).count();
     let _ = std::fs::remove_dir_all(&state);
-    Ok(DemoReport { summary, produced, eval, elapsed: started.elapsed() })
+    Ok(DemoReport { summary, produced, eval, elapsed: started.elapsed(), webhook, alerts: alerts.len(), mail, emails })
 }
 
 fn send(producer: &ThreadedProducer<DefaultProducerContext>, key: &[u8], payload: &[u8]) -> Result<(), DemoError> {
     Ok(send_blocking(producer, INPUT_TOPIC, key, payload)?)
 }
 
-fn tempfile_dir() -> std::io::Result<std::path::PathBuf> {
-    let dir = std::env::temp_dir().join(format!("auditwatch-demo-{}", std::process::id()));
+/// 32 bytes that differ per run: a signing key for one demo.
+fn rand_key() -> [u8; 32] {
+    let seed = format!("{:?}{}", std::time::SystemTime::now(), std::process::id());
+    let mut key = [0u8; 32];
+    key[..16].copy_from_slice(&xxhash_rust::xxh3::xxh3_128(seed.as_bytes()).to_le_bytes());
+    let second = xxhash_rust::xxh3::xxh3_128(&key[..16]).to_le_bytes();
+    key[16..].copy_from_slice(&second);
+    key
+}
+
+fn tempfile_dir(suffix: &str) -> std::io::Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("auditwatch-demo-{}{suffix}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
@@ -201,6 +256,13 @@ impl DemoReport {
             );
         }
         println!("checkpoints         {}", s.checkpoints);
+        println!(
+            "webhook             {} alerts received signed, {} signatures verified, {} rejected",
+            self.webhook.ids.len(),
+            self.webhook.verified,
+            self.webhook.rejected
+        );
+        println!("email               {} grouped notifications (high and critical) written to {}", self.emails, self.mail.display());
         println!("took                {:.1} s\n", self.elapsed.as_secs_f64());
         println!("{}", self.eval);
         println!("── next ─────────────────────────────────────────────────");

@@ -63,8 +63,9 @@ fn each_output_gets_what_its_routes_send_masked_and_minus_the_active_silences() 
     assert!(accounts.len() >= 2, "the scenario raises alerts about several accounts: {accounts:?}");
     let mut accounts = accounts.into_iter();
     let (silenced, expired) = (accounts.next().unwrap().to_string(), accounts.next().unwrap().to_string());
-    assert!(reference.iter().any(|a| a["severity"] == "high" || a["severity"] == "critical"));
-    assert!(reference.iter().any(|a| a["severity"] != "high" && a["severity"] != "critical"));
+    let urgent = |a: &&Value| a["category"] == "credential_misuse";
+    assert!(reference.iter().any(|a| urgent(&a)), "the scenario misuses a credential");
+    assert!(reference.iter().any(|a| !urgent(&a)), "and raises other alerts");
 
     let dir = tempfile::tempdir().unwrap();
     let now = chrono::Utc::now();
@@ -87,7 +88,7 @@ path = "{}"
 mask = ["source_ip", "credential_id", "email"]
 [[routes]]
 name = "urgent"
-match = {{ severity = ["high", "critical"] }}
+match = {{ category = ["credential_misuse"] }}
 outputs = ["pager"]
 "#,
         feed.display(),
@@ -96,7 +97,6 @@ outputs = ["pager"]
     let metrics = run(&dir.path().join("state"), &outputs);
 
     let kept: Vec<&Value> = reference.iter().filter(|a| a["account"] != silenced.as_str()).collect();
-    let urgent = |a: &&Value| a["severity"] == "high" || a["severity"] == "critical";
     let want_feed: BTreeSet<String> =
         kept.iter().filter(|a| !urgent(a)).map(|a| a["id"].as_str().unwrap().to_string()).collect();
     let want_pager: BTreeSet<String> = kept.iter().map(|a| a["id"].as_str().unwrap().to_string()).collect();

@@ -64,6 +64,7 @@ fn output(port: u16, tls: SmtpTls) -> EmailOutput {
         from: "auditwatch@alerts.example.com".to_string(),
         to: vec!["oncall@example.com".to_string(), "security@example.org".to_string()],
         timeout: auditwatch::detection::time::Duration(10_000),
+        save_to: None,
     }
 }
 
