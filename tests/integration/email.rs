@@ -6,7 +6,7 @@
 
 use std::io::Write;
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,30 +15,10 @@ use auditwatch::config::{EmailOutput, SecretRef, SmtpTls};
 use auditwatch::sinks::email::EmailSink;
 use serde_json::{json, Value};
 
-use crate::support::Peer;
+use crate::support::{certificates, Peer};
 
 const PASSWORD: &str = "s3cret-Pa55word";
 const SQL: &str = "SELECT * FROM events WHERE account = 'ci-deploy' AND time >= '2024-05-01T09:00:00Z'";
-
-/// A CA and a certificate it signed for `localhost` and 127.0.0.1, as PEM files in `dir`:
-/// (ca, cert, key).
-fn certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    ca_params.distinguished_name.push(rcgen::DnType::CommonName, "auditwatch test CA");
-    let ca = ca_params.self_signed(&ca_key).unwrap();
-    let key = rcgen::KeyPair::generate().unwrap();
-    let cert = rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
-        .unwrap()
-        .signed_by(&key, &ca, &ca_key)
-        .unwrap();
-    let paths = (dir.join("ca.pem"), dir.join("cert.pem"), dir.join("key.pem"));
-    std::fs::write(&paths.0, ca.pem()).unwrap();
-    std::fs::write(&paths.1, cert.pem()).unwrap();
-    std::fs::write(&paths.2, key.serialize_pem()).unwrap();
-    paths
-}
 
 fn server(args: &[&str]) -> (Peer, u16) {
     let peer = Peer::start("smtp_server.py", args);

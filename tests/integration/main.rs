@@ -1,9 +1,17 @@
 //! The integration tests, one binary. Table of contents:
 //!
-//! - [`alerting`]: routes, silences (active and expired) and masking through the pipeline.
+//! - [`alerting`]: routes, silences (active and expired) and masking through the pipeline; a
+//!   storm grouped into one notification; a restart in the middle of retries (each alert once
+//!   per output, real webhook receiver and SMTP server); `alert test`; no secret printed.
 //! - [`cli`]: the `auditwatch` binary on files: replay with bad input mixed in, golden alerts
 //!   for a fixed generated scenario, detector checking and testing, detection quality on
 //!   generated traffic, CloudTrail records replayed with `--format`.
+//! - [`email`]: the email sink against a real SMTP server (aiosmtpd): STARTTLS with a private
+//!   CA and a login, implicit TLS, plain, refused and deferred recipients, a relay down or
+//!   silent, and the `.eml` directory.
+//! - [`http_sinks`]: the webhook, Slack and PagerDuty sinks against a real HTTP receiver that
+//!   verifies signatures with the `standardwebhooks` library: rotation, 500 then 200, 429 with
+//!   `Retry-After`, a slow answer, 400, redirects, the APIs' documented fields.
 //! - [`delivery`]: alerts and dead letters through the outbox on the mock cluster: a Kafka topic
 //!   refusing every produce request (nothing lost, nothing committed past an undelivered dead
 //!   letter), a sink blocked on a FIFO (intake and the other sinks go on; the backlog follows).
