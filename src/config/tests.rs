@@ -573,5 +573,6 @@ fn example_config_validates() {
     assert_eq!(config.dead_letter.topic, "audit.deadletter");
     assert_eq!(config.state.dir, PathBuf::from("/var/lib/auditwatch"));
     assert_eq!(config.admin.listen.to_string(), "0.0.0.0:9187");
-    assert_eq!(config.outputs.len(), 3);
+    assert_eq!(config.output_names(), ["console", "siem", "archive", "oncall-email"]);
+    assert_eq!(config.routes.len(), 2);
 }

@@ -30,9 +30,9 @@
 mod alerting;
 mod cli;
 mod delivery;
-mod http_sinks;
 mod e2e;
 mod email;
+mod http_sinks;
 mod pipeline;
 mod schemas;
 mod support;
