@@ -1,7 +1,9 @@
 //! Alerting through the service: routes, silences and masking on the mock cluster (each output
 //! gets the alerts its routes send it, masked as configured, minus what an active silence holds
 //! back; an expired silence holds back nothing); a storm grouped into one notification to a
-//! real Slack-style receiver; a restart in the middle of retries against a real webhook receiver
+//! real Slack-style receiver; a webhook answering 500, 429 and 400 through the worker (retried,
+//! `Retry-After` honoured, dead-lettered with the reason); a restart in the middle of retries
+//! against a real webhook receiver
 //! and SMTP server (each alert once per output); `auditwatch alert test` against them, with no
 //! secret printed.
 
@@ -440,4 +442,74 @@ outputs = ["soar", "broken"]
     for secret in [PASSWORD, secret_key, ROUTING_KEY] {
         assert!(!debug.contains(secret));
     }
+}
+
+/// Through the worker, a webhook answering 500, then 429 with `Retry-After: 2`, then 400, then
+/// 200: the first alert is retried, waits as asked, and goes to the output's dead-letter file
+/// with the receiver's reason; the second is delivered. The metrics count each kind.
+#[test]
+fn the_webhook_worker_retries_honours_retry_after_and_dead_letters_a_refusal() {
+    let (receiver, port) = peer("receiver.py", &["--secret", SECRET, "--script", "500,429,400,200", "--retry-after", "2"]);
+    let dir = tempfile::tempdir().unwrap();
+    let secret_file = crate::support::write_file(&dir.path().join("secret"), SECRET);
+    let state = dir.path().join("state");
+    let config = service_config(
+        "localhost:9",
+        &state,
+        "answers",
+        &format!(
+            "[[outputs]]\nname = \"soar\"\ntype = \"webhook\"\nurl = \"http://127.0.0.1:{port}/alerts\"\nallow_http = true\nsecrets = [{{ file = \"{}\" }}]\n",
+            secret_file.display()
+        ),
+    );
+    let mut outbox = Outbox::open(&state, "alerts", &["soar".to_string()], None, OutboxOptions::default()).unwrap();
+    for id in ["refused", "accepted"] {
+        let mut alert = auditwatch::alerting::probe::sample_alert(&AlertMatcher::default());
+        alert["id"] = serde_json::json!(id);
+        outbox.append(id, b"acct", &serde_json::to_vec(&alert).unwrap(), &[]).unwrap();
+    }
+    outbox.publish().unwrap();
+    let plan = Plan { router: Arc::new(Router::new(&config).unwrap()), silences: Silences::new(config.silences_file()), mask: vec![] };
+    let metrics = Arc::new(Metrics::new(&[]));
+    let outbox_dir = state.join("outbox/alerts");
+    let worker = worker::spawn(
+        Sink::open(&config.outputs[0], "soar", &config).unwrap(),
+        outbox.reader("soar"),
+        metrics.sink("soar"),
+        &outbox_dir,
+        Some(plan),
+    )
+    .unwrap();
+    let requests = receiver.wait_records(5, Duration::from_secs(60)).split_off(1);
+    let answered: Vec<(String, u64)> = requests
+        .iter()
+        .map(|r| (r["headers"]["webhook-id"].as_str().unwrap().to_string(), r["status"].as_u64().unwrap()))
+        .collect();
+    let expect = |id: &str, status| (id.to_string(), status);
+    assert_eq!(answered, [expect("refused", 500), expect("refused", 429), expect("refused", 400), expect("accepted", 200)]);
+    assert!(requests.iter().all(|r| r["verified"] == true));
+    let waited = requests[2]["at"].as_f64().unwrap() - requests[1]["at"].as_f64().unwrap();
+    assert!(waited >= 1.9, "Retry-After: 2 was honoured (waited {waited:.2} s)");
+
+    crate::support::wait_until("the delivery to be confirmed", Duration::from_secs(10), || {
+        crate::support::metric(&metrics.render(0), "auditwatch_sink_delivered_total{sink=\"soar\"}") >= 1.0
+    });
+    outbox.stop_workers();
+    worker.join().unwrap();
+    let dead: Vec<Value> = std::fs::read_to_string(outbox_dir.join("soar.dead.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0]["id"], "refused");
+    assert!(dead[0]["reason"].as_str().unwrap().contains("400"), "{}", dead[0]["reason"]);
+    assert_eq!(dead[0]["entry"]["id"], "refused", "the whole alert is kept");
+    let text = metrics.render(0);
+    let m = |name: &str| crate::support::metric(&text, name);
+    assert_eq!(m("auditwatch_sink_failures_total{sink=\"soar\",kind=\"transient\"}"), 2.0);
+    assert_eq!(m("auditwatch_sink_failures_total{sink=\"soar\",kind=\"permanent\"}"), 1.0);
+    assert_eq!(m("auditwatch_sink_retries_total{sink=\"soar\"}"), 2.0);
+    assert_eq!(m("auditwatch_sink_dead_lettered_total{sink=\"soar\"}"), 1.0);
+    assert_eq!(m("auditwatch_sink_delivered_total{sink=\"soar\"}"), 1.0);
 }

@@ -2,7 +2,7 @@
 
 Listens on 127.0.0.1 (a free port), prints `{"port": N}` and then `READY`, then one JSON line
 per request received: {"path", "headers", "body" (parsed JSON, else text), "verified",
-"status" (what it answered)}.
+"status" (what it answered), "at" (unix seconds when it arrived)}.
 
   --secret whsec_...   verify every request with the `standardwebhooks` library; a request
                        that fails is answered 401 (verified is false without --secret)
@@ -125,6 +125,7 @@ def main():
             pass
 
         def do_POST(self):
+            arrived = time.time()
             raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             headers = {k.lower(): v for k, v in self.headers.items()}
             try:
@@ -175,7 +176,8 @@ def main():
                 self.wfile.write(answer)
             except OSError:
                 pass  # the client gave up waiting (timeout tests)
-            emit({"path": self.path, "headers": headers, "body": body, "verified": verified, "status": status})
+            emit({"path": self.path, "headers": headers, "body": body, "verified": verified, "status": status,
+                  "at": arrived})
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
