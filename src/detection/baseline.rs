@@ -441,7 +441,9 @@ impl KeyUsers {
         let slot = self
             .users
             .iter_mut()
-            .min_by_key(|u| (u.account != 0, u.account != 0 && u.established(now, DEFAULT_MIN_USER_HOURS, true), u.last_hour))
+            .min_by_key(|u| {
+                (u.account != 0, u.account != 0 && u.established(now, DEFAULT_MIN_USER_HOURS, true), u.last_hour)
+            })
             .expect("MAX_KEY_USERS > 0");
         *slot = KeyUser { account, last_hour: hour, hours: 1, from_start };
     }
@@ -708,8 +710,11 @@ impl CredentialProfile {
         let owner = r.u32()?;
         let name = r.string()?;
         let owner_stated = r.bool()?;
-        let (users, legacy_users) =
-            if format >= 2 { (KeyUsers::load(r)?, None) } else { (KeyUsers::default(), Some(RecentSet::<2>::load(r)?)) };
+        let (users, legacy_users) = if format >= 2 {
+            (KeyUsers::load(r)?, None)
+        } else {
+            (KeyUsers::default(), Some(RecentSet::<2>::load(r)?))
+        };
         let mut profile = CredentialProfile {
             owner,
             owner_name: (!name.is_empty()).then(|| name.into_boxed_str()),

@@ -175,9 +175,8 @@ fn a_key_shared_from_the_start_is_not_foreign_to_any_of_its_users() {
     let start: Vec<String> =
         ["ci-a", "ci-b", "ci-c"].iter().enumerate().map(|(i, a)| key_use(MONDAY + i as i64 * 60_000, a, "K")).collect();
     assert!(run(&mut engine, &start).is_empty());
-    let later: Vec<String> = (1..10)
-        .flat_map(|d| ["ci-a", "ci-b", "ci-c"].map(|a| key_use(MONDAY + d * DAY + 10 * HOUR, a, "K")))
-        .collect();
+    let later: Vec<String> =
+        (1..10).flat_map(|d| ["ci-a", "ci-b", "ci-c"].map(|a| key_use(MONDAY + d * DAY + 10 * HOUR, a, "K"))).collect();
     let alerts = run(&mut engine, &later);
     assert!(alerts.is_empty(), "{:#?}", alerts.iter().map(|a| &a.summary).collect::<Vec<_>>());
     let alerts = run(&mut engine, &[key_use(MONDAY + 10 * DAY, "svc-stranger", "K")]);
@@ -200,7 +199,10 @@ fn a_user_established_later_in_the_life_of_a_key_is_not_foreign() {
     let alerts = run(&mut engine, &adopted);
     assert_eq!(alerts.len(), 1, "{alerts:#?}");
     assert!(alerts[0].summary.contains("which until now only svc-a used"), "{}", alerts[0].summary);
-    assert!(run(&mut engine, &[key_use(MONDAY + 9 * DAY, "svc-b", "K")]).is_empty(), "established after 3 distinct hours");
+    assert!(
+        run(&mut engine, &[key_use(MONDAY + 9 * DAY, "svc-b", "K")]).is_empty(),
+        "established after 3 distinct hours"
+    );
 }
 
 proptest::proptest! {
