@@ -71,6 +71,8 @@ pub struct AccountBaseline {
     current: HourTotals,
     /// Bytes and records of the previous clock hour (zero if the account was idle then).
     previous: [u64; 2],
+    /// Events of the previous clock hour (zero if the account was idle then).
+    previous_events: u32,
     /// Newest first: 16·log2(observed/expected) of the last completed hours, or IDLE_HOUR.
     recent_bytes: [i8; RECENT_HOURS],
     recent_records: [i8; RECENT_HOURS],
@@ -98,6 +100,7 @@ impl AccountBaseline {
             hour: time::hour_index(t) as i32,
             current: HourTotals::default(),
             previous: [0; 2],
+            previous_events: 0,
             recent_bytes: [IDLE_HOUR; RECENT_HOURS],
             recent_records: [IDLE_HOUR; RECENT_HOURS],
             typical_bytes_level: 0.0,
@@ -119,6 +122,7 @@ impl AccountBaseline {
                 push_recent(&mut self.recent_records, IDLE_HOUR);
             }
             self.previous = if idle_hours == 0 { [self.current.bytes, self.current.records] } else { [0; 2] };
+            self.previous_events = if idle_hours == 0 { self.current.events } else { 0 };
             self.current = HourTotals::default();
             self.hour = hour;
         }
@@ -239,6 +243,19 @@ impl AccountBaseline {
             bytes: self.current.bytes as f64 + carry * self.previous[0] as f64,
             records: self.current.records as f64 + carry * self.previous[1] as f64,
         }
+    }
+
+    /// Events in the sliding hour ending at `t`, estimated like [`Self::sliding_hour`]: this
+    /// clock hour's events plus the previous hour's, weighted by the share of it still inside
+    /// the window.
+    pub fn sliding_events(&self, t: Millis) -> f64 {
+        let carry = 1.0 - t.rem_euclid(HOUR) as f64 / HOUR as f64;
+        f64::from(self.current.events) + carry * f64::from(self.previous_events)
+    }
+
+    /// Events of the previous clock hour (zero if the account was idle then).
+    pub fn previous_hour_events(&self) -> u32 {
+        self.previous_events
     }
 
     pub fn current_hour(&self) -> HourTotals {
@@ -567,6 +584,11 @@ impl HourTotals {
 impl AccountBaseline {
     /// Checkpoint encoding; the field order is the format (see `checkpoint`).
     pub fn save(&self, w: &mut Writer) {
+        self.save_format(w, 3);
+    }
+
+    /// The encoding of an engine snapshot format (`load` reads it back).
+    pub(crate) fn save_format(&self, w: &mut Writer, format: u32) {
         w.i64(self.first_seen);
         w.i64(self.last_seen);
         w.u64(self.events);
@@ -583,6 +605,9 @@ impl AccountBaseline {
         self.current.save(w);
         w.u64(self.previous[0]);
         w.u64(self.previous[1]);
+        if format >= 3 {
+            w.u32(self.previous_events);
+        }
         for (b, r) in self.recent_bytes.iter().zip(&self.recent_records) {
             w.i8(*b);
             w.i8(*r);
@@ -594,7 +619,8 @@ impl AccountBaseline {
         }
     }
 
-    pub fn load(r: &mut Reader) -> Result<Self, CodecError> {
+    /// `format` is the engine snapshot format: 3 added the previous hour's event count.
+    pub fn load(r: &mut Reader, format: u32) -> Result<Self, CodecError> {
         let mut b = AccountBaseline::new(0);
         b.first_seen = r.i64()?;
         b.last_seen = r.i64()?;
@@ -611,6 +637,7 @@ impl AccountBaseline {
         b.hour = r.i32()?;
         b.current = HourTotals::load(r)?;
         b.previous = [r.u64()?, r.u64()?];
+        b.previous_events = if format >= 3 { r.u32()? } else { 0 };
         for i in 0..RECENT_HOURS {
             b.recent_bytes[i] = r.i8()?;
             b.recent_records[i] = r.i8()?;
@@ -891,6 +918,33 @@ mod tests {
         assert!(!profile.users.is_established(17, later + HOUR, 3, true));
         // Past the horizon, a user from the start that stopped using the key fades out.
         assert!(!profile.users.is_established(13, MONDAY + 5 * WEEK, 3, true));
+    }
+
+    #[test]
+    fn sliding_events_carry_the_previous_hour_and_older_formats_load() {
+        let mut b = AccountBaseline::new(MONDAY);
+        for minute in [55, 57, 65] {
+            let t = MONDAY + 2 * HOUR + minute * 60_000;
+            b.advance(t);
+            b.count(0, 0, false, false);
+            b.learn_activity(t);
+        }
+        let t = MONDAY + 3 * HOUR + 5 * 60_000;
+        assert_eq!(b.previous_hour_events(), 2);
+        assert!((b.sliding_events(t) - (1.0 + 2.0 * 55.0 / 60.0)).abs() < 1e-9);
+        // An idle hour between: nothing carries.
+        let mut idle = b.clone();
+        idle.advance(MONDAY + 5 * HOUR);
+        assert_eq!(idle.sliding_events(MONDAY + 5 * HOUR), 0.0);
+        for format in [2, 3] {
+            let mut w = Writer::default();
+            b.save_format(&mut w, format);
+            let mut r = Reader::new(&w.buf);
+            let back = AccountBaseline::load(&mut r, format).unwrap();
+            assert!(r.is_empty());
+            assert_eq!(back.previous_hour_events(), if format >= 3 { 2 } else { 0 });
+            assert_eq!(back.current_hour(), b.current_hour());
+        }
     }
 
     #[test]

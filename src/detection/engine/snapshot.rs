@@ -12,8 +12,9 @@ use crate::state::codec::{CodecError, Reader, Writer};
 /// began with the detector count, which is never `u32::MAX`, so both are told apart.
 const FORMAT_TAG: u32 = u32::MAX;
 /// 2: a key's users as `KeyUsers` (up to 6, with last-seen hour and decaying hour counts)
-/// instead of a `RecentSet<2>`.
-pub const FORMAT: u32 = 2;
+/// instead of a `RecentSet<2>`. 3: an account's previous-hour event count (off-hours on a
+/// sliding hour).
+pub const FORMAT: u32 = 3;
 
 impl Engine {
     /// Rough bytes held by the state, for the `state_bytes` metric (the memory bench measures
@@ -126,7 +127,7 @@ impl Engine {
         engine.accounts.reserve(n);
         for _ in 0..n {
             let key = r.u64()?;
-            let baseline = AccountBaseline::load(r)?;
+            let baseline = AccountBaseline::load(r, format)?;
             let partition = r.u32()?;
             let bursts_n = r.count(30)?;
             let mut bursts = Vec::with_capacity(if same_detectors { bursts_n } else { 0 });
