@@ -71,6 +71,8 @@ pub struct AccountBaseline {
     current: HourTotals,
     /// Bytes and records of the previous clock hour (zero if the account was idle then).
     previous: [u64; 2],
+    /// Events of the previous clock hour (zero if the account was idle then).
+    previous_events: u32,
     /// Newest first: 16·log2(observed/expected) of the last completed hours, or IDLE_HOUR.
     recent_bytes: [i8; RECENT_HOURS],
     recent_records: [i8; RECENT_HOURS],
@@ -98,6 +100,7 @@ impl AccountBaseline {
             hour: time::hour_index(t) as i32,
             current: HourTotals::default(),
             previous: [0; 2],
+            previous_events: 0,
             recent_bytes: [IDLE_HOUR; RECENT_HOURS],
             recent_records: [IDLE_HOUR; RECENT_HOURS],
             typical_bytes_level: 0.0,
@@ -119,6 +122,7 @@ impl AccountBaseline {
                 push_recent(&mut self.recent_records, IDLE_HOUR);
             }
             self.previous = if idle_hours == 0 { [self.current.bytes, self.current.records] } else { [0; 2] };
+            self.previous_events = if idle_hours == 0 { self.current.events } else { 0 };
             self.current = HourTotals::default();
             self.hour = hour;
         }
@@ -239,6 +243,19 @@ impl AccountBaseline {
             bytes: self.current.bytes as f64 + carry * self.previous[0] as f64,
             records: self.current.records as f64 + carry * self.previous[1] as f64,
         }
+    }
+
+    /// Events in the sliding hour ending at `t`, estimated like [`Self::sliding_hour`]: this
+    /// clock hour's events plus the previous hour's, weighted by the share of it still inside
+    /// the window.
+    pub fn sliding_events(&self, t: Millis) -> f64 {
+        let carry = 1.0 - t.rem_euclid(HOUR) as f64 / HOUR as f64;
+        f64::from(self.current.events) + carry * f64::from(self.previous_events)
+    }
+
+    /// Events of the previous clock hour (zero if the account was idle then).
+    pub fn previous_hour_events(&self) -> u32 {
+        self.previous_events
     }
 
     pub fn current_hour(&self) -> HourTotals {
@@ -362,6 +379,113 @@ impl<const N: usize> RecentSet<N> {
     }
 }
 
+/// Most accounts a key's user set follows; when full, the stalest is evicted.
+pub const MAX_KEY_USERS: usize = 6;
+/// A user's count of distinct hours halves for every week it does not use the key.
+const USER_HALF_LIFE_HOURS: i64 = 7 * 24;
+/// Distinct hours of use that make an account an established user of a key.
+pub const DEFAULT_MIN_USER_HOURS: u8 = 3;
+/// A user from the key's first hours stays established this long after its last use.
+const USER_HORIZON_HOURS: i64 = 4 * USER_HALF_LIFE_HOURS;
+
+/// One account that presented a key.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KeyUser {
+    /// Short id of the account (non-zero; 0 marks an empty slot).
+    pub account: u32,
+    /// Hour index (hours since the epoch) of its last use.
+    pub last_hour: i32,
+    /// Distinct clock hours it used the key in, decayed (see `USER_HALF_LIFE_HOURS`).
+    pub hours: u8,
+    /// Seen in the key's first hours (`learn_users_for`).
+    pub from_start: bool,
+}
+
+impl KeyUser {
+    /// Distinct hours of use as they count at hour index `now`.
+    fn decayed_hours(&self, now: i64) -> u8 {
+        let halvings = (now - i64::from(self.last_hour)).max(0) / USER_HALF_LIFE_HOURS;
+        self.hours.checked_shr(halvings.min(8) as u32).unwrap_or(0)
+    }
+}
+
+/// The accounts that use a key, learned over its whole life: a bounded set with last-seen
+/// times and a decaying count of distinct hours of use, so an account that stopped using the
+/// key fades out and the stalest one makes room for a newcomer.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KeyUsers {
+    users: [KeyUser; MAX_KEY_USERS],
+}
+
+impl KeyUsers {
+    pub fn get(&self, account: u32) -> Option<&KeyUser> {
+        self.users.iter().find(|u| u.account == account && account != 0)
+    }
+
+    pub fn contains(&self, account: u32) -> bool {
+        self.get(account).is_some()
+    }
+
+    pub fn len(&self) -> usize {
+        self.users.iter().filter(|u| u.account != 0).count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &KeyUser> + '_ {
+        self.users.iter().filter(|u| u.account != 0)
+    }
+
+    /// Learn one use at `t` by `account`; `from_start` when the key is in its first hours.
+    pub fn learn(&mut self, t: Millis, account: u32, from_start: bool) {
+        if account == 0 {
+            return;
+        }
+        let now = time::hour_index(t);
+        let hour = now.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32;
+        if let Some(user) = self.users.iter_mut().find(|u| u.account == account) {
+            if hour > user.last_hour {
+                user.hours = user.decayed_hours(now).saturating_add(1);
+                user.last_hour = hour;
+            }
+            user.from_start |= from_start;
+            return;
+        }
+        // An empty slot, else the stalest: one no longer established first, then the one
+        // unseen for longest.
+        let slot = self
+            .users
+            .iter_mut()
+            .min_by_key(|u| {
+                (u.account != 0, u.account != 0 && u.established(now, DEFAULT_MIN_USER_HOURS, true), u.last_hour)
+            })
+            .expect("MAX_KEY_USERS > 0");
+        *slot = KeyUser { account, last_hour: hour, hours: 1, from_start };
+    }
+
+    /// Whether `account` is an established user at `t`: it used the key in at least
+    /// `min_hours` distinct hours (decayed), or it used it from the key's first hours
+    /// (counted only when `count_from_start`) and not longer ago than the horizon.
+    pub fn is_established(&self, account: u32, t: Millis, min_hours: u8, count_from_start: bool) -> bool {
+        self.get(account).is_some_and(|u| u.established(time::hour_index(t), min_hours, count_from_start))
+    }
+
+    /// Established users at `t` other than `except`.
+    pub fn established_others(&self, except: u32, t: Millis, min_hours: u8, count_from_start: bool) -> usize {
+        let now = time::hour_index(t);
+        self.iter().filter(|u| u.account != except && u.established(now, min_hours, count_from_start)).count()
+    }
+}
+
+impl KeyUser {
+    fn established(&self, now: i64, min_hours: u8, count_from_start: bool) -> bool {
+        let recent = now - i64::from(self.last_hour) <= USER_HORIZON_HOURS;
+        self.decayed_hours(now) >= min_hours.max(1) || (count_from_start && self.from_start && recent)
+    }
+}
+
 pub fn country_code(country: &str) -> u32 {
     let b = country.as_bytes();
     match b {
@@ -387,8 +511,8 @@ pub struct CredentialProfile {
     /// Owner as stated by the log (`credential.owner` or the `credential.create` caller)
     /// rather than inferred from the first user.
     pub owner_stated: bool,
-    /// Accounts seen presenting the key while it was being learned.
-    pub users: RecentSet<2>,
+    /// Accounts seen presenting the key, over its life (bounded, decaying).
+    pub users: KeyUsers,
     pub first_seen: Millis,
     pub last_seen: Millis,
     pub uses: u32,
@@ -422,9 +546,7 @@ impl CredentialProfile {
             self.owner = user;
             self.owner_name = Some(user_name.into());
         }
-        if learn_users || self.users.is_empty() {
-            self.users.insert(user);
-        }
+        self.users.learn(t, user, learn_users || self.users.is_empty());
         self.last_seen = self.last_seen.max(t);
         self.uses = self.uses.saturating_add(1);
         if let Some(ip) = from.ip {
@@ -462,6 +584,11 @@ impl HourTotals {
 impl AccountBaseline {
     /// Checkpoint encoding; the field order is the format (see `checkpoint`).
     pub fn save(&self, w: &mut Writer) {
+        self.save_format(w, 3);
+    }
+
+    /// The encoding of an engine snapshot format (`load` reads it back).
+    pub(crate) fn save_format(&self, w: &mut Writer, format: u32) {
         w.i64(self.first_seen);
         w.i64(self.last_seen);
         w.u64(self.events);
@@ -478,6 +605,9 @@ impl AccountBaseline {
         self.current.save(w);
         w.u64(self.previous[0]);
         w.u64(self.previous[1]);
+        if format >= 3 {
+            w.u32(self.previous_events);
+        }
         for (b, r) in self.recent_bytes.iter().zip(&self.recent_records) {
             w.i8(*b);
             w.i8(*r);
@@ -489,7 +619,8 @@ impl AccountBaseline {
         }
     }
 
-    pub fn load(r: &mut Reader) -> Result<Self, CodecError> {
+    /// `format` is the engine snapshot format: 3 added the previous hour's event count.
+    pub fn load(r: &mut Reader, format: u32) -> Result<Self, CodecError> {
         let mut b = AccountBaseline::new(0);
         b.first_seen = r.i64()?;
         b.last_seen = r.i64()?;
@@ -506,6 +637,7 @@ impl AccountBaseline {
         b.hour = r.i32()?;
         b.current = HourTotals::load(r)?;
         b.previous = [r.u64()?, r.u64()?];
+        b.previous_events = if format >= 3 { r.u32()? } else { 0 };
         for i in 0..RECENT_HOURS {
             b.recent_bytes[i] = r.i8()?;
             b.recent_records[i] = r.i8()?;
@@ -543,6 +675,44 @@ impl<const N: usize> RecentSet<N> {
     }
 }
 
+impl KeyUsers {
+    fn save(&self, w: &mut Writer) {
+        w.u8(self.len() as u8);
+        for u in self.iter() {
+            w.u32(u.account);
+            w.i32(u.last_hour);
+            w.u8(u.hours);
+            w.bool(u.from_start);
+        }
+    }
+
+    fn load(r: &mut Reader) -> Result<Self, CodecError> {
+        let n = usize::from(r.u8()?);
+        if n > MAX_KEY_USERS {
+            return Err(r.invalid("key user count"));
+        }
+        let mut s = KeyUsers::default();
+        for slot in &mut s.users[..n] {
+            *slot = KeyUser { account: r.u32()?, last_hour: r.i32()?, hours: r.u8()?, from_start: r.bool()? };
+            if slot.account == 0 {
+                return Err(r.invalid("key user id"));
+            }
+        }
+        Ok(s)
+    }
+
+    /// Format 1 kept at most two users, learned in the key's first hour only: they are users
+    /// from the start, last seen when the key was.
+    fn from_legacy(legacy: &RecentSet<2>, last_seen: Millis) -> Self {
+        let mut s = KeyUsers::default();
+        let hour = time::hour_index(last_seen).clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32;
+        for (slot, account) in s.users.iter_mut().zip(legacy.iter()) {
+            *slot = KeyUser { account, last_hour: hour, hours: 1, from_start: true };
+        }
+        s
+    }
+}
+
 impl CredentialProfile {
     pub fn save(&self, w: &mut Writer) {
         w.u32(self.owner);
@@ -561,14 +731,22 @@ impl CredentialProfile {
         self.user_agents.save(w);
     }
 
-    pub fn load(r: &mut Reader) -> Result<Self, CodecError> {
+    /// `format` is the engine snapshot format (see `engine::snapshot`): 1 stored the users as
+    /// a `RecentSet<2>`, 2 and later as [`KeyUsers`].
+    pub fn load(r: &mut Reader, format: u32) -> Result<Self, CodecError> {
         let owner = r.u32()?;
         let name = r.string()?;
-        Ok(CredentialProfile {
+        let owner_stated = r.bool()?;
+        let (users, legacy_users) = if format >= 2 {
+            (KeyUsers::load(r)?, None)
+        } else {
+            (KeyUsers::default(), Some(RecentSet::<2>::load(r)?))
+        };
+        let mut profile = CredentialProfile {
             owner,
             owner_name: (!name.is_empty()).then(|| name.into_boxed_str()),
-            owner_stated: r.bool()?,
-            users: RecentSet::load(r)?,
+            owner_stated,
+            users,
             first_seen: r.i64()?,
             last_seen: r.i64()?,
             uses: r.u32()?,
@@ -579,7 +757,11 @@ impl CredentialProfile {
             asns: RecentSet::load(r)?,
             countries: RecentSet::load(r)?,
             user_agents: RecentSet::load(r)?,
-        })
+        };
+        if let Some(legacy) = legacy_users {
+            profile.users = KeyUsers::from_legacy(&legacy, profile.last_seen);
+        }
+        Ok(profile)
     }
 }
 
@@ -674,6 +856,133 @@ mod tests {
         assert_eq!(s.len(), 2);
         assert!(s.contains(5) && s.contains(4) && !s.contains(1));
         assert_eq!(country_name(country_code("de")), "DE");
+    }
+
+    #[test]
+    fn key_users_are_bounded_and_evict_the_stalest() {
+        let mut users = KeyUsers::default();
+        // Account 1 uses the key every hour for a day: established.
+        for h in 0..24 {
+            users.learn(MONDAY + h * HOUR, 1, h == 0);
+        }
+        // Then 10 one-off accounts, an hour apart.
+        for a in 2..12u32 {
+            users.learn(MONDAY + DAY + i64::from(a) * HOUR, a, false);
+        }
+        assert_eq!(users.len(), MAX_KEY_USERS);
+        let t = MONDAY + DAY + 12 * HOUR;
+        assert!(users.is_established(1, t, 3, false), "the established user is not evicted by one-off users");
+        assert!(users.contains(11) && users.contains(7) && !users.contains(6), "the stalest one-off users went first");
+        assert!(!users.is_established(11, t, 3, false), "one use is not enough");
+        users.learn(MONDAY + DAY + 20 * HOUR, 0, false);
+        assert_eq!(users.len(), MAX_KEY_USERS, "0 is not an account");
+    }
+
+    #[test]
+    fn key_users_need_distinct_hours_and_decay() {
+        let mut users = KeyUsers::default();
+        // Three uses within one hour count once.
+        for m in 0..3 {
+            users.learn(MONDAY + 10 * HOUR + m * 60_000, 5, false);
+        }
+        assert_eq!(users.get(5).unwrap().hours, 1);
+        assert!(!users.is_established(5, MONDAY + 11 * HOUR, 3, true));
+        // Daily at 10:00 for three more days: four distinct hours.
+        for d in 1..4 {
+            users.learn(MONDAY + d * DAY + 10 * HOUR, 5, false);
+        }
+        assert_eq!(users.get(5).unwrap().hours, 4);
+        assert!(users.is_established(5, MONDAY + 4 * DAY, 3, true));
+        // Unused for a week the count halves (4 -> 2): no longer established.
+        assert!(!users.is_established(5, MONDAY + 3 * DAY + 10 * HOUR + WEEK, 3, true));
+        // Coming back after two weeks starts from the decayed count: 4 >> 2 = 1, plus this hour.
+        users.learn(MONDAY + 3 * DAY + 10 * HOUR + 2 * WEEK, 5, false);
+        assert_eq!(users.get(5).unwrap().hours, 2);
+    }
+
+    #[test]
+    fn key_users_from_the_start_are_established_until_the_horizon() {
+        let mut profile = CredentialProfile::new(MONDAY);
+        let from = UseSource::default();
+        for (i, user) in [11u32, 13, 15].into_iter().enumerate() {
+            profile.learn_use(MONDAY + i as i64 * 60_000, user, "ci", &from, true);
+        }
+        let later = MONDAY + 3 * DAY;
+        for user in [11, 13, 15] {
+            assert!(profile.users.is_established(user, later, 3, true), "user {user} shares the key from the start");
+            assert!(!profile.users.is_established(user, later, 3, false), "unless the log says who owns it");
+        }
+        assert_eq!(profile.users.established_others(11, later, 3, true), 2);
+        // A user later in the key's life is not one from the start.
+        profile.learn_use(later, 17, "other", &from, false);
+        assert!(!profile.users.is_established(17, later + HOUR, 3, true));
+        // Past the horizon, a user from the start that stopped using the key fades out.
+        assert!(!profile.users.is_established(13, MONDAY + 5 * WEEK, 3, true));
+    }
+
+    #[test]
+    fn sliding_events_carry_the_previous_hour_and_older_formats_load() {
+        let mut b = AccountBaseline::new(MONDAY);
+        for minute in [55, 57, 65] {
+            let t = MONDAY + 2 * HOUR + minute * 60_000;
+            b.advance(t);
+            b.count(0, 0, false, false);
+            b.learn_activity(t);
+        }
+        let t = MONDAY + 3 * HOUR + 5 * 60_000;
+        assert_eq!(b.previous_hour_events(), 2);
+        assert!((b.sliding_events(t) - (1.0 + 2.0 * 55.0 / 60.0)).abs() < 1e-9);
+        // An idle hour between: nothing carries.
+        let mut idle = b.clone();
+        idle.advance(MONDAY + 5 * HOUR);
+        assert_eq!(idle.sliding_events(MONDAY + 5 * HOUR), 0.0);
+        for format in [2, 3] {
+            let mut w = Writer::default();
+            b.save_format(&mut w, format);
+            let mut r = Reader::new(&w.buf);
+            let back = AccountBaseline::load(&mut r, format).unwrap();
+            assert!(r.is_empty());
+            assert_eq!(back.previous_hour_events(), if format >= 3 { 2 } else { 0 });
+            assert_eq!(back.current_hour(), b.current_hour());
+        }
+    }
+
+    #[test]
+    fn key_users_survive_a_checkpoint_and_read_the_old_format() {
+        let mut profile = CredentialProfile::new(MONDAY);
+        profile.learn_use(MONDAY, 11, "a", &UseSource::default(), true);
+        profile.learn_use(MONDAY + DAY, 13, "b", &UseSource::default(), false);
+        let mut w = Writer::default();
+        profile.save(&mut w);
+        let back = CredentialProfile::load(&mut Reader::new(&w.buf), 2).unwrap();
+        assert_eq!(back.users, profile.users);
+        // Format 1 stored a RecentSet<2> of the users of the key's first hour.
+        let mut legacy = RecentSet::<2>::default();
+        legacy.insert(11);
+        legacy.insert(13);
+        let mut w = Writer::default();
+        w.u32(11);
+        w.str("a");
+        w.bool(false);
+        legacy.save(&mut w);
+        w.i64(MONDAY);
+        w.i64(MONDAY + DAY);
+        w.u32(2);
+        for _ in 0..3 {
+            w.opt_i64(None);
+        }
+        for set in [RecentSet::<8>::default().items.len(), 4, 4, 4] {
+            for _ in 0..set {
+                w.u32(0);
+            }
+            w.u8(0);
+        }
+        let mut r = Reader::new(&w.buf);
+        let old = CredentialProfile::load(&mut r, 1).unwrap();
+        assert!(r.is_empty());
+        assert_eq!(old.users.len(), 2);
+        assert!(old.users.is_established(13, MONDAY + 2 * DAY, 3, true), "old users were users from the start");
+        assert_eq!(old.users.get(11).unwrap().last_hour as i64, time::hour_index(MONDAY + DAY));
     }
 
     proptest! {

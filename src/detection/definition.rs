@@ -249,6 +249,14 @@ pub struct RevokedCredentialParams {
 #[serde(deny_unknown_fields)]
 pub struct ForeignCredentialParams {
     pub learn_users_for: Duration,
+    /// Distinct hours of use (decaying by half each week unused) that make an account an
+    /// established user of a key.
+    #[serde(default = "default_min_user_hours")]
+    pub min_user_hours: u8,
+}
+
+fn default_min_user_hours() -> u8 {
+    crate::detection::baseline::DEFAULT_MIN_USER_HOURS
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -411,7 +419,11 @@ fn build_kind(detector_type: DetectorType, params: toml::Value) -> Result<Detect
             DetectorKind::OffHours { params: p, schedules }
         }
         DetectorType::RevokedCredential => DetectorKind::RevokedCredential(typed(params)?),
-        DetectorType::ForeignCredential => DetectorKind::ForeignCredential(typed(params)?),
+        DetectorType::ForeignCredential => {
+            let p: ForeignCredentialParams = typed(params)?;
+            check(&mut problems, p.min_user_hours >= 1, "min_user_hours", "must be at least 1");
+            DetectorKind::ForeignCredential(p)
+        }
         DetectorType::NewNetwork => {
             let p: NewNetworkParams = typed(params)?;
             check(&mut problems, p.min_uses >= 1, "min_uses", "must be at least 1");

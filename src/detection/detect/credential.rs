@@ -58,6 +58,13 @@ pub fn revoked(
     })
 }
 
+/// A key presented by an account that is neither its owner nor one of its established users.
+///
+/// A key's users are learned over its life (see [`crate::detection::baseline::KeyUsers`]): an
+/// account that used it in several distinct hours recently, or (when the log does not say who
+/// owns the key) from the key's first hours, is one of its users. So a key several accounts
+/// share from the start is a shared key, not a foreign one. The alert names the key's owner or
+/// first user, never the account presenting it.
 pub fn foreign(
     ctx: &Context,
     params: &ForeignCredentialParams,
@@ -66,39 +73,66 @@ pub fn foreign(
     profile: Option<&CredentialProfile>,
 ) -> Option<Finding> {
     let account = ctx.event.account.as_ref();
+    let t = ctx.event.time;
     let stated = ctx.event.credential.as_ref().and_then(|c| c.owner.as_deref());
+    let min_hours = params.min_user_hours;
+    // Users from the key's first hours count only while nobody said who owns it.
+    let established =
+        |p: &CredentialProfile| p.users.is_established(account_key, t, min_hours, !p.owner_stated && stated.is_none());
     let (owner, how) = match (stated, profile) {
-        (Some(owner), _) if owner != account => (owner.to_string(), "which was issued to"),
-        (Some(_), _) | (None, None) => return None,
-        (None, Some(p)) if p.owner_stated && p.owner != 0 && p.owner != account_key => {
-            (p.owner_name.as_deref().unwrap_or("another account").to_string(), "which was issued to")
+        (Some(owner), _) if owner == account => return None,
+        (Some(owner), p) => match p {
+            Some(p) if established(p) => return None,
+            _ => (owner.to_string(), Issued::To),
+        },
+        (None, None) => return None,
+        (None, Some(p)) if p.owner == account_key || established(p) => return None,
+        (None, Some(p)) if p.owner_stated && p.owner != 0 => {
+            (p.owner_name.as_deref().unwrap_or("another account").to_string(), Issued::To)
         }
         (None, Some(p)) => {
-            let learning = ctx.event.time - p.first_seen <= params.learn_users_for.millis();
-            if p.owner_stated || learning || p.users.contains(account_key) {
+            let learning = t - p.first_seen <= params.learn_users_for.millis();
+            // An inferred owner named like the presenting account would be a hash collision.
+            if p.owner_stated || learning || p.owner_name.as_deref() == Some(account) {
                 return None;
             }
-            (p.owner_name.as_deref().unwrap_or("another account").to_string(), "which until now only")
+            let others = p.users.established_others(account_key, t, min_hours, true);
+            let others = others.saturating_sub(usize::from(p.users.is_established(p.owner, t, min_hours, true)));
+            (p.owner_name.as_deref().unwrap_or("another account").to_string(), Issued::UsedOnlyBy { others })
         }
     };
-    let summary = if how == "which until now only" {
-        format!("{account} presented key {key}, which until now only {owner} used. Check whether the key was copied between integrations or stolen.")
-    } else {
-        format!("{account} presented key {key}, {how} {owner}. Check whether the key was copied between integrations or stolen.")
+    let summary = match how {
+        Issued::To => format!(
+            "{account} presented key {key}, which was issued to {owner}. Check whether the key was copied between integrations or stolen."
+        ),
+        Issued::UsedOnlyBy { others: 0 } => format!(
+            "{account} presented key {key}, which until now only {owner} used. Check whether the key was copied between integrations or stolen."
+        ),
+        Issued::UsedOnlyBy { others } => format!(
+            "{account} presented key {key}, which until now only {owner} and {others} other account(s) used. Check whether the key was copied between integrations or stolen."
+        ),
     };
     Some(Finding {
         subject: ctx.account_subject(),
         observed: 1.0,
         expected: 0.0,
         score: 1.0,
-        window_start: profile.map_or(ctx.event.time, |p| p.first_seen),
-        window_end: ctx.event.time,
+        window_start: profile.map_or(t, |p| p.first_seen),
+        window_end: t,
         summary,
         baseline: facts([("owner", json!(owner)), ("uses", json!(profile.map_or(0, |p| p.uses)))]),
         new: vec![format!("account {account} using this key")],
         event_ids: Vec::new(),
         sql_filter: key_filter(key),
     })
+}
+
+#[derive(Clone, Copy)]
+enum Issued {
+    /// The log says (now or before) who owns the key.
+    To,
+    /// The owner is the key's first user; `others` established users besides it.
+    UsedOnlyBy { others: usize },
 }
 
 pub fn new_network(

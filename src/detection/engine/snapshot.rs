@@ -8,6 +8,14 @@ use crate::detection::definition::Detector;
 use crate::detection::detect::failed_auth::{BurstCounter, SprayCounter};
 use crate::state::codec::{CodecError, Reader, Writer};
 
+/// The engine section starts with this tag and its format number. Format 1 had neither and
+/// began with the detector count, which is never `u32::MAX`, so both are told apart.
+const FORMAT_TAG: u32 = u32::MAX;
+/// 2: a key's users as `KeyUsers` (up to 6, with last-seen hour and decaying hour counts)
+/// instead of a `RecentSet<2>`. 3: an account's previous-hour event count (off-hours on a
+/// sliding hour).
+pub const FORMAT: u32 = 3;
+
 impl Engine {
     /// Rough bytes held by the state, for the `state_bytes` metric (the memory bench measures
     /// the real figure with a counting allocator).
@@ -28,6 +36,8 @@ impl Engine {
     /// Encode the engine's state for a checkpoint. Detectors and options are configuration and
     /// are not saved; per-detector state is saved with the detector names it belongs to.
     pub fn save(&self, w: &mut Writer) {
+        w.u32(FORMAT_TAG);
+        w.u32(FORMAT);
         w.u32(self.detectors.len() as u32);
         for d in &self.detectors {
             w.str(&d.name);
@@ -84,7 +94,16 @@ impl Engine {
     /// open incidents) starts afresh, because it no longer means the same thing.
     pub fn restore(detectors: Vec<Detector>, options: EngineOptions, r: &mut Reader) -> Result<Engine, CodecError> {
         let mut engine = Engine::new(detectors, options);
-        let n = r.count(4)?;
+        let first = r.u32()?;
+        let (format, n) = if first == FORMAT_TAG {
+            let format = r.u32()?;
+            if !(1..=FORMAT).contains(&format) {
+                return Err(r.invalid("engine state format (written by a newer build?)"));
+            }
+            (format, r.count(4)?)
+        } else {
+            (1, first as usize)
+        };
         let names = (0..n).map(|_| r.string()).collect::<Result<Vec<_>, _>>()?;
         let same_detectors = names.iter().eq(engine.detectors.iter().map(|d| &d.name));
         engine.watermark = r.i64()?;
@@ -108,7 +127,7 @@ impl Engine {
         engine.accounts.reserve(n);
         for _ in 0..n {
             let key = r.u64()?;
-            let baseline = AccountBaseline::load(r)?;
+            let baseline = AccountBaseline::load(r, format)?;
             let partition = r.u32()?;
             let bursts_n = r.count(30)?;
             let mut bursts = Vec::with_capacity(if same_detectors { bursts_n } else { 0 });
@@ -125,7 +144,7 @@ impl Engine {
         engine.credentials.reserve(n);
         for _ in 0..n {
             let key = r.u64()?;
-            engine.credentials.insert(key, Box::new(CredentialProfile::load(r)?));
+            engine.credentials.insert(key, Box::new(CredentialProfile::load(r, format)?));
         }
         let n = r.count(24)?;
         for _ in 0..n {
