@@ -143,6 +143,8 @@ struct SilencesAt {
     file: Option<PathBuf>,
 }
 
+// Parsed once per run: the size of its largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum SilenceAction {
     /// Add a silence. Every given matcher must match; repeat one to allow several values.

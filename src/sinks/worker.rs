@@ -48,7 +48,7 @@ pub struct Plan {
 
 /// An alert after the plan: the route that sends it here and its masked body, or why not.
 enum Prepared {
-    Deliver(Route, Value),
+    Deliver(Box<Route>, Value),
     NotRouted,
     Silenced(String),
 }
@@ -57,7 +57,9 @@ impl Plan {
     fn prepare(&mut self, output: &str, entry: &Entry) -> Prepared {
         // The outbox holds what the pipeline serialized, so it parses.
         let mut alert: Value = serde_json::from_slice(&entry.body).unwrap_or_default();
-        let Some(route) = self.router.route_to(&alert, output).cloned() else { return Prepared::NotRouted };
+        let Some(route) = self.router.route_to(&alert, output).cloned().map(Box::new) else {
+            return Prepared::NotRouted;
+        };
         if let Some(id) = self.silences.silencing(&alert, chrono::Utc::now()) {
             return Prepared::Silenced(id.to_string());
         }

@@ -222,7 +222,7 @@ proptest::proptest! {
                 proptest::prop_assert_eq!(&alert.account, &account);
                 let named = alert.summary.split(", which ").nth(1).unwrap_or("");
                 proptest::prop_assert!(
-                    !named.split(|c: char| c == ' ' || c == '.').any(|w| w == account),
+                    !named.split([' ', '.']).any(|w| w == account),
                     "{}", alert.summary
                 );
             }
