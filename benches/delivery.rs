@@ -12,7 +12,9 @@
 //!    is spawned and timed until the receiver has counted N verified requests.
 //!
 //! Also printed, to tell where the time goes: the connections the receiver accepted (1 means
-//! keep-alive works), and the latency of single requests (p50, p99). The target:
+//! keep-alive works), and the latency of single requests (p50, p99). With
+//! `AUDITWATCH_BENCH_RECEIVER_NODELAY=0` the receiver leaves Nagle's algorithm on (the sink's
+//! side, reqwest, always sets TCP_NODELAY). The target:
 //! at least 2,000 alerts/s delivered. The machine is shared: numbers swing.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -63,6 +65,8 @@ impl Receiver {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
         let shared = (key, counts.clone());
+        // `AUDITWATCH_BENCH_RECEIVER_NODELAY=0`: a receiver that leaves Nagle on.
+        let nodelay = std::env::var("AUDITWATCH_BENCH_RECEIVER_NODELAY").map_or(true, |v| v != "0");
         let thread = std::thread::Builder::new()
             .name("bench-receiver".into())
             .spawn(move || {
@@ -70,7 +74,9 @@ impl Receiver {
                     let connections = shared.1.clone();
                     let listener = tokio::net::TcpListener::from_std(listener).expect("listener").tap_io(move |tcp| {
                         connections.connections.fetch_add(1, Ordering::Relaxed);
-                        let _ = tcp.set_nodelay(true);
+                        if nodelay {
+                            let _ = tcp.set_nodelay(true);
+                        }
                     });
                     let app = axum::Router::new().route("/alerts", post(take)).with_state(shared);
                     let _ = axum::serve(listener, app)
