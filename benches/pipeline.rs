@@ -343,6 +343,8 @@ struct HungReceiver {
     port: u16,
     connections: Arc<std::sync::atomic::AtomicU64>,
     requests: Arc<std::sync::atomic::AtomicU64>,
+    /// When each connection was accepted.
+    accepted: Arc<Mutex<Vec<Instant>>>,
     stop: Arc<std::sync::atomic::AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -356,13 +358,15 @@ impl HungReceiver {
         let connections = Arc::new(AtomicU64::new(0));
         let requests = Arc::new(AtomicU64::new(0));
         let stop = Arc::new(AtomicBool::new(false));
-        let (c, r, st) = (connections.clone(), requests.clone(), stop.clone());
+        let accepted: Arc<Mutex<Vec<Instant>>> = Arc::default();
+        let (c, r, st, at) = (connections.clone(), requests.clone(), stop.clone(), accepted.clone());
         let thread = std::thread::spawn(move || {
             let mut held = Vec::new();
             while !st.load(Ordering::Relaxed) {
                 match listener.accept() {
                     Ok((stream, _)) => {
                         c.fetch_add(1, Ordering::Relaxed);
+                        at.lock().unwrap().push(Instant::now());
                         let (r, st) = (r.clone(), st.clone());
                         held.push(std::thread::spawn(move || {
                             use std::io::Read;
@@ -397,7 +401,7 @@ impl HungReceiver {
                 let _ = h.join();
             }
         });
-        HungReceiver { port, connections, requests, stop, thread: Some(thread) }
+        HungReceiver { port, connections, requests, accepted, stop, thread: Some(thread) }
     }
 
     fn counts(&self) -> (u64, u64) {
@@ -438,13 +442,21 @@ fn hanging_webhook() {
     let mut hanging = Vec::new();
     let mut shutdowns = Vec::new();
     let mut requests_at = Vec::new();
+    let mut overlaps = Vec::new();
     for round in 0..6 {
         let state = dir.join(format!("state-{round}"));
         let with_hung = round % 2 == 1;
         let outputs = if with_hung { format!("{}{hung}", plain(round)) } else { plain(round) };
-        let timing = run_pipeline(&config_with(&bootstrap, &format!("hanging-{round}"), &state, "events", &outputs), n);
+        let config = config_with(&bootstrap, &format!("hanging-{round}"), &state, "events", &outputs);
+        let begun = Instant::now();
+        let timing = run_pipeline(&config, n);
         let rate = n as f64 / timing.after_join().as_secs_f64();
         if with_hung {
+            // When, in this run, the webhook's first request went out (and hung): the seconds
+            // of ingestion after it ran with the sink hanging.
+            let ended = begun + (Instant::now() - begun) - timing.shutdown;
+            let first = receiver.accepted.lock().unwrap().iter().copied().find(|&t| t >= begun);
+            overlaps.push(first.map(|t| (ended.saturating_duration_since(t).as_secs_f64() * 10.0).round() / 10.0));
             hanging.push(rate);
             shutdowns.push(timing.shutdown.as_secs_f64());
             requests_at.push(receiver.counts());
@@ -481,6 +493,10 @@ fn hanging_webhook() {
     println!(
         "  drop                      {:>9.1} % (target <= 10 %)",
         100.0 * (1.0 - median(&hanging) / median(&free))
+    );
+    println!(
+        "  ingestion seconds after the webhook's first request hung, per run: {overlaps:?} (of {:?} s after the join)",
+        hanging.iter().map(|r| (n as f64 / r * 10.0).round() / 10.0).collect::<Vec<_>>()
     );
     println!(
         "  shutdown with the hanging webhook {:?} s (the sinks' drain waits a quarter of shutdown_timeout)",
