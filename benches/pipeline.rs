@@ -11,7 +11,10 @@
 //! 4. against a real broker: a tansu process (from `AUDITWATCH_TANSU` or `PATH`; skipped with a
 //!    message when absent), the run path against a bare consumer reading the same topic;
 //! 5. a blocked sink: ingestion with a file sink on a FIFO that nobody opens for 60 s, against
-//!    the same run without it.
+//!    the same run without it;
+//! 6. a hanging webhook (`hanging-webhook`): ingestion with a webhook output (`timeout =
+//!    "60s"`) to a loopback receiver that accepts connections and reads requests but never
+//!    answers, against the same run without it.
 //!
 //! The mock cluster keeps only ~5 MB per partition, so the topic has 256 partitions and the
 //! traffic comes from 1500 accounts.
@@ -330,6 +333,181 @@ fn blocked_sink() {
     println!("  after the block the hung sink read {backlog} alert lines of its backlog");
 }
 
+/// The secret the hanging-webhook mode's output signs with, set in the environment (the
+/// pipeline resolves secrets there) before any thread starts.
+const HANGING_SECRET_VAR: &str = "AUDITWATCH_BENCH_WEBHOOK_SECRET";
+
+/// A loopback "receiver" that accepts every connection and reads what comes, but never
+/// answers, until `stop` is set. Counts connections and requests (`POST ` lines) it saw.
+struct HungReceiver {
+    port: u16,
+    connections: Arc<std::sync::atomic::AtomicU64>,
+    requests: Arc<std::sync::atomic::AtomicU64>,
+    /// When each connection was accepted.
+    accepted: Arc<Mutex<Vec<Instant>>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl HungReceiver {
+    fn start() -> HungReceiver {
+        use std::sync::atomic::{AtomicBool, AtomicU64};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let port = listener.local_addr().expect("addr").port();
+        let connections = Arc::new(AtomicU64::new(0));
+        let requests = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let accepted: Arc<Mutex<Vec<Instant>>> = Arc::default();
+        let (c, r, st, at) = (connections.clone(), requests.clone(), stop.clone(), accepted.clone());
+        let thread = std::thread::spawn(move || {
+            let mut held = Vec::new();
+            while !st.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        c.fetch_add(1, Ordering::Relaxed);
+                        at.lock().unwrap().push(Instant::now());
+                        let (r, st) = (r.clone(), st.clone());
+                        held.push(std::thread::spawn(move || {
+                            use std::io::Read;
+                            let mut stream = stream;
+                            let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
+                            let mut buf = [0u8; 16 << 10];
+                            while !st.load(Ordering::Relaxed) {
+                                match stream.read(&mut buf) {
+                                    Ok(0) => break,
+                                    Ok(n) => {
+                                        let seen = buf[..n].windows(5).filter(|w| w == b"POST ").count();
+                                        r.fetch_add(seen as u64, Ordering::Relaxed);
+                                    }
+                                    Err(e)
+                                        if matches!(
+                                            e.kind(),
+                                            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                                        ) => {}
+                                    Err(_) => break,
+                                }
+                            }
+                            // Dropping the stream closes the connection, unanswered.
+                        }));
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        std::thread::sleep(Duration::from_millis(5))
+                    }
+                    Err(_) => break,
+                }
+            }
+            for h in held {
+                let _ = h.join();
+            }
+        });
+        HungReceiver { port, connections, requests, accepted, stop, thread: Some(thread) }
+    }
+
+    fn counts(&self) -> (u64, u64) {
+        (self.connections.load(Ordering::Relaxed), self.requests.load(Ordering::Relaxed))
+    }
+}
+
+impl Drop for HungReceiver {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Ingestion with a webhook output whose receiver hangs (every request waits out the 60 s
+/// timeout), against the same run without it; both also write to a plain file and the alerts
+/// topic. Alternating, 3 runs each, medians after the join, like `blocked`.
+fn hanging_webhook() {
+    const HANG: Duration = Duration::from_secs(60);
+    let (cluster, n) = filled_mock_cluster();
+    let bootstrap = cluster.bootstrap_servers();
+    let dir = std::env::temp_dir().join(format!("auditwatch-bench-hanging-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let receiver = HungReceiver::start();
+    let plain = |round: usize| {
+        format!("[[outputs]]\ntype = \"file\"\npath = \"{}\"\n", dir.join(format!("plain-{round}.jsonl")).display())
+    };
+    let hung = format!(
+        "[[outputs]]\ntype = \"webhook\"\nurl = \"http://127.0.0.1:{}/alerts\"\nallow_http = true\nsecrets = [{{ env = \"{HANGING_SECRET_VAR}\" }}]\ntimeout = \"{}s\"\n",
+        receiver.port,
+        HANG.as_secs()
+    );
+    let started = Instant::now();
+    let mut free = Vec::new();
+    let mut hanging = Vec::new();
+    let mut shutdowns = Vec::new();
+    let mut requests_at = Vec::new();
+    let mut overlaps = Vec::new();
+    for round in 0..6 {
+        let state = dir.join(format!("state-{round}"));
+        let with_hung = round % 2 == 1;
+        let outputs = if with_hung { format!("{}{hung}", plain(round)) } else { plain(round) };
+        let config = config_with(&bootstrap, &format!("hanging-{round}"), &state, "events", &outputs);
+        let begun = Instant::now();
+        let timing = run_pipeline(&config, n);
+        let rate = n as f64 / timing.after_join().as_secs_f64();
+        if with_hung {
+            // When, in this run, the webhook's first request went out (and hung): the seconds
+            // of ingestion after it ran with the sink hanging.
+            let ended = begun + (Instant::now() - begun) - timing.shutdown;
+            let first = receiver.accepted.lock().unwrap().iter().copied().find(|&t| t >= begun);
+            overlaps.push(first.map(|t| (ended.saturating_duration_since(t).as_secs_f64() * 10.0).round() / 10.0));
+            hanging.push(rate);
+            shutdowns.push(timing.shutdown.as_secs_f64());
+            requests_at.push(receiver.counts());
+            // Past the timeout the request fails and is retried: the run would no longer lie
+            // wholly inside one hang.
+            if timing.total >= HANG {
+                println!("  (run {round} took {:.0} s, longer than the hang)", timing.total.as_secs_f64());
+            }
+        } else {
+            free.push(rate)
+        }
+    }
+    let elapsed = started.elapsed();
+    let alerts = std::fs::read_to_string(dir.join("plain-0.jsonl")).map(|t| t.lines().count()).unwrap_or(0);
+    let (connections, requests) = receiver.counts();
+    drop(receiver);
+    let _ = std::fs::remove_dir_all(&dir);
+    let median = |v: &[f64]| {
+        let mut v = v.to_vec();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let runs = |v: &[f64]| v.iter().map(|r| r.round()).collect::<Vec<_>>();
+    println!(
+        "ingestion with a webhook hanging for {} s ({n} events, {alerts} alerts a run, 3 runs each, alternating):",
+        HANG.as_secs()
+    );
+    println!("  without the webhook       {:>10.0} events/s median after the join {:?}", median(&free), runs(&free));
+    println!(
+        "  with the hanging webhook  {:>10.0} events/s median after the join {:?}",
+        median(&hanging),
+        runs(&hanging)
+    );
+    println!(
+        "  drop                      {:>9.1} % (target <= 10 %)",
+        100.0 * (1.0 - median(&hanging) / median(&free))
+    );
+    println!(
+        "  ingestion seconds after the webhook's first request hung, per run: {overlaps:?} (of {:?} s after the join)",
+        hanging.iter().map(|r| (n as f64 / r * 10.0).round() / 10.0).collect::<Vec<_>>()
+    );
+    println!(
+        "  shutdown with the hanging webhook {:?} s (the sinks' drain waits a quarter of shutdown_timeout)",
+        shutdowns.iter().map(|s| (s * 10.0).round() / 10.0).collect::<Vec<_>>()
+    );
+    println!(
+        "  the receiver held {connections} connections and saw {requests} requests, none answered (after each run: {requests_at:?}); all 6 runs took {:.0} s",
+        elapsed.as_secs_f64()
+    );
+}
+
 fn alert_latency() {
     let cluster = MockCluster::new(1).expect("mock cluster");
     cluster.create_topic("live", 16, 1).expect("topic");
@@ -577,6 +755,9 @@ fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         return;
     }
+    // The hanging webhook's signing secret, before any thread starts (set_var is not
+    // thread-safe); a key of 24 zero bytes, for benches only.
+    std::env::set_var(HANGING_SECRET_VAR, "whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
     // Library logs on stderr, errors only unless `RUST_LOG` says otherwise.
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "error".into());
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
@@ -597,5 +778,8 @@ fn main() {
     }
     if wanted("blocked") {
         blocked_sink();
+    }
+    if wanted("hanging-webhook") {
+        hanging_webhook();
     }
 }
