@@ -136,6 +136,8 @@ impl Worker {
                     let mut kept = Vec::with_capacity(batch.len());
                     for entry in batch {
                         match plan.prepare(&name, &entry) {
+                            // Unmasked, the body goes out as the outbox holds it.
+                            Prepared::Deliver(..) if plan.mask.is_empty() => kept.push(entry),
                             Prepared::Deliver(_, alert) => {
                                 let body = serde_json::to_vec(&alert).unwrap_or_default();
                                 kept.push(Entry { body, ..entry });
