@@ -3,11 +3,11 @@
 //! flow, its invariants, and where each stage lives.
 //!
 //! ```text
-//!  Kafka topics ──► pipeline ──► input::formats ──► detection::engine ──► alerts outbox ──► a worker per sink
-//!  (or JSON lines  (poll batch,   (native, CloudTrail,  (per-account        (state::outbox,    (sinks: stdout, file,
-//!   for replay)     offsets)       OCSF → AuditEvent)    baselines,          durable log)       Kafka; retries with
-//!                      │               │ bad input       detectors,                             backoff, own cursor)
-//!                      │               ▼                 incidents)
+//!  Kafka topics ──► pipeline ──► input::formats ──► detection::engine ──► alerts outbox ──► a worker per output
+//!  (or JSON lines  (poll batch,   (native, CloudTrail,  (per-account        (state::outbox,    (alerting: route, silence,
+//!   for replay)     offsets)       OCSF → AuditEvent)    baselines,          durable log)       mask, group; sinks: feeds
+//!                      │               │ bad input       detectors,                             and notifiers; retries with
+//!                      │               ▼                 incidents)                             backoff, own cursor)
 //!                      │         dead-letter outbox ──► worker ──► dead-letter topic
 //!                      │
 //!                      ├──► (retention: Arrow batches to Parquet, a later participant)
@@ -32,8 +32,8 @@
 //!   [`input::event::DecodeError`] and goes to the dead-letter destination. An offset is
 //!   committed only once a checkpoint holds the state of its event and the alerts and dead
 //!   letters it raised are durable in the outboxes (dead letters also confirmed by their topic).
-//!   A sink counts an alert delivered only once its destination confirmed it; a slow or dead
-//!   sink delays only itself.
+//!   A sink counts an alert delivered only once its destination confirmed it (a notifier: once
+//!   its durable groups hold it); a slow or dead sink delays only itself.
 //! - **Same ids.** Alert ids are deterministic: after a crash the engine replays from the
 //!   checkpoint, raises the same ids, and the outbox does not take an id it holds twice.
 //!
@@ -47,8 +47,10 @@
 //!   [`pipeline::offsets`], [`pipeline::barrier`].
 //! - [`state`]: what survives a restart: [`state::checkpoint`] (with [`state::codec`]),
 //!   [`state::engine_state`], [`state::outbox`].
-//! - [`sinks`]: where alerts go, one file per sink behind [`sinks::Sink`], and the
-//!   [`sinks::worker`] that drives each.
+//! - [`alerting`]: between the outbox and a sink: routes, silences, masking, and grouping into
+//!   notifications for the outputs people read.
+//! - [`sinks`]: where alerts go, one file per sink behind [`sinks::Sink`] (feeds for machines,
+//!   notifiers for people), and the [`sinks::worker`] that drives each.
 //! - [`admin`]: Prometheus [`admin::metrics`] and the admin HTTP server ([`admin::http`]).
 //! - [`config`]: the TOML file, env layering, secrets, validation; detector files are read from
 //!   disk here too ([`config::detectors`]). Config and detector files report what is wrong with
