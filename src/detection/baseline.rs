@@ -380,13 +380,16 @@ impl<const N: usize> RecentSet<N> {
 }
 
 /// Most accounts a key's user set follows; when full, the stalest is evicted.
-pub const MAX_KEY_USERS: usize = 6;
+pub const MAX_KEY_USERS: usize = 4;
 /// A user's count of distinct hours halves for every week it does not use the key.
 const USER_HALF_LIFE_HOURS: i64 = 7 * 24;
 /// Distinct hours of use that make an account an established user of a key.
 pub const DEFAULT_MIN_USER_HOURS: u8 = 3;
 /// A user from the key's first hours stays established this long after its last use.
 const USER_HORIZON_HOURS: i64 = 4 * USER_HALF_LIFE_HOURS;
+/// The distinct-hours count saturates here: it lives in the low 7 bits of a byte.
+const MAX_USER_HOURS: u8 = 0x7f;
+const FROM_START: u8 = 0x80;
 
 /// One account that presented a key.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -411,15 +414,35 @@ impl KeyUser {
 
 /// The accounts that use a key, learned over its whole life: a bounded set with last-seen
 /// times and a decaying count of distinct hours of use, so an account that stopped using the
-/// key fades out and the stalest one makes room for a newcomer.
+/// key fades out and the stalest one makes room for a newcomer. Stored as columns (9 bytes a
+/// user instead of a padded 12): every key of every account carries one.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct KeyUsers {
-    users: [KeyUser; MAX_KEY_USERS],
+    accounts: [u32; MAX_KEY_USERS],
+    last_hours: [i32; MAX_KEY_USERS],
+    /// Distinct hours in the low 7 bits, [`FROM_START`] in the top one.
+    hours: [u8; MAX_KEY_USERS],
 }
 
 impl KeyUsers {
-    pub fn get(&self, account: u32) -> Option<&KeyUser> {
-        self.users.iter().find(|u| u.account == account && account != 0)
+    fn at(&self, i: usize) -> KeyUser {
+        KeyUser {
+            account: self.accounts[i],
+            last_hour: self.last_hours[i],
+            hours: self.hours[i] & MAX_USER_HOURS,
+            from_start: self.hours[i] & FROM_START != 0,
+        }
+    }
+
+    fn set(&mut self, i: usize, user: KeyUser) {
+        self.accounts[i] = user.account;
+        self.last_hours[i] = user.last_hour;
+        self.hours[i] = user.hours.min(MAX_USER_HOURS) | if user.from_start { FROM_START } else { 0 };
+    }
+
+    pub fn get(&self, account: u32) -> Option<KeyUser> {
+        let i = self.accounts.iter().position(|&a| a == account && account != 0)?;
+        Some(self.at(i))
     }
 
     pub fn contains(&self, account: u32) -> bool {
@@ -427,15 +450,15 @@ impl KeyUsers {
     }
 
     pub fn len(&self) -> usize {
-        self.users.iter().filter(|u| u.account != 0).count()
+        self.accounts.iter().filter(|&&a| a != 0).count()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = &KeyUser> + '_ {
-        self.users.iter().filter(|u| u.account != 0)
+    pub fn iter(&self) -> impl Iterator<Item = KeyUser> + '_ {
+        (0..MAX_KEY_USERS).filter(|&i| self.accounts[i] != 0).map(|i| self.at(i))
     }
 
     /// Learn one use at `t` by `account`; `from_start` when the key is in its first hours.
@@ -445,24 +468,25 @@ impl KeyUsers {
         }
         let now = time::hour_index(t);
         let hour = now.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32;
-        if let Some(user) = self.users.iter_mut().find(|u| u.account == account) {
+        if let Some(i) = self.accounts.iter().position(|&a| a == account) {
+            let mut user = self.at(i);
             if hour > user.last_hour {
                 user.hours = user.decayed_hours(now).saturating_add(1);
                 user.last_hour = hour;
             }
             user.from_start |= from_start;
+            self.set(i, user);
             return;
         }
         // An empty slot, else the stalest: one no longer established first, then the one
         // unseen for longest.
-        let slot = self
-            .users
-            .iter_mut()
-            .min_by_key(|u| {
+        let slot = (0..MAX_KEY_USERS)
+            .min_by_key(|&i| {
+                let u = self.at(i);
                 (u.account != 0, u.account != 0 && u.established(now, DEFAULT_MIN_USER_HOURS, true), u.last_hour)
             })
             .expect("MAX_KEY_USERS > 0");
-        *slot = KeyUser { account, last_hour: hour, hours: 1, from_start };
+        self.set(slot, KeyUser { account, last_hour: hour, hours: 1, from_start });
     }
 
     /// Whether `account` is an established user at `t`: it used the key in at least
@@ -692,11 +716,12 @@ impl KeyUsers {
             return Err(r.invalid("key user count"));
         }
         let mut s = KeyUsers::default();
-        for slot in &mut s.users[..n] {
-            *slot = KeyUser { account: r.u32()?, last_hour: r.i32()?, hours: r.u8()?, from_start: r.bool()? };
-            if slot.account == 0 {
+        for i in 0..n {
+            let user = KeyUser { account: r.u32()?, last_hour: r.i32()?, hours: r.u8()?, from_start: r.bool()? };
+            if user.account == 0 {
                 return Err(r.invalid("key user id"));
             }
+            s.set(i, user);
         }
         Ok(s)
     }
@@ -706,8 +731,8 @@ impl KeyUsers {
     fn from_legacy(legacy: &RecentSet<2>, last_seen: Millis) -> Self {
         let mut s = KeyUsers::default();
         let hour = time::hour_index(last_seen).clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32;
-        for (slot, account) in s.users.iter_mut().zip(legacy.iter()) {
-            *slot = KeyUser { account, last_hour: hour, hours: 1, from_start: true };
+        for (i, account) in legacy.iter().enumerate() {
+            s.set(i, KeyUser { account, last_hour: hour, hours: 1, from_start: true });
         }
         s
     }
@@ -872,7 +897,8 @@ mod tests {
         assert_eq!(users.len(), MAX_KEY_USERS);
         let t = MONDAY + DAY + 12 * HOUR;
         assert!(users.is_established(1, t, 3, false), "the established user is not evicted by one-off users");
-        assert!(users.contains(11) && users.contains(7) && !users.contains(6), "the stalest one-off users went first");
+        let kept = 12 - (MAX_KEY_USERS as u32 - 1);
+        assert!((kept..12).all(|a| users.contains(a)) && !users.contains(kept - 1), "the stalest one-off users went first");
         assert!(!users.is_established(11, t, 3, false), "one use is not enough");
         users.learn(MONDAY + DAY + 20 * HOUR, 0, false);
         assert_eq!(users.len(), MAX_KEY_USERS, "0 is not an account");

@@ -11,7 +11,7 @@ use crate::state::codec::{CodecError, Reader, Writer};
 /// The engine section starts with this tag and its format number. Format 1 had neither and
 /// began with the detector count, which is never `u32::MAX`, so both are told apart.
 const FORMAT_TAG: u32 = u32::MAX;
-/// 2: a key's users as `KeyUsers` (up to 6, with last-seen hour and decaying hour counts)
+/// 2: a key's users as `KeyUsers` (up to 4, with last-seen hour and decaying hour counts)
 /// instead of a `RecentSet<2>`. 3: an account's previous-hour event count (off-hours on a
 /// sliding hour).
 pub const FORMAT: u32 = 3;
