@@ -513,3 +513,39 @@ fn the_webhook_worker_retries_honours_retry_after_and_dead_letters_a_refusal() {
     assert_eq!(m("auditwatch_sink_dead_lettered_total{sink=\"soar\"}"), 1.0);
     assert_eq!(m("auditwatch_sink_delivered_total{sink=\"soar\"}"), 1.0);
 }
+
+/// `auditwatch silence add|list|expire` on a silences file: the id it prints lists as active,
+/// expires, and then lists only with `--all`; a silence without a matcher or with a bad
+/// severity is refused with the reason.
+#[test]
+fn silence_commands_add_list_and_expire() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("silences.json");
+    let file = file.to_str().unwrap();
+    let run = |args: &[&str]| std::process::Command::new(crate::support::binary()).args(args).output().unwrap();
+    let text = |out: &std::process::Output| String::from_utf8_lossy(&out.stdout).to_string();
+    let added = run(&["silence", "add", "--file", file, "--account", "ci-*", "--reason", "freeze", "--by", "jane", "--for", "2h"]);
+    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+    let id = text(&added).trim().to_string();
+    assert!(id.starts_with("s-"), "{id}");
+    let listed = text(&run(&["silence", "list", "--file", file]));
+    let line = listed.lines().find(|l| l.starts_with(&id)).unwrap_or_else(|| panic!("{listed}"));
+    assert!(line.contains("active") && line.contains("jane") && line.contains("ci-*") && line.contains("freeze"), "{line}");
+    // The service reads the same file: the silence applies to a matching alert.
+    let mut silences = Silences::new(file.into());
+    let ci = serde_json::json!({"account": "ci-deploy"});
+    assert_eq!(silences.silencing(&ci, chrono::Utc::now()), Some(id.as_str()));
+
+    assert!(run(&["silence", "expire", "--file", file, &id]).status.success());
+    assert!(!text(&run(&["silence", "list", "--file", file])).contains(&id), "expired ones are hidden");
+    let all = text(&run(&["silence", "list", "--file", file, "--all"]));
+    assert!(all.lines().any(|l| l.starts_with(&id) && l.contains("expired")), "{all}");
+    assert_eq!(Silences::new(file.into()).silencing(&ci, chrono::Utc::now() + chrono::Duration::seconds(1)), None);
+
+    let refused = run(&["silence", "add", "--file", file, "--reason", "x", "--for", "1h"]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("at least one matcher"));
+    let refused = run(&["silence", "add", "--file", file, "--severity", "urgent", "--reason", "x", "--for", "1h"]);
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("`urgent` is not a severity"));
+    assert!(!run(&["silence", "expire", "--file", file, "s-nope"]).status.success());
+}
