@@ -67,4 +67,5 @@ pub mod problem;
 pub mod replay;
 pub mod sinks;
 pub mod state;
+pub mod store;
 pub mod synthetic;
