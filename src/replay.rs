@@ -392,14 +392,7 @@ impl Run<'_> {
         });
         match (rejection, time) {
             (None, Some(time)) => store.event(source, position, time, raw),
-            (Some(rejection), time) => {
-                let time = time.unwrap_or_else(|| {
-                    std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .map_or(0, |d| d.as_millis() as i64)
-                });
-                store.dead_letter(source, position, time, rejection, raw)
-            }
+            (Some(rejection), time) => store.dead_letter(source, position, time, rejection, raw),
             (None, None) => {}
         }
         if store.has_sealed() {

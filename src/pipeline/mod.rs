@@ -372,7 +372,7 @@ impl<'a> Pipeline<'a> {
                 self.dead_letter(message, &rejection)?;
                 if let Some((store, source)) = self.store_source(topic_index, message) {
                     // A dead letter's day: its event's time when it has one, else when it arrived.
-                    let time = time.or(message.timestamp().to_millis()).unwrap_or_else(unix_ms);
+                    let time = time.or(message.timestamp().to_millis());
                     store.dead_letter(source, message.offset(), time, &rejection, message.payload().unwrap_or(&[]));
                 }
             }

@@ -110,6 +110,8 @@ struct Row {
 }
 
 struct Rejected {
+    /// The event's time, or when the message arrived, if known.
+    time: Option<Millis>,
     kind: &'static str,
     field: Option<String>,
     reason: String,
@@ -193,19 +195,27 @@ impl Store {
         self.push(Table::Events, source, Row { position, time, raw: 0..0, rejected: None }, raw);
     }
 
-    /// Keep a dead letter; `time` decides its day (see [`schema`]).
-    pub fn dead_letter(&mut self, source: SourceId, position: i64, time: Millis, rejection: &Rejection, raw: &[u8]) {
+    /// Keep a dead letter. Its day is that of `time` (its event's time, or when it arrived),
+    /// else of today: a replayed line that is not an event has no time of its own.
+    pub fn dead_letter(
+        &mut self,
+        source: SourceId,
+        position: i64,
+        time: Option<Millis>,
+        rejection: &Rejection,
+        raw: &[u8],
+    ) {
+        let day_time = time.unwrap_or_else(|| {
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+        });
         let rejected = Rejected {
+            time,
             kind: rejection.kind(),
             field: rejection.field().map(str::to_string),
             reason: rejection.reason(),
         };
-        self.push(
-            Table::DeadLetters,
-            source,
-            Row { position, time, raw: 0..0, rejected: Some(Box::new(rejected)) },
-            raw,
-        );
+        let row = Row { position, time: day_time, raw: 0..0, rejected: Some(Box::new(rejected)) };
+        self.push(Table::DeadLetters, source, row, raw);
     }
 
     fn push(&mut self, table: Table, source: SourceId, mut row: Row, raw: &[u8]) {

@@ -8,7 +8,8 @@
 //! account, then time, so a reader filtering on an account skips most row groups.
 //!
 //! `dead_letters`: `time` (the event's, for an event rejected as late, else when it was
-//! received), `kind`, `field`, `reason`, `origin`, and `raw` as bytes (they may not be text).
+//! received from Kafka; null for a replayed line that is not an event), `kind`, `field`,
+//! `reason`, `origin`, and `raw` as bytes (they may not be text).
 
 use std::sync::{Arc, OnceLock};
 
@@ -22,8 +23,8 @@ use super::{Segment, SourceKind, Table};
 use crate::input::event::AuditEvent;
 use crate::input::formats::{decode_as, InputFormat};
 
-fn time_field(name: &str) -> Field {
-    Field::new(name, DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())), false)
+fn time_field(nullable: bool) -> Field {
+    Field::new("time", DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())), nullable)
 }
 
 pub fn events() -> SchemaRef {
@@ -32,7 +33,7 @@ pub fn events() -> SchemaRef {
         .get_or_init(|| {
             let text = |name, nullable| Field::new(name, DataType::Utf8, nullable);
             Arc::new(Schema::new(vec![
-                time_field("time"),
+                time_field(false),
                 text("account", false),
                 text("tenant", true),
                 text("action", false),
@@ -63,7 +64,7 @@ pub fn dead_letters() -> SchemaRef {
     SCHEMA
         .get_or_init(|| {
             Arc::new(Schema::new(vec![
-                time_field("time"),
+                time_field(true),
                 Field::new("kind", DataType::Utf8, false),
                 Field::new("field", DataType::Utf8, true),
                 Field::new("reason", DataType::Utf8, false),
@@ -194,7 +195,7 @@ fn dead_letters_batch(segment: &Segment) -> Result<RecordBatch, String> {
     for &i in &order {
         let row = &segment.rows[i];
         let rejected = row.rejected.as_deref().ok_or("a dead letter without its rejection")?;
-        time.append_value(row.time);
+        time.append_option(rejected.time);
         kind.append_value(rejected.kind);
         field.append_option(rejected.field.as_deref());
         reason.append_value(&rejected.reason);

@@ -107,7 +107,7 @@ fn dead_letters_keep_their_reason_and_raw_bytes() {
     let mut store = store(dir.path(), 1 << 20);
     let file = store.source(SourceKind::File { name: "in/a.jsonl".into(), records: false }, InputFormat::Native);
     let rejection = Rejection::Decode(DecodeError::too_large(10, 5));
-    store.dead_letter(file, 3, millis("2026-01-19T00:00:00Z"), &rejection, b"\xff\xfe");
+    store.dead_letter(file, 3, Some(millis("2026-01-19T00:00:00Z")), &rejection, b"\xff\xfe");
     store.write_all().unwrap();
     let written = files(dir.path(), "dead_letters");
     assert_eq!(written.len(), 1);
