@@ -136,8 +136,7 @@ fn after_a_clean_run_the_service_store_holds_every_good_event_once() {
     let control = Control::default();
     let metrics = Arc::new(Metrics::new(&["audit.events".to_string()]));
     let total = messages.len() as u64;
-    let summary =
-        run_until_done(&config, &control, metrics, || control.handled.load(Ordering::Relaxed) >= total);
+    let summary = run_until_done(&config, &control, metrics, || control.handled.load(Ordering::Relaxed) >= total);
     let expected = expected(&messages);
     assert_eq!((summary.events, summary.dead_letters), (expected.0, expected.2));
     assert!(summary.checkpoints >= 1);
