@@ -33,6 +33,7 @@
 //!   [`input::event::DecodeError`] and goes to the dead-letter destination. An offset is
 //!   committed only once a checkpoint holds the state of its event and the alerts and dead
 //!   letters it raised are durable in the outboxes (dead letters also confirmed by their topic).
+//!   With a store, an offset is committed only once its event is in a durable Parquet file.
 //!   A sink counts an alert delivered only once its destination confirmed it; a slow or dead
 //!   sink delays only itself.
 //! - **Same ids.** Alert ids are deterministic: after a crash the engine replays from the
