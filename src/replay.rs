@@ -373,6 +373,9 @@ impl Run<'_> {
             }
         }
         for alert in self.alerts.drain(..) {
+            if let (Some((store, Some(source))), At::Line(position) | At::Index(position)) = (&mut self.store, at) {
+                store.alert(*source, position as i64, &alert);
+            }
             (self.on_alert)(alert)?;
         }
         Ok(())

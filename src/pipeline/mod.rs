@@ -381,6 +381,9 @@ impl<'a> Pipeline<'a> {
         self.summary.messages += 1;
         self.control.handled.fetch_add(1, Ordering::Relaxed);
         for alert in std::mem::take(&mut self.raised) {
+            if let Some((store, source)) = self.store_source(topic_index, message) {
+                store.alert(source, message.offset(), &alert);
+            }
             self.raise(alert)?;
         }
         Ok(())

@@ -4,10 +4,13 @@
 //! ```text
 //! STORE/events/dt=YYYY-MM-DD/<source>-<first>-<last>.parquet        (schema::events)
 //! STORE/dead_letters/dt=YYYY-MM-DD/<source>-<first>-<last>.parquet  (schema::dead_letters)
+//! STORE/alerts/dt=YYYY-MM-DD/<source>-<first>-<last>.parquet        (schema::alerts)
 //! ```
 //!
 //! The pipeline thread only copies each message's bytes into the segment of its source
-//! (a Kafka partition or an input file) and day ([`Store::event`], [`Store::dead_letter`]).
+//! (a Kafka partition or an input file) and day ([`Store::event`], [`Store::dead_letter`]);
+//! an alert, rare, is kept as its JSON under the position of the event that raised it
+//! ([`Store::alert`]).
 //! In the service the store is a checkpoint participant: capture moves the segments out, and
 //! the writer thread decodes them again, sorts, encodes (Arrow, Parquet, zstd) and writes each
 //! as one file (temporary name, fsync, rename: `file`), so an offset is committed only once
@@ -34,6 +37,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use crate::detection::alert::Alert;
 use crate::detection::time::Millis;
 use crate::input::dead_letter::Rejection;
 use crate::input::formats::InputFormat;
@@ -46,15 +50,17 @@ pub const NAME: &str = "store";
 pub enum Table {
     Events,
     DeadLetters,
+    Alerts,
 }
 
 impl Table {
-    pub const ALL: [Table; 2] = [Table::Events, Table::DeadLetters];
+    pub const ALL: [Table; 3] = [Table::Events, Table::DeadLetters, Table::Alerts];
 
     pub fn dir_name(self) -> &'static str {
         match self {
             Table::Events => "events",
             Table::DeadLetters => "dead_letters",
+            Table::Alerts => "alerts",
         }
     }
 }
@@ -216,6 +222,16 @@ impl Store {
         };
         let row = Row { position, time: day_time, raw: 0..0, rejected: Some(Box::new(rejected)) };
         self.push(Table::DeadLetters, source, row, raw);
+    }
+
+    /// Keep an alert, at the position of the event that raised it. Without `detected_at` (the
+    /// wall clock), so a replay writes the same file again.
+    pub fn alert(&mut self, source: SourceId, position: i64, alert: &Alert) {
+        let mut alert = alert.clone();
+        alert.detected_at = None;
+        // An alert is strings and finite numbers: serializing it cannot fail.
+        let body = serde_json::to_vec(&alert).unwrap_or_default();
+        self.push(Table::Alerts, source, Row { position, time: alert.time, raw: 0..0, rejected: None }, &body);
     }
 
     fn push(&mut self, table: Table, source: SourceId, mut row: Row, raw: &[u8]) {

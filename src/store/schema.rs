@@ -10,11 +10,17 @@
 //! `dead_letters`: `time` (the event's, for an event rejected as late, else when it was
 //! received from Kafka; null for a replayed line that is not an event), `kind`, `field`,
 //! `reason`, `origin`, and `raw` as bytes (they may not be text).
+//!
+//! `alerts`: the alert's fields (`time`, `id`, `detector`, `category`, `severity`, `account`,
+//! `tenant`, `credential_id`, `source_ip`, `window_start`, `window_end`, `observed`,
+//! `expected`, `score`, `summary`), `evidence` as JSON text, and `origin`, the event that
+//! raised it.
 
 use std::sync::{Arc, OnceLock};
 
 use arrow::array::{
-    ArrayRef, BinaryBuilder, RecordBatch, StringBuilder, TimestampMillisecondBuilder, UInt32Builder, UInt64Builder,
+    ArrayRef, BinaryBuilder, Float64Builder, RecordBatch, StringBuilder, TimestampMillisecondBuilder, UInt32Builder,
+    UInt64Builder,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use parquet::file::metadata::SortingColumn;
@@ -24,7 +30,11 @@ use crate::input::event::AuditEvent;
 use crate::input::formats::{decode_as, InputFormat};
 
 fn time_field(nullable: bool) -> Field {
-    Field::new("time", DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())), nullable)
+    timestamp("time", nullable)
+}
+
+fn timestamp(name: &str, nullable: bool) -> Field {
+    Field::new(name, DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())), nullable)
 }
 
 pub fn events() -> SchemaRef {
@@ -75,6 +85,35 @@ pub fn dead_letters() -> SchemaRef {
         .clone()
 }
 
+pub fn alerts() -> SchemaRef {
+    static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
+    SCHEMA
+        .get_or_init(|| {
+            let text = |name, nullable| Field::new(name, DataType::Utf8, nullable);
+            let number = |name| Field::new(name, DataType::Float64, false);
+            Arc::new(Schema::new(vec![
+                time_field(false),
+                text("id", false),
+                text("detector", false),
+                text("category", false),
+                text("severity", false),
+                text("account", false),
+                text("tenant", true),
+                text("credential_id", true),
+                text("source_ip", true),
+                timestamp("window_start", false),
+                timestamp("window_end", false),
+                number("observed"),
+                number("expected"),
+                number("score"),
+                text("summary", false),
+                text("evidence", false),
+                text("origin", false),
+            ]))
+        })
+        .clone()
+}
+
 /// The sort order written in each file's metadata: account, then time (events only).
 pub fn sorting(table: Table) -> Option<Vec<SortingColumn>> {
     let column = |column_idx| SortingColumn { column_idx, descending: false, nulls_first: false };
@@ -86,6 +125,7 @@ pub fn batch(segment: &Segment) -> Result<RecordBatch, String> {
     match segment.table {
         Table::Events => events_batch(segment),
         Table::DeadLetters => dead_letters_batch(segment),
+        Table::Alerts => alerts_batch(segment),
     }
 }
 
@@ -211,4 +251,70 @@ fn dead_letters_batch(segment: &Segment) -> Result<RecordBatch, String> {
         Arc::new(raw.finish()),
     ];
     RecordBatch::try_new(dead_letters(), columns).map_err(|e| e.to_string())
+}
+
+/// Alerts in the order they were raised; each row is the alert's JSON (see [`super::Store::alert`]).
+fn alerts_batch(segment: &Segment) -> Result<RecordBatch, String> {
+    let n = segment.rows.len();
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by_key(|&i| segment.rows[i].position);
+    let text = || StringBuilder::with_capacity(n, n * 32);
+    let (mut id, mut detector, mut category, mut severity, mut account) = (text(), text(), text(), text(), text());
+    let (mut tenant, mut credential_id, mut source_ip, mut summary) = (text(), text(), text(), text());
+    let (mut evidence, mut origins) = (text(), text());
+    let (mut time, mut window_start, mut window_end) = (
+        TimestampMillisecondBuilder::with_capacity(n),
+        TimestampMillisecondBuilder::with_capacity(n),
+        TimestampMillisecondBuilder::with_capacity(n),
+    );
+    let (mut observed, mut expected, mut score) =
+        (Float64Builder::with_capacity(n), Float64Builder::with_capacity(n), Float64Builder::with_capacity(n));
+    for &i in &order {
+        let row = &segment.rows[i];
+        let alert: serde_json::Value = serde_json::from_slice(segment.raw(row)).map_err(|e| e.to_string())?;
+        let field = |name: &str| alert.get(name).and_then(serde_json::Value::as_str);
+        let instant = |name: &str| {
+            field(name)
+                .and_then(|t| crate::detection::time::parse_rfc3339(t).ok())
+                .ok_or_else(|| format!("alert without `{name}`"))
+        };
+        time.append_value(row.time);
+        id.append_value(field("id").unwrap_or_default());
+        detector.append_value(field("detector").unwrap_or_default());
+        category.append_value(field("category").unwrap_or_default());
+        severity.append_value(field("severity").unwrap_or_default());
+        account.append_value(field("account").unwrap_or_default());
+        tenant.append_option(field("tenant"));
+        credential_id.append_option(field("credential_id"));
+        source_ip.append_option(field("source_ip"));
+        window_start.append_value(instant("window_start")?);
+        window_end.append_value(instant("window_end")?);
+        let number = |name: &str| alert.get(name).and_then(serde_json::Value::as_f64).unwrap_or(f64::NAN);
+        observed.append_value(number("observed"));
+        expected.append_value(number("expected"));
+        score.append_value(number("score"));
+        summary.append_value(field("summary").unwrap_or_default());
+        evidence.append_value(alert.get("evidence").map(|e| e.to_string()).unwrap_or_default());
+        origins.append_value(origin(&segment.source.kind, row.position));
+    }
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(time.finish().with_timezone("UTC")),
+        Arc::new(id.finish()),
+        Arc::new(detector.finish()),
+        Arc::new(category.finish()),
+        Arc::new(severity.finish()),
+        Arc::new(account.finish()),
+        Arc::new(tenant.finish()),
+        Arc::new(credential_id.finish()),
+        Arc::new(source_ip.finish()),
+        Arc::new(window_start.finish().with_timezone("UTC")),
+        Arc::new(window_end.finish().with_timezone("UTC")),
+        Arc::new(observed.finish()),
+        Arc::new(expected.finish()),
+        Arc::new(score.finish()),
+        Arc::new(summary.finish()),
+        Arc::new(evidence.finish()),
+        Arc::new(origins.finish()),
+    ];
+    RecordBatch::try_new(alerts(), columns).map_err(|e| e.to_string())
 }

@@ -192,3 +192,44 @@ fn a_source_resuming_before_its_files_replaces_them() {
         "each event once"
     );
 }
+
+#[test]
+fn an_alert_is_kept_with_its_evidence_under_the_event_that_raised_it() {
+    use crate::detection::alert::{Alert, Evidence};
+    use crate::detection::definition::{Category, Severity};
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = store(dir.path(), 1 << 20);
+    let p0 = kafka(&mut store, 0);
+    let time = millis("2026-01-19T10:00:00Z");
+    let alert = Alert {
+        id: "a1".into(),
+        detector: "revoked-key-use".into(),
+        category: Category::CredentialMisuse,
+        severity: Severity::High,
+        account: "svc-a".into(),
+        tenant: None,
+        credential_id: Some("AKIA1".into()),
+        source_ip: None,
+        time,
+        window_start: time - 60_000,
+        window_end: time,
+        observed: 1.0,
+        expected: 0.0,
+        score: 9.5,
+        summary: "a revoked key was used".into(),
+        evidence: Evidence { event_ids: vec!["e7".into()], sql: "SELECT 1".into(), ..Evidence::default() },
+        detected_at: Some("2026-12-01T00:00:00Z".into()),
+    };
+    store.alert(p0, 7, &alert);
+    checkpoint(&mut store).unwrap();
+    let names = files(dir.path(), "alerts");
+    assert_eq!(names, ["dt=2026-01-19/audit.events-0-00000000000000000007-00000000000000000007.parquet"]);
+    let (batch, _) = read(&dir.path().join("alerts").join(&names[0]));
+    assert_eq!(batch.schema(), schema::alerts());
+    assert_eq!(strings(&batch, "detector")[0].as_deref(), Some("revoked-key-use"));
+    assert_eq!(strings(&batch, "origin")[0].as_deref(), Some("audit.events/0/7"));
+    let evidence: serde_json::Value = serde_json::from_str(strings(&batch, "evidence")[0].as_deref().unwrap()).unwrap();
+    assert_eq!((evidence["event_ids"][0].as_str(), evidence["sql"].as_str()), (Some("e7"), Some("SELECT 1")));
+    let window_start = batch.column_by_name("window_start").unwrap().as_primitive::<TimestampMillisecondType>();
+    assert_eq!(window_start.value(0), time - 60_000);
+}

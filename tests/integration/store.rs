@@ -55,9 +55,10 @@ fn read_back(store: &Path) -> (Value, Value) {
     (report["duckdb"].clone(), report["pyarrow"].clone())
 }
 
-/// Both engines read exactly these events and dead letters, each event once, files sorted.
+/// Both engines read exactly these events, dead letters and alerts, each event and alert once,
+/// files sorted.
 #[track_caller]
-fn assert_read_back(store: &Path, (events, bytes, junk): (u64, u64, u64)) {
+fn assert_read_back(store: &Path, (events, bytes, junk): (u64, u64, u64), alerts: u64) {
     let (duckdb, pyarrow) = read_back(store);
     for (engine, seen) in [("duckdb", &duckdb), ("pyarrow", &pyarrow)] {
         assert_eq!(seen["events"].as_u64(), Some(events), "{engine}: {seen}");
@@ -65,6 +66,8 @@ fn assert_read_back(store: &Path, (events, bytes, junk): (u64, u64, u64)) {
         assert_eq!(seen["distinct_ids"].as_u64(), Some(events), "{engine}: every event once: {seen}");
         assert_eq!(seen["dead_letters"].as_u64(), Some(junk), "{engine}: {seen}");
         assert_eq!(seen["sorted"].as_bool(), Some(true), "{engine}: rows by account then time: {seen}");
+        assert_eq!(seen["alerts"].as_u64(), Some(alerts), "{engine}: {seen}");
+        assert_eq!(seen["alert_ids"].as_u64(), Some(alerts), "{engine}: every alert once: {seen}");
         assert!(seen["days"].as_u64() > Some(1), "{engine}: a partition per day: {seen}");
     }
 }
@@ -72,7 +75,7 @@ fn assert_read_back(store: &Path, (events, bytes, junk): (u64, u64, u64)) {
 /// Every file of the store (temporary ones too), with its bytes.
 fn files(store: &Path) -> BTreeMap<String, Vec<u8>> {
     let mut out = BTreeMap::new();
-    for table in ["events", "dead_letters"] {
+    for table in ["events", "dead_letters", "alerts"] {
         for day in std::fs::read_dir(store.join(table)).unwrap() {
             for file in std::fs::read_dir(day.unwrap().path()).unwrap() {
                 let path = file.unwrap().path();
@@ -87,7 +90,7 @@ fn files(store: &Path) -> BTreeMap<String, Vec<u8>> {
 #[test]
 fn replay_with_a_store_is_read_back_by_duckdb_and_pyarrow_and_a_second_replay_replaces_its_files() {
     let dir = tempfile::tempdir().unwrap();
-    let messages = traffic(3, 8, 4);
+    let messages = traffic(11, 3, 21);
     let input = dir.path().join("events.jsonl");
     let text: Vec<u8> = messages.iter().flat_map(|(_, line)| line.iter().copied().chain([b'\n'])).collect();
     std::fs::write(&input, text).unwrap();
@@ -98,19 +101,20 @@ fn replay_with_a_store_is_read_back_by_duckdb_and_pyarrow_and_a_second_replay_re
             .output()
             .unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        out.stdout.split(|&b| b == b'\n').filter(|l| !l.is_empty()).count() as u64
     };
-    replay();
+    let alerts = replay();
     let expected = expected(&messages);
-    assert!(expected.0 > 10_000 && expected.2 >= 2, "{expected:?}");
-    assert_read_back(&store, expected);
+    assert!(expected.0 > 10_000 && expected.2 >= 2 && alerts > 0, "{expected:?}, {alerts} alerts");
+    assert_read_back(&store, expected, alerts);
     let first = files(&store);
     assert!(first.keys().all(|name| name.ends_with(".parquet") && !name.contains(".tmp-")), "{:?}", first.keys());
 
-    replay();
+    assert_eq!(replay(), alerts);
     let second = files(&store);
     assert_eq!(first.keys().collect::<Vec<_>>(), second.keys().collect::<Vec<_>>(), "the same files");
     assert!(first == second, "with the same bytes");
-    assert_read_back(&store, expected);
+    assert_read_back(&store, expected, alerts);
 }
 
 #[test]
@@ -119,28 +123,40 @@ fn after_a_clean_run_the_service_store_holds_every_good_event_once() {
     cluster.create_topic("audit.events", 4, 1).unwrap();
     cluster.create_topic("audit.deadletter", 1, 1).unwrap();
     let bootstrap = cluster.bootstrap_servers();
-    let messages = traffic(5, 6, 4);
+    let messages = traffic(11, 3, 21);
     let state = tempfile::tempdir().unwrap();
     let store = state.path().join("store");
     let config = service_config(
         &bootstrap,
         state.path(),
         "store",
-        &format!("[store]\ndir = \"{}\"\n[[outputs]]\ntype = \"stdout\"\n", store.display()),
+        &format!(
+            "[store]\ndir = \"{}\"\n[[outputs]]\ntype = \"file\"\npath = \"{}\"\n",
+            store.display(),
+            state.path().join("alerts.jsonl").display()
+        ),
     );
-    let producer = producer(&bootstrap);
-    for (key, payload) in &messages {
-        produce(&producer, "audit.events", key, payload);
-    }
-    flush(&producer);
     let control = Control::default();
     let metrics = Arc::new(Metrics::new(&["audit.events".to_string()]));
     let total = messages.len() as u64;
-    let summary = run_until_done(&config, &control, metrics, || control.handled.load(Ordering::Relaxed) >= total);
+    let summary = std::thread::scope(|s| {
+        s.spawn(|| {
+            // Stay near the reader: the mock cluster keeps only the last 5 MB of a partition.
+            let producer = producer(&bootstrap);
+            for (i, (key, payload)) in messages.iter().enumerate() {
+                while i as u64 > control.handled.load(Ordering::Relaxed) + 8_000 {
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                produce(&producer, "audit.events", key, payload);
+            }
+            flush(&producer);
+        });
+        run_until_done(&config, &control, metrics, || control.handled.load(Ordering::Relaxed) >= total)
+    });
     let expected = expected(&messages);
     assert_eq!((summary.events, summary.dead_letters), (expected.0, expected.2));
-    assert!(summary.checkpoints >= 1);
-    assert_read_back(&store, expected);
+    assert!(summary.checkpoints >= 1 && summary.alerts > 0);
+    assert_read_back(&store, expected, summary.alerts);
     let names = files(&store);
     assert!(names.keys().all(|n| n.contains("/audit.events-")), "named by topic and partition: {:?}", names.keys());
 }

@@ -5,7 +5,8 @@ its own, from the hive-partitioned Parquet files.
 
 Prints `READY`, then one JSON line: {"duckdb": {...}, "pyarrow": {...}}, each with
 "events" (rows of events/), "sum_bytes", "distinct_ids", "days" (distinct dt partitions),
-"sorted" (every file's rows by account then time) and "dead_letters" (rows of dead_letters/).
+"sorted" (every file's rows by account then time), "dead_letters" (rows of dead_letters/) and
+"alerts" (rows of alerts/, and "alert_ids": how many distinct).
 """
 
 import glob
@@ -21,6 +22,7 @@ import pyarrow.parquet as pq
 store = sys.argv[1]
 events_glob = os.path.join(store, "events", "*", "*.parquet")
 dead_glob = os.path.join(store, "dead_letters", "*", "*.parquet")
+alerts_glob = os.path.join(store, "alerts", "*", "*.parquet")
 print("READY", flush=True)
 
 
@@ -42,6 +44,11 @@ def with_duckdb():
     dead = 0
     if glob.glob(dead_glob):
         dead = con.execute(f"SELECT count(*) FROM read_parquet('{dead_glob}', hive_partitioning = true)").fetchone()[0]
+    alerts, alert_ids = 0, 0
+    if glob.glob(alerts_glob):
+        alerts, alert_ids = con.execute(
+            f"SELECT count(*), count(DISTINCT id) FROM read_parquet('{alerts_glob}', hive_partitioning = true)"
+        ).fetchone()
     return {
         "events": events,
         "sum_bytes": int(sum_bytes),
@@ -49,6 +56,8 @@ def with_duckdb():
         "days": days,
         "sorted": unsorted == 0,
         "dead_letters": dead,
+        "alerts": alerts,
+        "alert_ids": alert_ids,
     }
 
 
@@ -62,6 +71,10 @@ def with_pyarrow():
     dead = 0
     if glob.glob(dead_glob):
         dead = ds.dataset(os.path.join(store, "dead_letters"), format="parquet", partitioning="hive").count_rows()
+    alerts, alert_ids = 0, 0
+    if glob.glob(alerts_glob):
+        table = ds.dataset(os.path.join(store, "alerts"), format="parquet", partitioning="hive").to_table()
+        alerts, alert_ids = table.num_rows, len(pc.unique(table.column("id")))
     return {
         "events": events.num_rows,
         "sum_bytes": int(pc.sum(events.column("bytes")).as_py() or 0),
@@ -69,6 +82,8 @@ def with_pyarrow():
         "days": len(pc.unique(events.column("dt"))),
         "sorted": sorted_files,
         "dead_letters": dead,
+        "alerts": alerts,
+        "alert_ids": alert_ids,
     }
 
 
