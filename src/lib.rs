@@ -10,8 +10,8 @@
 //!                      │               ▼                 incidents)
 //!                      │         dead-letter outbox ──► worker ──► dead-letter topic
 //!                      │
-//!                      ├──► store (retention: every event and dead letter to Parquet files
-//!                      │     by day, written at the checkpoint barrier)
+//!                      ├──► store (retention: every event, dead letter and alert to Parquet
+//!                      │     files by day, written at the checkpoint barrier)
 //!                      │
 //!                      └──► checkpoint barrier (pipeline::barrier), at a batch boundary:
 //!                           capture every participant (engine state, outboxes) ─► make the
@@ -49,8 +49,8 @@
 //!   [`pipeline::offsets`], [`pipeline::barrier`].
 //! - [`state`]: what survives a restart: [`state::checkpoint`] (with [`state::codec`]),
 //!   [`state::engine_state`], [`state::outbox`].
-//! - [`store`]: retention, every event and dead letter as Parquet files (events by day, sorted
-//!   by account and time), a participant of the checkpoint barrier; `replay --store` too.
+//! - [`store`]: retention, every event, dead letter and alert as Parquet files (by day, events
+//!   sorted by account and time), a participant of the checkpoint barrier; `replay --store` too.
 //! - [`sinks`]: where alerts go, one file per sink behind [`sinks::Sink`], and the
 //!   [`sinks::worker`] that drives each.
 //! - [`admin`]: Prometheus [`admin::metrics`] and the admin HTTP server ([`admin::http`]).

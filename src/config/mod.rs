@@ -48,7 +48,7 @@ pub struct Config {
     /// Checkpoints of engine state and offsets.
     #[serde(default)]
     pub state: StateConfig,
-    /// Retention: every event and dead letter as Parquet files. Absent `dir`: none kept.
+    /// Retention: every event, dead letter and alert as Parquet files. Absent `dir`: none kept.
     #[serde(default)]
     pub store: StoreConfig,
     /// Bounds and timing of the detection engine.
@@ -155,16 +155,17 @@ impl Default for StateConfig {
     }
 }
 
-/// Retention of events and dead letters as Parquet files (see `auditwatch::store`).
+/// Retention of events, dead letters and alerts as Parquet files (see `auditwatch::store`).
 #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct StoreConfig {
-    /// Directory of the store (`events/dt=YYYY-MM-DD/*.parquet`, `dead_letters/...`). Absent:
-    /// nothing is retained.
+    /// Directory of the store (`events/dt=YYYY-MM-DD/*.parquet`, `dead_letters/...`,
+    /// `alerts/...`). Absent: nothing is retained.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dir: Option<PathBuf>,
     /// A file holds at most about this many bytes of input; the store also checkpoints early
-    /// when it holds this much in memory. Files are cut at every checkpoint in any case.
+    /// when it holds this much in memory, and intake waits while it holds this much and a
+    /// checkpoint is in flight. Files are cut at every checkpoint in any case.
     #[schemars(range(min = 1024))]
     pub roll_bytes: usize,
     /// The longest an event waits in memory before it is in a file (an early checkpoint).

@@ -316,8 +316,13 @@ impl<'a> Pipeline<'a> {
             batch.clear();
             self.after_batch(&mut touched)?;
             self.checkpoint_finished(false, CommitMode::Async);
-            let store_full = self.state.store.as_ref().is_some_and(Store::wants_checkpoint);
-            if !self.barrier.in_flight() && (store_full || self.last_checkpoint.elapsed() >= interval) {
+            // A full store waits for the checkpoint in flight: when its files are written slower
+            // than events arrive, intake slows down instead of memory growing.
+            if self.barrier.in_flight() && self.state.store.as_ref().is_some_and(Store::is_full) {
+                self.checkpoint_finished(true, CommitMode::Async);
+            }
+            let store_due = self.state.store.as_ref().is_some_and(Store::wants_checkpoint);
+            if !self.barrier.in_flight() && (store_due || self.last_checkpoint.elapsed() >= interval) {
                 self.begin_checkpoint()?;
             }
         }

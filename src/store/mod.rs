@@ -1,5 +1,5 @@
-//! Retention: every decoded event, and every dead letter, kept as Parquet files that other
-//! engines (duckdb, pyarrow, Spark) read as they are.
+//! Retention: every decoded event, every dead letter and every alert, kept as Parquet files
+//! that other engines (duckdb, pyarrow, Spark) read as they are.
 //!
 //! ```text
 //! STORE/events/dt=YYYY-MM-DD/<source>-<first>-<last>.parquet        (schema::events)
@@ -16,7 +16,8 @@
 //! as one file (temporary name, fsync, rename: `file`), so an offset is committed only once
 //! its event is in a durable file. A file is cut at every checkpoint, and sooner when its
 //! segment reaches `roll_bytes`; the store asks for an early checkpoint when it holds
-//! `roll_bytes` in memory or its oldest row has waited `roll_age` ([`Store::wants_checkpoint`]).
+//! `roll_bytes` in memory or its oldest row has waited `roll_age` ([`Store::wants_checkpoint`]),
+//! and, full while a checkpoint is in flight, makes the pipeline wait for it ([`Store::is_full`]).
 //! `auditwatch replay --store` writes the same files, a segment at a time.
 //!
 //! Files are named by the source coordinates of their rows (`naming`), so writing the same
@@ -267,7 +268,13 @@ impl Store {
 
     /// The store holds `roll_bytes` in memory, or a row that waited `roll_age`.
     pub fn wants_checkpoint(&self) -> bool {
-        self.bytes >= self.options.roll_bytes || self.oldest.is_some_and(|t| t.elapsed() >= self.options.roll_age)
+        self.is_full() || self.oldest.is_some_and(|t| t.elapsed() >= self.options.roll_age)
+    }
+
+    /// The store holds `roll_bytes` in memory: the pipeline waits for the checkpoint in flight
+    /// before it reads on, so memory stays near twice `roll_bytes`.
+    pub fn is_full(&self) -> bool {
+        self.bytes >= self.options.roll_bytes
     }
 
     /// Whether a segment reached `roll_bytes` (replay writes it at once).

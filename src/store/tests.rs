@@ -126,9 +126,9 @@ fn a_segment_reaching_roll_bytes_is_cut_into_its_own_file() {
     let mut store = store(dir.path(), size * 2);
     let p0 = kafka(&mut store, 0);
     push(&mut store, p0, 0, "e0", "2026-01-19T10:00:00Z", "svc-a", 1);
-    assert!(!store.has_sealed() && !store.wants_checkpoint());
+    assert!(!store.has_sealed() && !store.wants_checkpoint() && !store.is_full());
     push(&mut store, p0, 1, "e1", "2026-01-19T10:00:00Z", "svc-a", 1);
-    assert!(store.has_sealed() && store.wants_checkpoint());
+    assert!(store.has_sealed() && store.wants_checkpoint() && store.is_full());
     push(&mut store, p0, 2, "e2", "2026-01-19T10:00:00Z", "svc-a", 1);
     store.write_sealed().unwrap();
     assert_eq!(files(dir.path(), "events").len(), 1, "only the full segment");
@@ -232,4 +232,16 @@ fn an_alert_is_kept_with_its_evidence_under_the_event_that_raised_it() {
     assert_eq!((evidence["event_ids"][0].as_str(), evidence["sql"].as_str()), (Some("e7"), Some("SELECT 1")));
     let window_start = batch.column_by_name("window_start").unwrap().as_primitive::<TimestampMillisecondType>();
     assert_eq!(window_start.value(0), time - 60_000);
+}
+
+#[test]
+fn a_row_that_waited_roll_age_asks_for_a_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path(), StoreOptions { roll_bytes: 1 << 20, roll_age: Duration::ZERO }).unwrap();
+    assert!(!store.wants_checkpoint(), "nothing waits");
+    let p0 = kafka(&mut store, 0);
+    push(&mut store, p0, 0, "e0", "2026-01-19T10:00:00Z", "svc-a", 1);
+    assert!(store.wants_checkpoint() && !store.is_full());
+    checkpoint(&mut store).unwrap();
+    assert!(!store.wants_checkpoint(), "written");
 }
