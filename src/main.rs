@@ -469,11 +469,11 @@ fn replay_files(
     detectors: Vec<Detector>,
     options: EngineOptions,
     dead_letter: Option<&Path>,
-    store: Option<&Path>,
+    store_dir: Option<&Path>,
     decoding: Decoding,
 ) -> anyhow::Result<()> {
     let mut engine = Engine::new(detectors, options);
-    let mut store = match store {
+    let mut store = match store_dir {
         Some(dir) => Some(
             Store::open(dir, StoreOptions::default())
                 .with_context(|| format!("opening the store {}", dir.display()))?,
@@ -539,6 +539,9 @@ fn replay_files(
         total.rejected,
         if dead_letter.is_some() { " written to the dead-letter file" } else { "" }
     )?;
+    if let Some(dir) = store_dir {
+        writeln!(err, "events, dead letters and alerts retained as Parquet in {}", dir.display())?;
+    }
     writeln!(
         err,
         "{} alert(s) ({} repeats folded into open incidents); {} accounts tracked",
