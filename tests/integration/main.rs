@@ -24,7 +24,8 @@
 //!   instances in one group stopped together.
 //! - [`store`]: the retention store read back by duckdb and pyarrow: `replay --store` (counts
 //!   and `sum(bytes)` as computed from the input; a second replay gives the same files) and the
-//!   service on the mock cluster (every good event once after a clean run).
+//!   service on the mock cluster (every good event and alert once after a clean run); each
+//!   alert's `evidence.sql` run by duckdb over the store.
 //! - [`schemas`]: the JSON Schemas in `schemas/` against the decoder, the alert struct and the
 //!   detector loader: field lists both ways, enums, and the same documents fed to both.
 //!

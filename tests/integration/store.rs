@@ -1,7 +1,7 @@
 //! The retention store read back by other engines: the Parquet files `auditwatch replay
 //! --store` and the service write, read by duckdb and by pyarrow (`tests/peers/read_parquet.py`),
 //! must hold every good event exactly once, with the counts and sums computed here from the
-//! input.
+//! input, and every alert, whose `evidence.sql` runs as it is over the store.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -70,6 +70,9 @@ fn assert_read_back(store: &Path, (events, bytes, junk): (u64, u64, u64), alerts
         assert_eq!(seen["alert_ids"].as_u64(), Some(alerts), "{engine}: every alert once: {seen}");
         assert!(seen["days"].as_u64() > Some(1), "{engine}: a partition per day: {seen}");
     }
+    // An alert's evidence.sql runs as it is over the store, and its evidence events are there.
+    assert_eq!(duckdb["evidence_sql_empty"].as_u64(), Some(0), "{duckdb}");
+    assert_eq!(duckdb["evidence_ids_missing"].as_u64(), Some(0), "{duckdb}");
 }
 
 /// Every file of the store (temporary ones too), with its bytes.

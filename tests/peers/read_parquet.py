@@ -6,7 +6,9 @@ its own, from the hive-partitioned Parquet files.
 Prints `READY`, then one JSON line: {"duckdb": {...}, "pyarrow": {...}}, each with
 "events" (rows of events/), "sum_bytes", "distinct_ids", "days" (distinct dt partitions),
 "sorted" (every file's rows by account then time), "dead_letters" (rows of dead_letters/) and
-"alerts" (rows of alerts/, and "alert_ids": how many distinct).
+"alerts" (rows of alerts/, and "alert_ids": how many distinct). duckdb also runs each alert's
+`evidence.sql` over a view `events` of the store: "evidence_sql_empty" counts the alerts whose
+query finds no event, "evidence_ids_missing" the evidence event ids not in the store.
 """
 
 import glob
@@ -28,6 +30,7 @@ print("READY", flush=True)
 
 def with_duckdb():
     con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
     scan = f"read_parquet('{events_glob}', hive_partitioning = true)"
     events, sum_bytes, distinct_ids, days = con.execute(
         f"SELECT count(*), coalesce(sum(bytes), 0), count(DISTINCT id), count(DISTINCT dt) FROM {scan}"
@@ -44,11 +47,20 @@ def with_duckdb():
     dead = 0
     if glob.glob(dead_glob):
         dead = con.execute(f"SELECT count(*) FROM read_parquet('{dead_glob}', hive_partitioning = true)").fetchone()[0]
-    alerts, alert_ids = 0, 0
+    alerts, alert_ids, sql_empty, ids_missing = 0, 0, 0, 0
     if glob.glob(alerts_glob):
         alerts, alert_ids = con.execute(
             f"SELECT count(*), count(DISTINCT id) FROM read_parquet('{alerts_glob}', hive_partitioning = true)"
         ).fetchone()
+        con.execute(f"CREATE VIEW events AS SELECT * FROM {scan}")
+        for (evidence,) in con.execute(f"SELECT evidence FROM read_parquet('{alerts_glob}')").fetchall():
+            evidence = json.loads(evidence)
+            # count(*) around the query: fetching its timestamps would need pytz.
+            if con.execute(f"SELECT count(*) FROM ({evidence['sql']})").fetchone()[0] == 0:
+                sql_empty += 1
+            for event_id in evidence["event_ids"]:
+                if con.execute("SELECT count(*) FROM events WHERE id = ?", [event_id]).fetchone()[0] == 0:
+                    ids_missing += 1
     return {
         "events": events,
         "sum_bytes": int(sum_bytes),
@@ -58,6 +70,8 @@ def with_duckdb():
         "dead_letters": dead,
         "alerts": alerts,
         "alert_ids": alert_ids,
+        "evidence_sql_empty": sql_empty,
+        "evidence_ids_missing": ids_missing,
     }
 
 
