@@ -10,7 +10,8 @@
 //!                      │               ▼                 incidents)                             backoff, own cursor)
 //!                      │         dead-letter outbox ──► worker ──► dead-letter topic
 //!                      │
-//!                      ├──► (retention: Arrow batches to Parquet, a later participant)
+//!                      ├──► store (retention: every event, dead letter and alert to Parquet
+//!                      │     files by day, written at the checkpoint barrier)
 //!                      │
 //!                      └──► checkpoint barrier (pipeline::barrier), at a batch boundary:
 //!                           capture every participant (engine state, outboxes) ─► make the
@@ -32,6 +33,7 @@
 //!   [`input::event::DecodeError`] and goes to the dead-letter destination. An offset is
 //!   committed only once a checkpoint holds the state of its event and the alerts and dead
 //!   letters it raised are durable in the outboxes (dead letters also confirmed by their topic).
+//!   With a store, an offset is committed only once its event is in a durable Parquet file.
 //!   A sink counts an alert delivered only once its destination confirmed it (a notifier: once
 //!   its durable groups hold it); a slow or dead sink delays only itself.
 //! - **Same ids.** Alert ids are deterministic: after a crash the engine replays from the
@@ -47,6 +49,8 @@
 //!   [`pipeline::offsets`], [`pipeline::barrier`].
 //! - [`state`]: what survives a restart: [`state::checkpoint`] (with [`state::codec`]),
 //!   [`state::engine_state`], [`state::outbox`].
+//! - [`store`]: retention, every event, dead letter and alert as Parquet files (by day, events
+//!   sorted by account and time), a participant of the checkpoint barrier; `replay --store` too.
 //! - [`alerting`]: between the outbox and a sink: routes, silences, masking, and grouping into
 //!   notifications for the outputs people read.
 //! - [`sinks`]: where alerts go, one file per sink behind [`sinks::Sink`] (feeds for machines,
@@ -69,4 +73,5 @@ pub mod problem;
 pub mod replay;
 pub mod sinks;
 pub mod state;
+pub mod store;
 pub mod synthetic;

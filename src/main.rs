@@ -20,6 +20,7 @@ use auditwatch::input::event::DEFAULT_MAX_EVENT_BYTES;
 use auditwatch::input::formats::InputFormat;
 use auditwatch::pipeline::{Control, Pipeline};
 use auditwatch::replay::{self, CountOnly, DeadLetterSink, Decoding, JsonLinesDeadLetter, ReplaySummary};
+use auditwatch::store::{Store, StoreOptions};
 use auditwatch::synthetic::{demo, eval, gen};
 
 #[derive(Parser)]
@@ -80,6 +81,10 @@ enum Command {
         /// Write each rejected line or record here as a JSON object with reason, source and raw text.
         #[arg(long)]
         dead_letter: Option<PathBuf>,
+        /// Retain every event and dead letter as Parquet files in this store directory (the
+        /// layout of the service's `[store]`); replaying an input again replaces its files.
+        #[arg(long)]
+        store: Option<PathBuf>,
         /// Format of every line or record: native, cloudtrail (CloudTrail records) or ocsf.
         #[arg(long, default_value = "native")]
         format: InputFormat,
@@ -349,13 +354,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", config::schema_json());
             Ok(())
         }
-        Command::Replay { files, detectors, dead_letter, format, max_event_bytes, allowed_lateness } => {
+        Command::Replay { files, detectors, dead_letter, store, format, max_event_bytes, allowed_lateness } => {
             let options = EngineOptions { allowed_lateness, ..EngineOptions::default() };
             replay_files(
                 &files,
                 load_detectors(detectors.as_deref())?,
                 options,
                 dead_letter.as_deref(),
+                store.as_deref(),
                 Decoding { format, max_event_bytes },
             )
         }
@@ -463,9 +469,17 @@ fn replay_files(
     detectors: Vec<Detector>,
     options: EngineOptions,
     dead_letter: Option<&Path>,
+    store_dir: Option<&Path>,
     decoding: Decoding,
 ) -> anyhow::Result<()> {
     let mut engine = Engine::new(detectors, options);
+    let mut store = match store_dir {
+        Some(dir) => Some(
+            Store::open(dir, StoreOptions::default())
+                .with_context(|| format!("opening the store {}", dir.display()))?,
+        ),
+        None => None,
+    };
     let mut dead: Box<dyn DeadLetterSink> = match dead_letter {
         Some(path) => Box::new(JsonLinesDeadLetter(BufWriter::new(
             File::create(path).with_context(|| format!("creating {}", path.display()))?,
@@ -496,6 +510,7 @@ fn replay_files(
             &mut input,
             decoding,
             dead.as_mut(),
+            store.as_mut(),
             &mut on_alert,
             &mut |bytes| {
                 if let Some(bar) = &bar {
@@ -524,6 +539,9 @@ fn replay_files(
         total.rejected,
         if dead_letter.is_some() { " written to the dead-letter file" } else { "" }
     )?;
+    if let Some(dir) = store_dir {
+        writeln!(err, "events, dead letters and alerts retained as Parquet in {}", dir.display())?;
+    }
     writeln!(
         err,
         "{} alert(s) ({} repeats folded into open incidents); {} accounts tracked",

@@ -15,6 +15,11 @@
 //! the allowed lateness) goes to the dead-letter writer as one JSON object (the JSON-lines form
 //! of [`crate::input::dead_letter`], with its line, or its index in the document) and the run
 //! goes on. Only I/O errors stop a replay. Blank lines are skipped.
+//!
+//! With a [`Store`], every event and dead letter is retained as well, named by input and line
+//! (or record) range: a segment is written once it reaches the roll size, the rest at the end of
+//! each input, so replaying an input again gives the same files and replaces them. A dead
+//! letter without an event time is filed under the day of the replay.
 
 use std::cell::Cell;
 use std::io::{self, BufRead, BufReader, Cursor, Read, Write};
@@ -27,6 +32,7 @@ use crate::input::dead_letter::{DeadLetter, Origin, Rejection};
 use crate::input::documents::{self, MAX_DOCUMENT_BYTES};
 use crate::input::event::DecodeError;
 use crate::input::formats::{decode_as, InputFormat};
+use crate::store::{SourceId, SourceKind, Store};
 
 /// Lines longer than this are cut in the dead-letter copy (they are rejected anyway).
 const MAX_RAW_COPY: usize = 64 << 20;
@@ -129,13 +135,16 @@ impl DeadLetterSink for CountOnly {
 }
 
 /// Replays one input, in whichever form it has (see the module docs). `on_alert` receives each
-/// alert as it fires; `on_progress` the bytes read from `input` (before decompression).
+/// alert as it fires; `on_progress` the bytes read from `input` (before decompression); `store`
+/// retains the events and dead letters.
+#[allow(clippy::too_many_arguments)]
 pub fn replay_reader(
     engine: &mut Engine,
     name: &str,
     input: &mut dyn BufRead,
     decoding: Decoding,
     dead_letter: &mut dyn DeadLetterSink,
+    mut store: Option<&mut Store>,
     on_alert: &mut dyn FnMut(Alert) -> io::Result<()>,
     on_progress: &mut dyn FnMut(u64),
 ) -> io::Result<ReplaySummary> {
@@ -152,6 +161,7 @@ pub fn replay_reader(
         name,
         decoding,
         dead_letter,
+        store: store.as_deref_mut().map(|store| (store, None)),
         on_alert,
         on_progress,
         consumed: &consumed,
@@ -164,7 +174,11 @@ pub fn replay_reader(
         Form::Lines(pending, rest) => run.lines(&mut Cursor::new(pending).chain(rest))?,
     }
     (run.on_progress)(consumed.get());
-    Ok(run.summary)
+    let summary = run.summary;
+    if let Some(store) = store {
+        store.write_all()?;
+    }
+    Ok(summary)
 }
 
 /// What the start of an input showed it to be.
@@ -275,6 +289,8 @@ struct Run<'a> {
     name: &'a str,
     decoding: Decoding,
     dead_letter: &'a mut dyn DeadLetterSink,
+    /// The store, and this input's id in it once it has one.
+    store: Option<(&'a mut Store, Option<SourceId>)>,
     on_alert: &'a mut dyn FnMut(Alert) -> io::Result<()>,
     on_progress: &'a mut dyn FnMut(u64),
     consumed: &'a Cell<u64>,
@@ -323,16 +339,19 @@ impl Run<'_> {
 
     fn one(&mut self, raw: &[u8], too_large: Option<usize>, at: At) -> io::Result<()> {
         let decoding = self.decoding;
+        let mut time = None;
         let outcome = match too_large {
             Some(len) => Err(Rejection::Decode(DecodeError::too_large(len, decoding.max_event_bytes))),
             None => match decode_as(decoding.format, raw, decoding.max_event_bytes) {
                 Ok(event) => {
                     self.summary.decoded += 1;
+                    time = Some(event.time);
                     self.engine.process(&event, &mut self.alerts).map_err(Rejection::Late)
                 }
                 Err(e) => Err(Rejection::Decode(e)),
             },
         };
+        self.retain(raw, at, time, outcome.as_ref().err())?;
         match outcome {
             Ok(()) => self.summary.events += 1,
             Err(rejection) => {
@@ -354,7 +373,33 @@ impl Run<'_> {
             }
         }
         for alert in self.alerts.drain(..) {
+            if let (Some((store, Some(source))), At::Line(position) | At::Index(position)) = (&mut self.store, at) {
+                store.alert(*source, position as i64, &alert);
+            }
             (self.on_alert)(alert)?;
+        }
+        Ok(())
+    }
+}
+
+impl Run<'_> {
+    /// Keep the line or record in the store, if there is one; a full segment is written now.
+    fn retain(&mut self, raw: &[u8], at: At, time: Option<i64>, rejection: Option<&Rejection>) -> io::Result<()> {
+        let Some((store, source)) = &mut self.store else { return Ok(()) };
+        let (position, records) = match at {
+            At::Line(line) => (line as i64, false),
+            At::Index(index) => (index as i64, true),
+        };
+        let source = *source.get_or_insert_with(|| {
+            store.source(SourceKind::File { name: self.name.to_string(), records }, self.decoding.format)
+        });
+        match (rejection, time) {
+            (None, Some(time)) => store.event(source, position, time, raw),
+            (Some(rejection), time) => store.dead_letter(source, position, time, rejection, raw),
+            (None, None) => {}
+        }
+        if store.has_sealed() {
+            store.write_sealed()?;
         }
         Ok(())
     }
@@ -474,6 +519,7 @@ mod tests {
             &mut io::Cursor::new(input.as_bytes()),
             Decoding { format: InputFormat::Cloudtrail, max_event_bytes: 1 << 20 },
             &mut dead,
+            None,
             &mut |alert| {
                 alerts.push(alert);
                 Ok(())
@@ -500,6 +546,7 @@ mod tests {
             &mut io::Cursor::new(input),
             Decoding { format: InputFormat::Cloudtrail, max_event_bytes: 1 << 20 },
             &mut dead,
+            None,
             &mut |alert| {
                 detectors.push(alert.detector.to_string());
                 Ok(())
@@ -613,6 +660,7 @@ mod tests {
             &mut io::Cursor::new(input),
             Decoding { format: InputFormat::Native, max_event_bytes: 1 << 20 },
             &mut CountOnly,
+            None,
             &mut |_| Ok(()),
             &mut |_| {},
         );

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
-use crate::detection::time::{Duration, DAY, HOUR, SECOND};
+use crate::detection::time::{Duration, DAY, HOUR, MINUTE, SECOND};
 pub use crate::input::formats::InputFormat;
 pub use crate::problem::Problem;
 
@@ -48,6 +48,9 @@ pub struct Config {
     /// Checkpoints of engine state and offsets.
     #[serde(default)]
     pub state: StateConfig,
+    /// Retention: every event, dead letter and alert as Parquet files. Absent `dir`: none kept.
+    #[serde(default)]
+    pub store: StoreConfig,
     /// Bounds and timing of the detection engine.
     #[serde(default)]
     pub engine: EngineConfig,
@@ -149,6 +152,29 @@ impl Default for StateConfig {
             checkpoint_interval: Duration(30 * SECOND),
             shutdown_timeout: Duration(10 * SECOND),
         }
+    }
+}
+
+/// Retention of events, dead letters and alerts as Parquet files (see `auditwatch::store`).
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// Directory of the store (`events/dt=YYYY-MM-DD/*.parquet`, `dead_letters/...`,
+    /// `alerts/...`). Absent: nothing is retained.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dir: Option<PathBuf>,
+    /// A file holds at most about this many bytes of input; the store also checkpoints early
+    /// when it holds this much in memory, and intake waits while it holds this much and a
+    /// checkpoint is in flight. Files are cut at every checkpoint in any case.
+    #[schemars(range(min = 1024))]
+    pub roll_bytes: usize,
+    /// The longest an event waits in memory before it is in a file (an early checkpoint).
+    pub roll_age: Duration,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig { dir: None, roll_bytes: 128 << 20, roll_age: Duration(5 * MINUTE) }
     }
 }
 
@@ -399,6 +425,20 @@ impl Config {
             self.state.checkpoint_interval,
             self.state.shutdown_timeout
         );
+        match &self.store.dir {
+            Some(dir) => {
+                let _ = writeln!(
+                    r,
+                    "  store:       {} (files of up to {} bytes, events in a file within {})",
+                    dir.display(),
+                    self.store.roll_bytes,
+                    self.store.roll_age
+                );
+            }
+            None => {
+                let _ = writeln!(r, "  store:       none (no retention)");
+            }
+        }
         let _ = writeln!(
             r,
             "  engine:      {} accounts, {} credentials, idle expiry {}, lateness {}, events up to {} bytes",

@@ -60,6 +60,8 @@ fn minimal_config_gets_defaults() {
     assert_eq!(config.engine.max_event_bytes, 1_048_576);
     assert_eq!(config.outputs, vec![OutputConfig::Stdout(StdoutOutput { name: None, mask: None, format: StdoutFormat::Json })]);
     assert_eq!(config.admin.listen.to_string(), "127.0.0.1:9187");
+    assert_eq!(config.store.dir, None);
+    assert_eq!((config.store.roll_bytes, config.store.roll_age), (128 << 20, Duration(300 * SECOND)));
 }
 
 #[test]
@@ -70,6 +72,10 @@ fn partial_sections_keep_defaults_for_missing_fields() {
     assert_eq!(config.state.checkpoint_interval, Duration(30 * SECOND));
     assert_eq!(config.engine.idle_expiry, Duration(7 * DAY));
     assert_eq!(config.engine.max_accounts, 1_000_000);
+    let text = format!("{MINIMAL}\n[store]\ndir = \"/var/lib/store\"\nroll_age = \"1m\"\n");
+    let config = load_from(&text, "t.toml", &[]).expect("valid");
+    assert_eq!(config.store.dir, Some(PathBuf::from("/var/lib/store")));
+    assert_eq!((config.store.roll_bytes, config.store.roll_age), (128 << 20, Duration(60 * SECOND)));
 }
 
 #[test]
@@ -238,6 +244,9 @@ fn each_validation_rule_has_a_case() {
         ),
         ("dead_letter.topic", Box::new(|c| c.dead_letter.topic = "audit.events".into()), "also an input topic"),
         ("dead_letter.topic", Box::new(|c| c.dead_letter.topic.clear()), "must not be empty"),
+        ("store.dir", Box::new(|c| c.store.dir = Some(PathBuf::new())), "must not be empty"),
+        ("store.roll_bytes", Box::new(|c| c.store.roll_bytes = 10), "at least 1024"),
+        ("store.roll_age", Box::new(|c| c.store.roll_age = Duration(0)), "longer than 0"),
         (
             "outputs[1].topic",
             Box::new(|c| c.outputs.push(OutputConfig::Kafka(KafkaOutput { name: None, mask: None, topic: "audit.events".into() }))),

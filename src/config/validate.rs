@@ -115,6 +115,14 @@ impl Config {
         positive(&mut out, "state.checkpoint_interval", self.state.checkpoint_interval);
         positive(&mut out, "state.shutdown_timeout", self.state.shutdown_timeout);
 
+        if self.store.dir.as_ref().is_some_and(|dir| dir.as_os_str().is_empty()) {
+            out.push(Problem::new("store.dir", "must not be empty; leave it out to retain nothing"));
+        }
+        if self.store.roll_bytes < 1024 {
+            out.push(Problem::new("store.roll_bytes", "must be at least 1024"));
+        }
+        positive(&mut out, "store.roll_age", self.store.roll_age);
+
         if self.engine.max_accounts == 0 {
             out.push(Problem::new("engine.max_accounts", "must be greater than 0"));
         }

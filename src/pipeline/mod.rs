@@ -5,8 +5,10 @@
 //!          (each topic's   │ bad / late        (durable log)     (stdout, file, Kafka)
 //!           format)        ▼
 //!                     dead-letter outbox ──► worker ──► dead-letter topic
+//! (every event and dead letter also to the store's segments, when `[store]` has a dir)
 //! every checkpoint_interval, at a batch boundary: the barrier
-//!     capture engine + outboxes ─► writer thread: fsync outboxes, write checkpoint
+//!     capture engine + outboxes + store ─► writer thread: fsync outboxes, write the store's
+//!     Parquet files, write checkpoint
 //!     ─► participants hear the epoch is durable ─► commit its offsets (OffsetTracker)
 //! ```
 //!
@@ -58,6 +60,7 @@ use crate::state::checkpoint::{self, CheckpointError};
 use crate::state::codec::CodecError;
 use crate::state::engine_state::EngineState;
 use crate::state::outbox::{Outbox, OutboxOptions};
+use crate::store::{SourceId, SourceKind, Store, StoreOptions};
 use barrier::{Barrier, BarrierError, Participant};
 use kafka::ConsumerCallbacks;
 use offsets::OffsetTracker;
@@ -84,6 +87,8 @@ pub enum ServiceError {
     Sink(#[from] SinkError),
     #[error("outbox `{outbox}` in the state directory: {source}")]
     Outbox { outbox: &'static str, source: std::io::Error },
+    #[error("store: {0}")]
+    Store(std::io::Error),
     #[error("cannot start a sink worker thread: {0}")]
     Spawn(std::io::Error),
 }
@@ -127,11 +132,15 @@ struct Stateful {
     engine: EngineState,
     alerts: Outbox,
     dead_letters: Outbox,
+    /// Retention, when configured.
+    store: Option<Store>,
 }
 
 impl Stateful {
-    fn participants(&mut self) -> [&mut dyn Participant; 3] {
-        [&mut self.engine, &mut self.alerts, &mut self.dead_letters]
+    fn participants(&mut self) -> Vec<&mut dyn Participant> {
+        let mut all: Vec<&mut dyn Participant> = vec![&mut self.engine, &mut self.alerts, &mut self.dead_letters];
+        all.extend(self.store.as_mut().map(|s| s as &mut dyn Participant));
+        all
     }
 }
 
@@ -149,6 +158,8 @@ pub struct Pipeline<'a> {
     /// Threads a large batch is decoded on (the machine's parallelism).
     decode_threads: usize,
     raised: Vec<Alert>,
+    /// The store's id of each (topic index, partition) seen.
+    store_sources: HashMap<(usize, i32), SourceId>,
     summary: RunSummary,
     last_checkpoint: Instant,
     last_state_metrics: Instant,
@@ -213,6 +224,16 @@ impl<'a> Pipeline<'a> {
             info!(epoch = cp.epoch, accounts = engine.engine.accounts_tracked(), events = engine.engine.stats().events, offsets = ?cp.offsets, "restored checkpoint");
         }
         let barrier = Barrier::start(state_dir.clone(), restored.as_ref().map_or(0, |cp| cp.epoch))?;
+        let store = match &config.store.dir {
+            Some(dir) => {
+                let options = StoreOptions {
+                    roll_bytes: config.store.roll_bytes,
+                    roll_age: Duration::from_millis(config.store.roll_age.millis() as u64),
+                };
+                Some(Store::open(dir, options).map_err(ServiceError::Store)?)
+            }
+            None => None,
+        };
 
         let callbacks =
             ConsumerCallbacks::new(metrics.clone(), OffsetTracker::restored(offsets), config.kafka.batch_size as i64);
@@ -232,13 +253,14 @@ impl<'a> Pipeline<'a> {
             metrics,
             control,
             consumer: Arc::new(consumer),
-            state: Stateful { engine, alerts, dead_letters },
+            state: Stateful { engine, alerts, dead_letters, store },
             barrier,
             workers,
             topics,
             formats: config.topics.iter().map(|t| t.format).collect(),
             decode_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             raised: Vec::new(),
+            store_sources: HashMap::new(),
             summary: RunSummary::default(),
             last_checkpoint: Instant::now(),
             last_state_metrics: Instant::now() - Duration::from_secs(60),
@@ -294,7 +316,13 @@ impl<'a> Pipeline<'a> {
             batch.clear();
             self.after_batch(&mut touched)?;
             self.checkpoint_finished(false, CommitMode::Async);
-            if !self.barrier.in_flight() && self.last_checkpoint.elapsed() >= interval {
+            // A full store waits for the checkpoint in flight: when its files are written slower
+            // than events arrive, intake slows down instead of memory growing.
+            if self.barrier.in_flight() && self.state.store.as_ref().is_some_and(Store::is_full) {
+                self.checkpoint_finished(true, CommitMode::Async);
+            }
+            let store_due = self.state.store.as_ref().is_some_and(Store::wants_checkpoint);
+            if !self.barrier.in_flight() && (store_due || self.last_checkpoint.elapsed() >= interval) {
                 self.begin_checkpoint()?;
             }
         }
@@ -326,6 +354,7 @@ impl<'a> Pipeline<'a> {
         touched: &mut HashMap<(usize, i32), i64>,
     ) -> Result<(), ServiceError> {
         let partition = message.partition();
+        let time = decoded.as_ref().ok().map(|event| event.time);
         let outcome = match decoded {
             Ok(event) => self
                 .state
@@ -339,19 +368,41 @@ impl<'a> Pipeline<'a> {
             Ok(()) => {
                 self.metrics.event(topic_index);
                 self.summary.events += 1;
+                if let (Some((store, source)), Some(time)) = (self.store_source(topic_index, message), time) {
+                    store.event(source, message.offset(), time, message.payload().unwrap_or(&[]));
+                }
             }
             Err(rejection) => {
                 self.metrics.decode_error(rejection.kind());
                 self.dead_letter(message, &rejection)?;
+                if let Some((store, source)) = self.store_source(topic_index, message) {
+                    // A dead letter's day: its event's time when it has one, else when it arrived.
+                    let time = time.or(message.timestamp().to_millis());
+                    store.dead_letter(source, message.offset(), time, &rejection, message.payload().unwrap_or(&[]));
+                }
             }
         }
         touched.insert((topic_index, partition), message.offset() + 1);
         self.summary.messages += 1;
         self.control.handled.fetch_add(1, Ordering::Relaxed);
         for alert in std::mem::take(&mut self.raised) {
+            if let Some((store, source)) = self.store_source(topic_index, message) {
+                store.alert(source, message.offset(), &alert);
+            }
             self.raise(alert)?;
         }
         Ok(())
+    }
+
+    /// The store and its id of the message's partition, when there is a store.
+    fn store_source(&mut self, topic_index: usize, message: &BorrowedMessage<'_>) -> Option<(&mut Store, SourceId)> {
+        let store = self.state.store.as_mut()?;
+        let partition = message.partition();
+        let source = *self.store_sources.entry((topic_index, partition)).or_insert_with(|| {
+            let kind = SourceKind::Kafka { topic: self.topics[topic_index].clone(), partition };
+            store.source(kind, self.formats[topic_index])
+        });
+        Some((store, source))
     }
 
     fn dead_letter(&mut self, message: &BorrowedMessage<'_>, rejection: &Rejection) -> Result<(), ServiceError> {

@@ -22,6 +22,10 @@
 //!   garbage, SIGTERM, kill -9 crash and restart compared with an uninterrupted run (Kafka and
 //!   file sinks), two
 //!   instances in one group stopped together.
+//! - [`store`]: the retention store read back by duckdb and pyarrow: `replay --store` (counts
+//!   and `sum(bytes)` as computed from the input; a second replay gives the same files) and the
+//!   service on the mock cluster (every good event and alert once after a clean run); each
+//!   alert's `evidence.sql` run by duckdb over the store.
 //! - [`schemas`]: the JSON Schemas in `schemas/` against the decoder, the alert struct and the
 //!   detector loader: field lists both ways, enums, and the same documents fed to both.
 //!
@@ -35,4 +39,5 @@ mod email;
 mod http_sinks;
 mod pipeline;
 mod schemas;
+mod store;
 mod support;

@@ -1,0 +1,90 @@
+//! Writing a store file so that no reader ever sees a part of one: the Parquet file is built
+//! under a temporary name, fsynced, renamed into place, and its directory fsynced. Claims
+//! remove the files an interrupted run left past the point a source resumes from.
+
+use std::fs::{self, File};
+use std::io::{self, BufWriter};
+use std::path::{Path, PathBuf};
+
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+
+use super::{naming, schema, Claim, Segment, Table};
+
+/// Rows per row group: large enough for zstd and for readers to skip by statistics.
+const ROW_GROUP_ROWS: usize = 128 * 1024;
+
+/// Write a segment as its Parquet file; returns the file's path.
+pub(super) fn write_segment(dir: &Path, segment: &Segment) -> io::Result<PathBuf> {
+    let batch = schema::batch(segment).map_err(io::Error::other)?;
+    let table = dir.join(segment.table.dir_name());
+    let day = table.join(naming::day_dir(segment.day));
+    let new_day = !day.exists();
+    fs::create_dir_all(&day)?;
+    if new_day {
+        sync_dir(&table)?;
+        sync_dir(dir)?;
+    }
+    let name = naming::file_name(&segment.source.name, segment.first, segment.last);
+    let temp = day.join(format!("{}{name}", naming::TEMP_PREFIX));
+    let props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_sorting_columns(schema::sorting(segment.table))
+        .build();
+    let file = File::create(&temp)?;
+    let mut writer =
+        ArrowWriter::try_new(BufWriter::new(file), batch.schema(), Some(props)).map_err(io::Error::other)?;
+    writer.write(&batch).map_err(io::Error::other)?;
+    let file = writer.into_inner().map_err(io::Error::other)?.into_inner().map_err(io::IntoInnerError::into_error)?;
+    file.sync_all()?;
+    let path = day.join(name);
+    fs::rename(&temp, &path)?;
+    sync_dir(&day)?;
+    Ok(path)
+}
+
+/// Remove every file of `claim.source` whose rows start at or after `claim.from`, in both
+/// tables: they were written by an epoch that never committed (or by an earlier replay of the
+/// input), and the rows are being written again.
+pub(super) fn apply_claim(dir: &Path, claim: &Claim) -> io::Result<()> {
+    for table in Table::ALL {
+        for day in naming::day_dirs(&dir.join(table.dir_name()))? {
+            let mut removed = false;
+            for entry in fs::read_dir(&day)? {
+                let entry = entry?;
+                let name = entry.file_name();
+                let stale = naming::parse(&name.to_string_lossy())
+                    .is_some_and(|(source, first)| source == claim.source && first >= claim.from);
+                if stale {
+                    fs::remove_file(entry.path())?;
+                    removed = true;
+                }
+            }
+            if removed {
+                sync_dir(&day)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Remove the temporary files a crash left behind.
+pub(super) fn remove_temporaries(dir: &Path) -> io::Result<()> {
+    for table in Table::ALL {
+        for day in naming::day_dirs(&dir.join(table.dir_name()))? {
+            for entry in fs::read_dir(&day)? {
+                let entry = entry?;
+                if entry.file_name().to_string_lossy().starts_with(naming::TEMP_PREFIX) {
+                    fs::remove_file(entry.path())?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}

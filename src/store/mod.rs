@@ -1,0 +1,346 @@
+//! Retention: every decoded event, every dead letter and every alert, kept as Parquet files
+//! that other engines (duckdb, pyarrow, Spark) read as they are.
+//!
+//! ```text
+//! STORE/events/dt=YYYY-MM-DD/<source>-<first>-<last>.parquet        (schema::events)
+//! STORE/dead_letters/dt=YYYY-MM-DD/<source>-<first>-<last>.parquet  (schema::dead_letters)
+//! STORE/alerts/dt=YYYY-MM-DD/<source>-<first>-<last>.parquet        (schema::alerts)
+//! ```
+//!
+//! The pipeline thread only copies each message's bytes into the segment of its source
+//! (a Kafka partition or an input file) and day ([`Store::event`], [`Store::dead_letter`]);
+//! an alert, rare, is kept as its JSON under the position of the event that raised it
+//! ([`Store::alert`]).
+//! In the service the store is a checkpoint participant: capture moves the segments out, and
+//! the writer thread decodes them again, sorts, encodes (Arrow, Parquet, zstd) and writes each
+//! as one file (temporary name, fsync, rename: `file`), so an offset is committed only once
+//! its event is in a durable file. A file is cut at every checkpoint, and sooner when its
+//! segment reaches `roll_bytes`; the store asks for an early checkpoint when it holds
+//! `roll_bytes` in memory or its oldest row has waited `roll_age` ([`Store::wants_checkpoint`]),
+//! and, full while a checkpoint is in flight, makes the pipeline wait for it ([`Store::is_full`]).
+//! `auditwatch replay --store` writes the same files, a segment at a time.
+//!
+//! Files are named by the source coordinates of their rows (`naming`), so writing the same
+//! rows again replaces a file. After a crash a source may resume at a point before some files
+//! it wrote (the epoch they belong to never committed), and cut its files elsewhere this time:
+//! so the first row of each source in a run claims its positions, and the files of that source
+//! at or after that position are removed before anything new is written ([`Claim`]). A replay
+//! of an input thus replaces that input's files, and a restart leaves each event once.
+
+mod file;
+mod naming;
+pub mod schema;
+
+use std::collections::HashMap;
+use std::io;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use crate::detection::alert::Alert;
+use crate::detection::time::Millis;
+use crate::input::dead_letter::Rejection;
+use crate::input::formats::InputFormat;
+use crate::pipeline::barrier::{MakeDurable, Participant};
+
+/// The store's checkpoint section name (the section itself is empty: files are the state).
+pub const NAME: &str = "store";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Table {
+    Events,
+    DeadLetters,
+    Alerts,
+}
+
+impl Table {
+    pub const ALL: [Table; 3] = [Table::Events, Table::DeadLetters, Table::Alerts];
+
+    pub fn dir_name(self) -> &'static str {
+        match self {
+            Table::Events => "events",
+            Table::DeadLetters => "dead_letters",
+            Table::Alerts => "alerts",
+        }
+    }
+}
+
+/// When files are cut, besides every checkpoint.
+#[derive(Clone, Copy, Debug)]
+pub struct StoreOptions {
+    /// A segment of this many bytes of input is cut into its own file.
+    pub roll_bytes: usize,
+    /// The longest a row waits in memory before the store asks for a checkpoint.
+    pub roll_age: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions { roll_bytes: 128 << 20, roll_age: Duration::from_secs(300) }
+    }
+}
+
+/// Where rows come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SourceKind {
+    Kafka {
+        topic: String,
+        partition: i32,
+    },
+    /// An input file; `records`: positions are record indexes of a document, not lines.
+    File {
+        name: String,
+        records: bool,
+    },
+}
+
+/// A source as its files name it.
+#[derive(Debug)]
+pub struct Source {
+    kind: SourceKind,
+    /// The source part of its file names.
+    name: String,
+    format: InputFormat,
+}
+
+/// A handle on a registered source.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SourceId(u32);
+
+/// One row: where it came from, its time, and its bytes in the segment.
+struct Row {
+    position: i64,
+    time: Millis,
+    raw: Range<usize>,
+    rejected: Option<Box<Rejected>>,
+}
+
+struct Rejected {
+    /// The event's time, or when the message arrived, if known.
+    time: Option<Millis>,
+    kind: &'static str,
+    field: Option<String>,
+    reason: String,
+}
+
+/// The rows of one source, day and table, up to one file.
+pub struct Segment {
+    table: Table,
+    source: Arc<Source>,
+    day: i64,
+    first: i64,
+    last: i64,
+    raw: Vec<u8>,
+    rows: Vec<Row>,
+}
+
+impl Segment {
+    fn raw(&self, row: &Row) -> &[u8] {
+        &self.raw[row.raw.clone()]
+    }
+}
+
+/// The files of `source` from position `from` on are to be replaced.
+pub struct Claim {
+    source: String,
+    from: i64,
+}
+
+/// What waits for the writer: kept across a failed attempt, so the next one writes it.
+#[derive(Default)]
+struct Pending {
+    claims: Vec<Claim>,
+    segments: Vec<Segment>,
+}
+
+pub struct Store {
+    dir: PathBuf,
+    options: StoreOptions,
+    sources: Vec<(Arc<Source>, bool)>,
+    open: HashMap<(SourceId, Table, i64), Segment>,
+    sealed: Vec<Segment>,
+    claims: Vec<Claim>,
+    bytes: usize,
+    oldest: Option<Instant>,
+    pending: Arc<Mutex<Pending>>,
+}
+
+impl Store {
+    /// The store in `dir` (created if absent), without the temporary files of a crashed run.
+    pub fn open(dir: &Path, options: StoreOptions) -> io::Result<Store> {
+        std::fs::create_dir_all(dir)?;
+        file::remove_temporaries(dir)?;
+        Ok(Store {
+            dir: dir.to_path_buf(),
+            options,
+            sources: Vec::new(),
+            open: HashMap::new(),
+            sealed: Vec::new(),
+            claims: Vec::new(),
+            bytes: 0,
+            oldest: None,
+            pending: Arc::default(),
+        })
+    }
+
+    /// Register a source (idempotent); callers keep the id, so this is not on the hot path.
+    pub fn source(&mut self, kind: SourceKind, format: InputFormat) -> SourceId {
+        if let Some(i) = self.sources.iter().position(|(s, _)| s.kind == kind && s.format == format) {
+            return SourceId(i as u32);
+        }
+        let name = match &kind {
+            SourceKind::Kafka { topic, partition } => naming::kafka_source(topic, *partition),
+            SourceKind::File { name, .. } => naming::file_source(name),
+        };
+        self.sources.push((Arc::new(Source { kind, name, format }), false));
+        SourceId(self.sources.len() as u32 - 1)
+    }
+
+    /// Keep a decoded event: its position in its source, its time, its bytes.
+    pub fn event(&mut self, source: SourceId, position: i64, time: Millis, raw: &[u8]) {
+        self.push(Table::Events, source, Row { position, time, raw: 0..0, rejected: None }, raw);
+    }
+
+    /// Keep a dead letter. Its day is that of `time` (its event's time, or when it arrived),
+    /// else of today: a replayed line that is not an event has no time of its own.
+    pub fn dead_letter(
+        &mut self,
+        source: SourceId,
+        position: i64,
+        time: Option<Millis>,
+        rejection: &Rejection,
+        raw: &[u8],
+    ) {
+        let day_time = time.unwrap_or_else(|| {
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+        });
+        let rejected = Rejected {
+            time,
+            kind: rejection.kind(),
+            field: rejection.field().map(str::to_string),
+            reason: rejection.reason(),
+        };
+        let row = Row { position, time: day_time, raw: 0..0, rejected: Some(Box::new(rejected)) };
+        self.push(Table::DeadLetters, source, row, raw);
+    }
+
+    /// Keep an alert, at the position of the event that raised it. Without `detected_at` (the
+    /// wall clock), so a replay writes the same file again.
+    pub fn alert(&mut self, source: SourceId, position: i64, alert: &Alert) {
+        let mut alert = alert.clone();
+        alert.detected_at = None;
+        // An alert is strings and finite numbers: serializing it cannot fail.
+        let body = serde_json::to_vec(&alert).unwrap_or_default();
+        self.push(Table::Alerts, source, Row { position, time: alert.time, raw: 0..0, rejected: None }, &body);
+    }
+
+    fn push(&mut self, table: Table, source: SourceId, mut row: Row, raw: &[u8]) {
+        let (info, claimed) = &mut self.sources[source.0 as usize];
+        if !*claimed {
+            *claimed = true;
+            self.claims.push(Claim { source: info.name.clone(), from: row.position });
+        }
+        let day = naming::day_of(row.time);
+        let segment = self.open.entry((source, table, day)).or_insert_with(|| Segment {
+            table,
+            source: info.clone(),
+            day,
+            first: row.position,
+            last: row.position,
+            raw: Vec::new(),
+            rows: Vec::new(),
+        });
+        let start = segment.raw.len();
+        segment.raw.extend_from_slice(raw);
+        row.raw = start..segment.raw.len();
+        segment.first = segment.first.min(row.position);
+        segment.last = segment.last.max(row.position);
+        segment.rows.push(row);
+        self.bytes += raw.len();
+        self.oldest.get_or_insert_with(Instant::now);
+        if segment.raw.len() >= self.options.roll_bytes {
+            if let Some(full) = self.open.remove(&(source, table, day)) {
+                self.sealed.push(full);
+            }
+        }
+    }
+
+    /// The store holds `roll_bytes` in memory, or a row that waited `roll_age`.
+    pub fn wants_checkpoint(&self) -> bool {
+        self.is_full() || self.oldest.is_some_and(|t| t.elapsed() >= self.options.roll_age)
+    }
+
+    /// The store holds `roll_bytes` in memory: the pipeline waits for the checkpoint in flight
+    /// before it reads on, so memory stays near twice `roll_bytes`.
+    pub fn is_full(&self) -> bool {
+        self.bytes >= self.options.roll_bytes
+    }
+
+    /// Whether a segment reached `roll_bytes` (replay writes it at once).
+    pub fn has_sealed(&self) -> bool {
+        !self.sealed.is_empty()
+    }
+
+    /// Move the claims and segments (all, or only the sealed) to what the writer writes next.
+    fn hand_over(&mut self, all: bool) -> Arc<Mutex<Pending>> {
+        {
+            let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+            pending.claims.append(&mut self.claims);
+            pending.segments.append(&mut self.sealed);
+            if all {
+                pending.segments.extend(self.open.drain().map(|(_, segment)| segment));
+            }
+            self.bytes = self.open.values().map(|s| s.raw.len()).sum();
+            if self.open.is_empty() {
+                self.oldest = None;
+            }
+        }
+        self.pending.clone()
+    }
+
+    /// Write the segments that reached `roll_bytes` now (replay).
+    pub fn write_sealed(&mut self) -> io::Result<()> {
+        let pending = self.hand_over(false);
+        write_pending(&self.dir, &pending)
+    }
+
+    /// Write everything held now (replay, at the end of an input).
+    pub fn write_all(&mut self) -> io::Result<()> {
+        let pending = self.hand_over(true);
+        write_pending(&self.dir, &pending)
+    }
+}
+
+/// Apply the claims, then write each segment; what fails stays pending for the next attempt
+/// (a file written again under its name replaces itself).
+fn write_pending(dir: &Path, pending: &Mutex<Pending>) -> io::Result<()> {
+    let mut pending = pending.lock().unwrap_or_else(PoisonError::into_inner);
+    while let Some(claim) = pending.claims.first() {
+        file::apply_claim(dir, claim)?;
+        pending.claims.remove(0);
+    }
+    while let Some(segment) = pending.segments.last() {
+        file::write_segment(dir, segment)?;
+        pending.segments.pop();
+    }
+    Ok(())
+}
+
+impl Participant for Store {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    /// Moves the segments out (no encoding here); the writer thread makes them files.
+    fn capture(&mut self, _epoch: u64) -> MakeDurable {
+        let pending = self.hand_over(true);
+        let dir = self.dir.clone();
+        Box::new(move || {
+            write_pending(&dir, &pending).map(|()| Vec::new()).map_err(|e| format!("store {}: {e}", dir.display()))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,320 @@
+//! The tables' columns, and the Arrow record batch of a segment. Runs on the writer thread:
+//! events are decoded again from their original bytes here (the decoder is deterministic), so
+//! the pipeline thread only copies bytes.
+//!
+//! `events`: the normalized fields of [`AuditEvent`], `attributes` as JSON text (native input
+//! only; the other formats have no such object), `id`, `origin` (`topic/partition/offset` or
+//! `file:line`, as dead-letter ids) and `raw`, the message as received. Rows are sorted by
+//! account, then time, so a reader filtering on an account skips most row groups.
+//!
+//! `dead_letters`: `time` (the event's, for an event rejected as late, else when it was
+//! received from Kafka; null for a replayed line that is not an event), `kind`, `field`,
+//! `reason`, `origin`, and `raw` as bytes (they may not be text).
+//!
+//! `alerts`: the alert's fields (`time`, `id`, `detector`, `category`, `severity`, `account`,
+//! `tenant`, `credential_id`, `source_ip`, `window_start`, `window_end`, `observed`,
+//! `expected`, `score`, `summary`), `evidence` as JSON text, and `origin`, the event that
+//! raised it.
+
+use std::sync::{Arc, OnceLock};
+
+use arrow::array::{
+    ArrayRef, BinaryBuilder, Float64Builder, RecordBatch, StringBuilder, TimestampMillisecondBuilder, UInt32Builder,
+    UInt64Builder,
+};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use parquet::file::metadata::SortingColumn;
+
+use super::{Segment, SourceKind, Table};
+use crate::input::event::AuditEvent;
+use crate::input::formats::{decode_as, InputFormat};
+
+fn time_field(nullable: bool) -> Field {
+    timestamp("time", nullable)
+}
+
+fn timestamp(name: &str, nullable: bool) -> Field {
+    Field::new(name, DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())), nullable)
+}
+
+pub fn events() -> SchemaRef {
+    static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
+    SCHEMA
+        .get_or_init(|| {
+            let text = |name, nullable| Field::new(name, DataType::Utf8, nullable);
+            Arc::new(Schema::new(vec![
+                time_field(false),
+                text("account", false),
+                text("tenant", true),
+                text("action", false),
+                text("outcome", false),
+                text("credential_id", true),
+                text("credential_kind", true),
+                text("credential_owner", true),
+                text("source_ip", true),
+                text("source_country", true),
+                Field::new("source_asn", DataType::UInt32, true),
+                text("user_agent", true),
+                text("target_system", true),
+                text("target_resource", true),
+                Field::new("bytes", DataType::UInt64, true),
+                Field::new("records", DataType::UInt64, true),
+                text("reason", true),
+                text("attributes", true),
+                text("id", false),
+                text("origin", false),
+                text("raw", false),
+            ]))
+        })
+        .clone()
+}
+
+pub fn dead_letters() -> SchemaRef {
+    static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
+    SCHEMA
+        .get_or_init(|| {
+            Arc::new(Schema::new(vec![
+                time_field(true),
+                Field::new("kind", DataType::Utf8, false),
+                Field::new("field", DataType::Utf8, true),
+                Field::new("reason", DataType::Utf8, false),
+                Field::new("origin", DataType::Utf8, false),
+                Field::new("raw", DataType::Binary, false),
+            ]))
+        })
+        .clone()
+}
+
+pub fn alerts() -> SchemaRef {
+    static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
+    SCHEMA
+        .get_or_init(|| {
+            let text = |name, nullable| Field::new(name, DataType::Utf8, nullable);
+            let number = |name| Field::new(name, DataType::Float64, false);
+            Arc::new(Schema::new(vec![
+                time_field(false),
+                text("id", false),
+                text("detector", false),
+                text("category", false),
+                text("severity", false),
+                text("account", false),
+                text("tenant", true),
+                text("credential_id", true),
+                text("source_ip", true),
+                timestamp("window_start", false),
+                timestamp("window_end", false),
+                number("observed"),
+                number("expected"),
+                number("score"),
+                text("summary", false),
+                text("evidence", false),
+                text("origin", false),
+            ]))
+        })
+        .clone()
+}
+
+/// The sort order written in each file's metadata: account, then time (events only).
+pub fn sorting(table: Table) -> Option<Vec<SortingColumn>> {
+    let column = |column_idx| SortingColumn { column_idx, descending: false, nulls_first: false };
+    matches!(table, Table::Events).then(|| vec![column(1), column(0)])
+}
+
+/// The record batch of a segment, rows in the table's order.
+pub fn batch(segment: &Segment) -> Result<RecordBatch, String> {
+    match segment.table {
+        Table::Events => events_batch(segment),
+        Table::DeadLetters => dead_letters_batch(segment),
+        Table::Alerts => alerts_batch(segment),
+    }
+}
+
+fn origin(kind: &SourceKind, position: i64) -> String {
+    match kind {
+        SourceKind::Kafka { topic, partition } => format!("{topic}/{partition}/{position}"),
+        SourceKind::File { name, records: false } => format!("{name}:{position}"),
+        SourceKind::File { name, records: true } => format!("{name}#{position}"),
+    }
+}
+
+fn events_batch(segment: &Segment) -> Result<RecordBatch, String> {
+    let format = segment.source.format;
+    let mut decoded: Vec<(AuditEvent<'_>, usize)> = Vec::with_capacity(segment.rows.len());
+    for (i, row) in segment.rows.iter().enumerate() {
+        let event = decode_as(format, segment.raw(row), usize::MAX)
+            .map_err(|e| format!("{} no longer decodes: {e}", origin(&segment.source.kind, row.position)))?;
+        decoded.push((event, i));
+    }
+    decoded.sort_by(|(a, i), (b, j)| (&a.account, a.time, i).cmp(&(&b.account, b.time, j)));
+
+    let n = decoded.len();
+    let text = || StringBuilder::with_capacity(n, n * 16);
+    let (mut account, mut tenant, mut action, mut outcome) = (text(), text(), text(), text());
+    let (mut credential_id, mut credential_kind, mut credential_owner) = (text(), text(), text());
+    let (mut source_ip, mut source_country, mut user_agent) = (text(), text(), text());
+    let (mut target_system, mut target_resource, mut reason, mut attributes) = (text(), text(), text(), text());
+    let (mut id, mut origins, mut raw) = (text(), text(), StringBuilder::with_capacity(n, segment.raw.len()));
+    let mut time = TimestampMillisecondBuilder::with_capacity(n);
+    let mut source_asn = UInt32Builder::with_capacity(n);
+    let (mut bytes, mut records) = (UInt64Builder::with_capacity(n), UInt64Builder::with_capacity(n));
+    for (event, i) in &decoded {
+        let row = &segment.rows[*i];
+        let original = segment.raw(row);
+        time.append_value(event.time);
+        account.append_value(&event.account);
+        tenant.append_option(event.tenant.as_deref());
+        action.append_value(&event.action);
+        outcome.append_value(event.outcome.as_str());
+        let credential = event.credential.as_ref();
+        credential_id.append_option(credential.map(|c| &c.id));
+        credential_kind.append_option(credential.and_then(|c| c.kind.as_deref()));
+        credential_owner.append_option(credential.and_then(|c| c.owner.as_deref()));
+        source_ip.append_option(event.source.ip.map(|ip| ip.to_string()));
+        source_country.append_option(event.source.country.as_deref());
+        source_asn.append_option(event.source.asn);
+        user_agent.append_option(event.source.user_agent.as_deref());
+        target_system.append_option(event.target.system.as_deref());
+        target_resource.append_option(event.target.resource.as_deref());
+        bytes.append_option(event.bytes);
+        records.append_option(event.records);
+        reason.append_option(event.reason.as_deref());
+        attributes.append_option(if format == InputFormat::Native { attributes_of(original) } else { None });
+        id.append_value(&event.id);
+        origins.append_value(origin(&segment.source.kind, row.position));
+        // The decoder accepted these bytes, so they are UTF-8.
+        raw.append_value(String::from_utf8_lossy(original));
+    }
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(time.finish().with_timezone("UTC")),
+        Arc::new(account.finish()),
+        Arc::new(tenant.finish()),
+        Arc::new(action.finish()),
+        Arc::new(outcome.finish()),
+        Arc::new(credential_id.finish()),
+        Arc::new(credential_kind.finish()),
+        Arc::new(credential_owner.finish()),
+        Arc::new(source_ip.finish()),
+        Arc::new(source_country.finish()),
+        Arc::new(source_asn.finish()),
+        Arc::new(user_agent.finish()),
+        Arc::new(target_system.finish()),
+        Arc::new(target_resource.finish()),
+        Arc::new(bytes.finish()),
+        Arc::new(records.finish()),
+        Arc::new(reason.finish()),
+        Arc::new(attributes.finish()),
+        Arc::new(id.finish()),
+        Arc::new(origins.finish()),
+        Arc::new(raw.finish()),
+    ];
+    RecordBatch::try_new(events(), columns).map_err(|e| e.to_string())
+}
+
+/// The `attributes` object of a native event, as JSON text. The decoder checks it is an
+/// object but keeps nothing of it, so it is read again here.
+fn attributes_of(raw: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Attributes {
+        attributes: Option<serde_json::Value>,
+    }
+    serde_json::from_slice::<Attributes>(raw).ok()?.attributes.map(|a| a.to_string())
+}
+
+fn dead_letters_batch(segment: &Segment) -> Result<RecordBatch, String> {
+    let n = segment.rows.len();
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by_key(|&i| segment.rows[i].position);
+    let mut time = TimestampMillisecondBuilder::with_capacity(n);
+    let (mut kind, mut field, mut reason, mut origins) = (
+        StringBuilder::with_capacity(n, n * 16),
+        StringBuilder::with_capacity(n, n * 8),
+        StringBuilder::with_capacity(n, n * 64),
+        StringBuilder::with_capacity(n, n * 32),
+    );
+    let mut raw = BinaryBuilder::with_capacity(n, segment.raw.len());
+    for &i in &order {
+        let row = &segment.rows[i];
+        let rejected = row.rejected.as_deref().ok_or("a dead letter without its rejection")?;
+        time.append_option(rejected.time);
+        kind.append_value(rejected.kind);
+        field.append_option(rejected.field.as_deref());
+        reason.append_value(&rejected.reason);
+        origins.append_value(origin(&segment.source.kind, row.position));
+        raw.append_value(segment.raw(row));
+    }
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(time.finish().with_timezone("UTC")),
+        Arc::new(kind.finish()),
+        Arc::new(field.finish()),
+        Arc::new(reason.finish()),
+        Arc::new(origins.finish()),
+        Arc::new(raw.finish()),
+    ];
+    RecordBatch::try_new(dead_letters(), columns).map_err(|e| e.to_string())
+}
+
+/// Alerts in the order they were raised; each row is the alert's JSON (see [`super::Store::alert`]).
+fn alerts_batch(segment: &Segment) -> Result<RecordBatch, String> {
+    let n = segment.rows.len();
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by_key(|&i| segment.rows[i].position);
+    let text = || StringBuilder::with_capacity(n, n * 32);
+    let (mut id, mut detector, mut category, mut severity, mut account) = (text(), text(), text(), text(), text());
+    let (mut tenant, mut credential_id, mut source_ip, mut summary) = (text(), text(), text(), text());
+    let (mut evidence, mut origins) = (text(), text());
+    let (mut time, mut window_start, mut window_end) = (
+        TimestampMillisecondBuilder::with_capacity(n),
+        TimestampMillisecondBuilder::with_capacity(n),
+        TimestampMillisecondBuilder::with_capacity(n),
+    );
+    let (mut observed, mut expected, mut score) =
+        (Float64Builder::with_capacity(n), Float64Builder::with_capacity(n), Float64Builder::with_capacity(n));
+    for &i in &order {
+        let row = &segment.rows[i];
+        let alert: serde_json::Value = serde_json::from_slice(segment.raw(row)).map_err(|e| e.to_string())?;
+        let field = |name: &str| alert.get(name).and_then(serde_json::Value::as_str);
+        let instant = |name: &str| {
+            field(name)
+                .and_then(|t| crate::detection::time::parse_rfc3339(t).ok())
+                .ok_or_else(|| format!("alert without `{name}`"))
+        };
+        time.append_value(row.time);
+        id.append_value(field("id").unwrap_or_default());
+        detector.append_value(field("detector").unwrap_or_default());
+        category.append_value(field("category").unwrap_or_default());
+        severity.append_value(field("severity").unwrap_or_default());
+        account.append_value(field("account").unwrap_or_default());
+        tenant.append_option(field("tenant"));
+        credential_id.append_option(field("credential_id"));
+        source_ip.append_option(field("source_ip"));
+        window_start.append_value(instant("window_start")?);
+        window_end.append_value(instant("window_end")?);
+        let number = |name: &str| alert.get(name).and_then(serde_json::Value::as_f64).unwrap_or(f64::NAN);
+        observed.append_value(number("observed"));
+        expected.append_value(number("expected"));
+        score.append_value(number("score"));
+        summary.append_value(field("summary").unwrap_or_default());
+        evidence.append_value(alert.get("evidence").map(|e| e.to_string()).unwrap_or_default());
+        origins.append_value(origin(&segment.source.kind, row.position));
+    }
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(time.finish().with_timezone("UTC")),
+        Arc::new(id.finish()),
+        Arc::new(detector.finish()),
+        Arc::new(category.finish()),
+        Arc::new(severity.finish()),
+        Arc::new(account.finish()),
+        Arc::new(tenant.finish()),
+        Arc::new(credential_id.finish()),
+        Arc::new(source_ip.finish()),
+        Arc::new(window_start.finish().with_timezone("UTC")),
+        Arc::new(window_end.finish().with_timezone("UTC")),
+        Arc::new(observed.finish()),
+        Arc::new(expected.finish()),
+        Arc::new(score.finish()),
+        Arc::new(summary.finish()),
+        Arc::new(evidence.finish()),
+        Arc::new(origins.finish()),
+    ];
+    RecordBatch::try_new(alerts(), columns).map_err(|e| e.to_string())
+}
