@@ -107,6 +107,15 @@ fn same_host_redirect(attempt: Attempt) -> reqwest::redirect::Action {
     }
 }
 
+/// At most `max` characters, with an ellipsis when cut (the APIs' field limits).
+pub fn cut(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        format!("{}…", s.chars().take(max - 1).collect::<String>())
+    }
+}
+
 /// What an answer means for delivery.
 fn judge(response: Response) -> Result<(), DeliveryError> {
     let status = response.status().as_u16();

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 
 use crate::alerting::notification::{Notification, Status};
 use crate::config::{PagerDutyOutput, Secret};
-use crate::sinks::http::{redact, Endpoint};
+use crate::sinks::http::{cut, redact, Endpoint};
 use crate::sinks::DeliveryError;
 
 /// PagerDuty's limits on `payload.summary` and `dedup_key`.
@@ -119,13 +119,6 @@ fn dedup_key(group_key: &str) -> String {
     }
 }
 
-fn cut(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_string()
-    } else {
-        format!("{}…", s.chars().take(max - 1).collect::<String>())
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use crate::alerting::notification::Notification;
 use crate::config::{Secret, SlackOutput};
-use crate::sinks::http::{redact, Endpoint};
+use crate::sinks::http::{cut, redact, Endpoint};
 use crate::sinks::DeliveryError;
 
 /// Alerts rendered in one message; Slack takes at most 50 blocks and each alert uses four.
@@ -114,14 +114,6 @@ fn escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
-/// At most `max` characters, with an ellipsis when cut.
-fn cut(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_string()
-    } else {
-        format!("{}…", s.chars().take(max - 1).collect::<String>())
-    }
-}
 
 #[cfg(test)]
 mod tests {

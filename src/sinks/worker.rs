@@ -233,11 +233,8 @@ impl Worker {
             }
             groups.set_through(last + 1);
             // The groups hold the alerts durably before the cursor moves past them.
-            while let Err(error) = groups.save() {
-                warn!(%error, sink = name, "cannot save the notification groups; retrying");
-                if !self.reader.pause(Duration::from_secs(1)) {
-                    return;
-                }
+            if !self.save(groups) {
+                return;
             }
             self.metrics.open_groups.store(groups.open_groups() as u64, std::sync::atomic::Ordering::Relaxed);
             self.confirm(last + 1);
@@ -276,6 +273,11 @@ impl Worker {
         }
         self.metrics.set_oldest_pending(None);
         groups.sent(due, now_millis());
+        self.save(groups)
+    }
+
+    /// Write the groups, retrying while the disk refuses; false when told to stop first.
+    fn save(&self, groups: &Groups) -> bool {
         while let Err(error) = groups.save() {
             warn!(%error, sink = self.name(), "cannot save the notification groups; retrying");
             if !self.reader.pause(Duration::from_secs(1)) {
