@@ -141,7 +141,8 @@ fn webhook_output(url: &str) -> WebhookOutput {
 /// and a fresh `detected_at`.
 fn alerts(n: usize) -> Vec<(String, Vec<u8>, Vec<u8>)> {
     let golden = include_str!("../tests/golden/replay-seed42-30x21.jsonl");
-    let samples: Vec<serde_json::Value> = golden.lines().map(|l| serde_json::from_str(l).expect("golden alert")).collect();
+    let samples: Vec<serde_json::Value> =
+        golden.lines().map(|l| serde_json::from_str(l).expect("golden alert")).collect();
     let detected_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     (0..n)
         .map(|i| {

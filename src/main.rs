@@ -251,7 +251,19 @@ fn silence(action: SilenceAction) -> anyhow::Result<()> {
     };
     let now = Utc::now();
     match action {
-        SilenceAction::Add { at, account, detector, severity, category, tenant, reason, by, starts, duration, until } => {
+        SilenceAction::Add {
+            at,
+            account,
+            detector,
+            severity,
+            category,
+            tenant,
+            reason,
+            by,
+            starts,
+            duration,
+            until,
+        } => {
             let path = path(&at)?;
             let matcher = config::AlertMatcher { category, severity, detector, account, tenant };
             if matcher == config::AlertMatcher::default() {
@@ -288,7 +300,10 @@ fn silence(action: SilenceAction) -> anyhow::Result<()> {
                     continue;
                 }
                 let matcher = serde_json::to_string(&s.matcher).unwrap_or_default();
-                println!("{:<16} {:<8} {:<21} {:<21} {:<12} {:<30} {}", s.id, state, s.starts_at, s.ends_at, s.created_by, matcher, s.reason);
+                println!(
+                    "{:<16} {:<8} {:<21} {:<21} {:<12} {:<30} {}",
+                    s.id, state, s.starts_at, s.ends_at, s.created_by, matcher, s.reason
+                );
             }
             Ok(())
         }

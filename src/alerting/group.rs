@@ -325,10 +325,8 @@ mod tests {
     #[test]
     fn a_quiet_group_repeats_then_resolves_and_state_survives_a_restart() {
         let dir = tempfile::tempdir().unwrap();
-        let route = Route {
-            grouping: Grouping { repeat_interval: Duration(10 * MINUTE), ..route().grouping },
-            ..route()
-        };
+        let route =
+            Route { grouping: Grouping { repeat_interval: Duration(10 * MINUTE), ..route().grouping }, ..route() };
         let mut groups = Groups::open(dir.path(), "pd").unwrap();
         groups.add(&route, alert(1, "a"), 0);
         groups.set_through(8);

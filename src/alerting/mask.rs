@@ -180,10 +180,7 @@ mod tests {
         assert_eq!(alert["account"], "d***@example.com");
         assert_eq!(alert["source_ip"], "203.0.113.0/24");
         assert_eq!(alert["credential_id"], "AKIAIOSF…");
-        assert_eq!(
-            alert["summary"],
-            "d***@example.com used AKIAIOSF… from 203.0.113.0/24, and 198.51.100.0/24."
-        );
+        assert_eq!(alert["summary"], "d***@example.com used AKIAIOSF… from 203.0.113.0/24, and 198.51.100.0/24.");
         assert_eq!(alert["evidence"]["new"], json!(["network 203.0.113.0/24", "2001:db8:1::/48"]));
         let mut rest = alert.clone();
         rest["evidence"]["sql"].take();

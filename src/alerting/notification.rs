@@ -46,10 +46,7 @@ pub struct Notification {
 impl Notification {
     /// The most severe of the new alerts, else the latest: what the subject line leads with.
     pub fn headline(&self) -> &Value {
-        self.alerts
-            .iter()
-            .max_by_key(|a| severity_rank(a["severity"].as_str().unwrap_or("")))
-            .unwrap_or(&self.latest)
+        self.alerts.iter().max_by_key(|a| severity_rank(a["severity"].as_str().unwrap_or(""))).unwrap_or(&self.latest)
     }
 
     /// `high`, `critical`, ...: the headline alert's severity.

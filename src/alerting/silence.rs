@@ -95,9 +95,17 @@ impl SilenceFile {
     }
 
     /// A new silence, with an id made from its content and time.
-    pub fn add(&mut self, matcher: AlertMatcher, reason: String, created_by: String, starts: DateTime<Utc>, ends: DateTime<Utc>) -> &Silence {
+    pub fn add(
+        &mut self,
+        matcher: AlertMatcher,
+        reason: String,
+        created_by: String,
+        starts: DateTime<Utc>,
+        ends: DateTime<Utc>,
+    ) -> &Silence {
         let now = Utc::now();
-        let seed = format!("{matcher:?}{reason}{created_by}{}{}", now.timestamp_nanos_opt().unwrap_or(0), self.silences.len());
+        let seed =
+            format!("{matcher:?}{reason}{created_by}{}{}", now.timestamp_nanos_opt().unwrap_or(0), self.silences.len());
         let id = format!("s-{:012x}", xxhash_rust::xxh3::xxh3_64(seed.as_bytes()) & 0xffff_ffff_ffff);
         self.silences.push(Silence {
             id,
@@ -164,11 +172,8 @@ impl Silences {
         match SilenceFile::read(&self.path) {
             // The file was validated on read, so every matcher compiles.
             Ok(file) => {
-                self.loaded = file
-                    .silences
-                    .into_iter()
-                    .filter_map(|s| Matcher::new(&s.matcher).ok().map(|m| (s, m)))
-                    .collect();
+                self.loaded =
+                    file.silences.into_iter().filter_map(|s| Matcher::new(&s.matcher).ok().map(|m| (s, m))).collect();
             }
             // A broken edit keeps the silences in force until it is fixed.
             Err(error) => warn!(%error, "keeping the silences loaded before"),
@@ -189,10 +194,22 @@ mod tests {
         let mut file = SilenceFile::default();
         let matcher = AlertMatcher { account: vec!["ci-*".into()], ..Default::default() };
         let id = file
-            .add(matcher.clone(), "deploy freeze".into(), "jane".into(), now - chrono::Duration::minutes(1), now + chrono::Duration::hours(1))
+            .add(
+                matcher.clone(),
+                "deploy freeze".into(),
+                "jane".into(),
+                now - chrono::Duration::minutes(1),
+                now + chrono::Duration::hours(1),
+            )
             .id
             .clone();
-        file.add(matcher, "later".into(), "jane".into(), now + chrono::Duration::hours(2), now + chrono::Duration::hours(3));
+        file.add(
+            matcher,
+            "later".into(),
+            "jane".into(),
+            now + chrono::Duration::hours(2),
+            now + chrono::Duration::hours(3),
+        );
         file.write(&path).unwrap();
 
         let mut silences = Silences::new(path.clone());
@@ -206,7 +223,11 @@ mod tests {
         assert!(!file.expire("s-nope", now));
         file.write(&path).unwrap();
         let mut fresh = Silences::new(path);
-        assert_eq!(fresh.silencing(&ci, now + chrono::Duration::seconds(1)), None, "an expired silence stops silencing");
+        assert_eq!(
+            fresh.silencing(&ci, now + chrono::Duration::seconds(1)),
+            None,
+            "an expired silence stops silencing"
+        );
     }
 
     #[test]

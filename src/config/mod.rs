@@ -564,8 +564,8 @@ mod outputs;
 mod secrets;
 mod validate;
 
-use secrets::{is_secret_property, may_hold_secret};
 pub use outputs::*;
+use secrets::{is_secret_property, may_hold_secret};
 pub use secrets::{PropertyValue, Secret};
 #[cfg(test)]
 mod tests;

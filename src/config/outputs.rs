@@ -307,7 +307,9 @@ impl OutputConfig {
     pub fn secret_refs(&self) -> Vec<(String, &SecretRef)> {
         match self {
             OutputConfig::Email(o) => o.password.iter().map(|r| ("password".to_string(), r)).collect(),
-            OutputConfig::Webhook(o) => o.secrets.iter().enumerate().map(|(i, r)| (format!("secrets[{i}]"), r)).collect(),
+            OutputConfig::Webhook(o) => {
+                o.secrets.iter().enumerate().map(|(i, r)| (format!("secrets[{i}]"), r)).collect()
+            }
             OutputConfig::Slack(o) => vec![("webhook_url".to_string(), &o.webhook_url)],
             OutputConfig::Pagerduty(o) => vec![("routing_key".to_string(), &o.routing_key)],
             OutputConfig::Stdout(_) | OutputConfig::File(_) | OutputConfig::Kafka(_) => Vec::new(),

@@ -58,7 +58,10 @@ fn minimal_config_gets_defaults() {
     assert_eq!(config.engine.idle_expiry, Duration(35 * DAY));
     assert_eq!(config.engine.allowed_lateness, Duration(HOUR));
     assert_eq!(config.engine.max_event_bytes, 1_048_576);
-    assert_eq!(config.outputs, vec![OutputConfig::Stdout(StdoutOutput { name: None, mask: None, format: StdoutFormat::Json })]);
+    assert_eq!(
+        config.outputs,
+        vec![OutputConfig::Stdout(StdoutOutput { name: None, mask: None, format: StdoutFormat::Json })]
+    );
     assert_eq!(config.admin.listen.to_string(), "127.0.0.1:9187");
     assert_eq!(config.store.dir, None);
     assert_eq!((config.store.roll_bytes, config.store.roll_age), (128 << 20, Duration(300 * SECOND)));
@@ -249,12 +252,24 @@ fn each_validation_rule_has_a_case() {
         ("store.roll_age", Box::new(|c| c.store.roll_age = Duration(0)), "longer than 0"),
         (
             "outputs[1].topic",
-            Box::new(|c| c.outputs.push(OutputConfig::Kafka(KafkaOutput { name: None, mask: None, topic: "audit.events".into() }))),
+            Box::new(|c| {
+                c.outputs.push(OutputConfig::Kafka(KafkaOutput {
+                    name: None,
+                    mask: None,
+                    topic: "audit.events".into(),
+                }))
+            }),
             "also an input topic",
         ),
         (
             "outputs[1].topic",
-            Box::new(|c| c.outputs.push(OutputConfig::Kafka(KafkaOutput { name: None, mask: None, topic: "audit.deadletter".into() }))),
+            Box::new(|c| {
+                c.outputs.push(OutputConfig::Kafka(KafkaOutput {
+                    name: None,
+                    mask: None,
+                    topic: "audit.deadletter".into(),
+                }))
+            }),
             "dead-letter topic",
         ),
         (
@@ -347,14 +362,28 @@ fn each_validation_rule_has_a_case() {
         (
             "outputs[2].path",
             Box::new(|c| {
-                c.outputs.push(OutputConfig::File(FileOutput { name: None, mask: None, path: "/x/alerts.jsonl".into() }));
-                c.outputs.push(OutputConfig::File(FileOutput { name: None, mask: None, path: "/x/alerts.jsonl".into() }));
+                c.outputs.push(OutputConfig::File(FileOutput {
+                    name: None,
+                    mask: None,
+                    path: "/x/alerts.jsonl".into(),
+                }));
+                c.outputs.push(OutputConfig::File(FileOutput {
+                    name: None,
+                    mask: None,
+                    path: "/x/alerts.jsonl".into(),
+                }));
             }),
             "already written by outputs[1]",
         ),
         (
             "outputs[1]",
-            Box::new(|c| c.outputs.push(OutputConfig::Stdout(StdoutOutput { name: None, mask: None, format: StdoutFormat::Pretty }))),
+            Box::new(|c| {
+                c.outputs.push(OutputConfig::Stdout(StdoutOutput {
+                    name: None,
+                    mask: None,
+                    format: StdoutFormat::Pretty,
+                }))
+            }),
             "only one stdout output",
         ),
     ];

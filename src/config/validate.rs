@@ -214,7 +214,10 @@ impl Config {
                     }
                     for (j, to) in o.to.iter().enumerate() {
                         if let Err(e) = to.parse::<lettre::message::Mailbox>() {
-                            out.push(Problem::new(format!("outputs[{i}].to[{j}]"), format!("is not an email address: {e}")));
+                            out.push(Problem::new(
+                                format!("outputs[{i}].to[{j}]"),
+                                format!("is not an email address: {e}"),
+                            ));
                         }
                     }
                     if o.password.is_some() && o.username.is_none() {
@@ -314,7 +317,8 @@ fn url_problems(out: &mut Vec<Problem>, field: &str, url: &str, allow_http: bool
         Ok(u) if u.scheme() == "http" => {
             out.push(Problem::new(field, "is plain http; use https, or set `allow_http = true` for a local receiver"))
         }
-        Ok(u) => out.push(Problem::new(field, format!("has scheme `{}`; only https (and http when allowed) work", u.scheme()))),
+        Ok(u) => out
+            .push(Problem::new(field, format!("has scheme `{}`; only https (and http when allowed) work", u.scheme()))),
     }
 }
 

@@ -898,7 +898,10 @@ mod tests {
         let t = MONDAY + DAY + 12 * HOUR;
         assert!(users.is_established(1, t, 3, false), "the established user is not evicted by one-off users");
         let kept = 12 - (MAX_KEY_USERS as u32 - 1);
-        assert!((kept..12).all(|a| users.contains(a)) && !users.contains(kept - 1), "the stalest one-off users went first");
+        assert!(
+            (kept..12).all(|a| users.contains(a)) && !users.contains(kept - 1),
+            "the stalest one-off users went first"
+        );
         assert!(!users.is_established(11, t, 3, false), "one use is not enough");
         users.learn(MONDAY + DAY + 20 * HOUR, 0, false);
         assert_eq!(users.len(), MAX_KEY_USERS, "0 is not an account");

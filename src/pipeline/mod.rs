@@ -47,13 +47,13 @@ use thiserror::Error;
 use tracing::{error, info, warn};
 
 use crate::admin::metrics::Metrics;
+use crate::alerting::route::Router;
+use crate::alerting::silence::Silences;
 use crate::config::{Config, ConfigError, InputFormat};
 use crate::detection::alert::Alert;
 use crate::detection::definition::Detector;
 use crate::detection::engine::EngineOptions;
 use crate::input::dead_letter::{DeadLetter, Origin, Rejection};
-use crate::alerting::route::Router;
-use crate::alerting::silence::Silences;
 use crate::sinks::worker::{self, Plan};
 use crate::sinks::{kafka::KafkaSink, Feed, Sink, SinkError};
 use crate::state::checkpoint::{self, CheckpointError};
@@ -214,12 +214,20 @@ impl<'a> Pipeline<'a> {
         let mut workers = Vec::new();
         let router = Arc::new(Router::new(config).map_err(|reason| SinkError::Open { sink: "routes".into(), reason })?);
         for (output, name) in config.outputs.iter().zip(&names) {
-            let plan = Plan { router: router.clone(), silences: Silences::new(config.silences_file()), mask: output.masked() };
+            let plan =
+                Plan { router: router.clone(), silences: Silences::new(config.silences_file()), mask: output.masked() };
             let sink = Sink::open(output, name, config)?;
             workers.push(Self::spawn_worker(sink, &alerts, name, &metrics, state_dir, Some(plan))?);
         }
         let dead_letter_kafka = Sink::Feed(Feed::Kafka(KafkaSink::new(config, &config.dead_letter.topic)?));
-        workers.push(Self::spawn_worker(dead_letter_kafka, &dead_letters, &dead_letter_sink, &metrics, state_dir, None)?);
+        workers.push(Self::spawn_worker(
+            dead_letter_kafka,
+            &dead_letters,
+            &dead_letter_sink,
+            &metrics,
+            state_dir,
+            None,
+        )?);
         if let Some(cp) = &restored {
             info!(epoch = cp.epoch, accounts = engine.engine.accounts_tracked(), events = engine.engine.stats().events, offsets = ?cp.offsets, "restored checkpoint");
         }

@@ -88,7 +88,9 @@ impl Sink {
             OutputConfig::Stdout(o) => Sink::Feed(Feed::Stdout(stdout::StdoutSink::new(o.format))),
             OutputConfig::File(o) => Sink::Feed(Feed::File(file::FileSink::new(o.path.clone()))),
             OutputConfig::Kafka(o) => Sink::Feed(Feed::Kafka(kafka::KafkaSink::new(config, &o.topic)?)),
-            OutputConfig::Webhook(o) => Sink::Feed(Feed::Webhook(webhook::WebhookSink::new(o, &env).map_err(open_error)?)),
+            OutputConfig::Webhook(o) => {
+                Sink::Feed(Feed::Webhook(webhook::WebhookSink::new(o, &env).map_err(open_error)?))
+            }
             OutputConfig::Email(o) => {
                 let sink = match &o.save_to {
                     Some(dir) => std::fs::create_dir_all(dir)
@@ -98,7 +100,9 @@ impl Sink {
                 };
                 Sink::Notifier(Notifier::Email(sink.map_err(open_error)?))
             }
-            OutputConfig::Slack(o) => Sink::Notifier(Notifier::Slack(slack::SlackSink::new(o, &env).map_err(open_error)?)),
+            OutputConfig::Slack(o) => {
+                Sink::Notifier(Notifier::Slack(slack::SlackSink::new(o, &env).map_err(open_error)?))
+            }
             OutputConfig::Pagerduty(o) => {
                 Sink::Notifier(Notifier::PagerDuty(pagerduty::PagerDutySink::new(o, &env).map_err(open_error)?))
             }

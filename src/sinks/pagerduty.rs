@@ -119,7 +119,6 @@ fn dedup_key(group_key: &str) -> String {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

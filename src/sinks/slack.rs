@@ -114,7 +114,6 @@ fn escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -308,7 +308,12 @@ impl Worker {
     /// cannot be written, so the entry is retried instead of lost.
     fn dead_letter(&mut self, id: &str, body: Value, error: &DeliveryError) -> bool {
         SinkMetrics::add(&self.metrics.failures_permanent, 1);
-        warn!(sink = self.name(), id, reason = error.reason, "sink rejected an entry for good; it goes to the sink's dead-letter file");
+        warn!(
+            sink = self.name(),
+            id,
+            reason = error.reason,
+            "sink rejected an entry for good; it goes to the sink's dead-letter file"
+        );
         let line = serde_json::json!({ "id": id, "reason": error.reason, "entry": body });
         let written = OpenOptions::new()
             .create(true)

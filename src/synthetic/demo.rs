@@ -214,7 +214,10 @@ outputs = ["soar", "stdout", "kafka-auditwatch.alerts", "file-alerts.jsonl"]
         .collect();
     let eval = crate::synthetic::eval::evaluate(&alerts, &labels);
     let webhook = receiver.received();
-    let emails = std::fs::read_dir(&mail)?.filter_map(Result::ok).filter(|e| e.path().extension().is_some_and(|x| x == "eml")).count();
+    let emails = std::fs::read_dir(&mail)?
+        .filter_map(Result::ok)
+        .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+        .count();
     let _ = std::fs::remove_dir_all(&state);
     Ok(DemoReport { summary, produced, eval, elapsed: started.elapsed(), webhook, alerts: alerts.len(), mail, emails })
 }
@@ -262,7 +265,11 @@ impl DemoReport {
             self.webhook.verified,
             self.webhook.rejected
         );
-        println!("email               {} grouped notifications (high and critical) written to {}", self.emails, self.mail.display());
+        println!(
+            "email               {} grouped notifications (high and critical) written to {}",
+            self.emails,
+            self.mail.display()
+        );
         println!("took                {:.1} s\n", self.elapsed.as_secs_f64());
         println!("{}", self.eval);
         println!("── next ─────────────────────────────────────────────────");

@@ -79,9 +79,7 @@ impl Drop for Receiver {
 async fn take(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> StatusCode {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("");
     let (id, timestamp, signature) = (header("webhook-id"), header("webhook-timestamp"), header("webhook-signature"));
-    let fresh = timestamp
-        .parse::<i64>()
-        .is_ok_and(|t| (chrono::Utc::now().timestamp() - t).abs() <= TOLERANCE_SECONDS);
+    let fresh = timestamp.parse::<i64>().is_ok_and(|t| (chrono::Utc::now().timestamp() - t).abs() <= TOLERANCE_SECONDS);
     let good = fresh && verify(&shared.key, id, timestamp, &body, signature);
     let mut received = crate::lock::lock(&shared.received);
     if good {

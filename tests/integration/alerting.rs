@@ -28,11 +28,7 @@ use auditwatch::state::outbox::{Outbox, OutboxOptions};
 use crate::support::{account_of, flush, generate, produce, producer, run_until_done, service_config, Peer};
 
 fn read_alerts(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    std::fs::read_to_string(path).unwrap_or_default().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
 /// Run the last fifth of a generated scenario through a fresh pipeline with `outputs` (and
@@ -53,7 +49,8 @@ fn run(state: &Path, outputs: &str) -> Arc<Metrics> {
     let control = Control::default();
     let metrics = Arc::new(Metrics::new(&["audit.events".to_string()]));
     let total = lines.len() as u64;
-    let summary = run_until_done(&config, &control, metrics.clone(), || control.handled.load(Ordering::Relaxed) >= total);
+    let summary =
+        run_until_done(&config, &control, metrics.clone(), || control.handled.load(Ordering::Relaxed) >= total);
     assert!(summary.sinks_drained, "every output confirmed its alerts before the stop");
     metrics
 }
@@ -81,8 +78,20 @@ fn each_output_gets_what_its_routes_send_masked_and_minus_the_active_silences() 
     let now = chrono::Utc::now();
     let mut silences = SilenceFile::default();
     let only = |account: &str| AlertMatcher { account: vec![account.to_string()], ..Default::default() };
-    silences.add(only(&silenced), "maintenance".into(), "test".into(), now - chrono::Duration::hours(1), now + chrono::Duration::hours(1));
-    silences.add(only(&expired), "over".into(), "test".into(), now - chrono::Duration::hours(2), now - chrono::Duration::hours(1));
+    silences.add(
+        only(&silenced),
+        "maintenance".into(),
+        "test".into(),
+        now - chrono::Duration::hours(1),
+        now + chrono::Duration::hours(1),
+    );
+    silences.add(
+        only(&expired),
+        "over".into(),
+        "test".into(),
+        now - chrono::Duration::hours(2),
+        now - chrono::Duration::hours(1),
+    );
     silences.write(&dir.path().join("state/silences.json")).unwrap();
     let (feed, pager) = (dir.path().join("feed.jsonl"), dir.path().join("pager.jsonl"));
     let outputs = format!(
@@ -116,7 +125,8 @@ outputs = ["pager"]
     assert!(got_pager.iter().any(|a| a["account"] == expired.as_str()), "an expired silence holds nothing back");
 
     // Masked where configured, whole elsewhere; ids and SQL untouched.
-    let by_id: std::collections::HashMap<&str, &Value> = reference.iter().map(|a| (a["id"].as_str().unwrap(), a)).collect();
+    let by_id: std::collections::HashMap<&str, &Value> =
+        reference.iter().map(|a| (a["id"].as_str().unwrap(), a)).collect();
     for alert in &got_pager {
         let original = by_id[alert["id"].as_str().unwrap()];
         assert_eq!(alert["evidence"]["sql"], original["evidence"]["sql"]);
@@ -193,7 +203,9 @@ group_interval = "2s"
             alert["id"] = serde_json::json!(format!("storm-{i}"));
             alert["account"] = serde_json::json!("ci-deploy");
             alert["detector"] = serde_json::json!("failed-auth-burst");
-            assert!(outbox.append(&format!("storm-{i}"), b"ci-deploy", &serde_json::to_vec(&alert).unwrap(), &[]).unwrap());
+            assert!(outbox
+                .append(&format!("storm-{i}"), b"ci-deploy", &serde_json::to_vec(&alert).unwrap(), &[])
+                .unwrap());
         }
         outbox.publish().unwrap();
     };
@@ -205,7 +217,9 @@ group_interval = "2s"
     };
     let sink = Sink::open(&config.outputs[0], "chat", &config).unwrap();
     let metrics = Arc::new(Metrics::new(&[]));
-    let worker = worker::spawn(sink, outbox.reader("chat"), metrics.sink("chat"), &state.join("outbox/alerts"), Some(plan)).unwrap();
+    let worker =
+        worker::spawn(sink, outbox.reader("chat"), metrics.sink("chat"), &state.join("outbox/alerts"), Some(plan))
+            .unwrap();
 
     let first = slack.wait_records(2, Duration::from_secs(30));
     assert!(first[1]["body"]["text"].as_str().unwrap().contains("(1000 alerts)"), "{}", first[1]["body"]);
@@ -332,7 +346,16 @@ fn alert_test_sends_through_every_output_of_a_route_and_prints_no_secret() {
     let (ca, cert, key) = crate::support::certificates(dir.path());
     let (smtp, smtp_port) = peer(
         "smtp_server.py",
-        &["--cert", cert.to_str().unwrap(), "--key", key.to_str().unwrap(), "--auth-user", "mailer", "--auth-password", PASSWORD],
+        &[
+            "--cert",
+            cert.to_str().unwrap(),
+            "--key",
+            key.to_str().unwrap(),
+            "--auth-user",
+            "mailer",
+            "--auth-password",
+            PASSWORD,
+        ],
     );
     let (webhook, webhook_port) = peer("receiver.py", &["--secret", SECRET]);
     let (pagerduty, pd_port) = peer("receiver.py", &["--mode", "pagerduty"]);
@@ -423,7 +446,10 @@ outputs = ["soar", "broken"]
     let failed = run(&["alert", "test", "--config", config, "--route", "with-broken"]);
     let failed_out = String::from_utf8_lossy(&failed.stdout).to_string();
     assert!(!failed.status.success(), "a failing output makes it exit non-zero");
-    assert!(failed_out.lines().any(|l| l.starts_with("broken") && l.contains("FAILED") && l.contains("400")), "{failed_out}");
+    assert!(
+        failed_out.lines().any(|l| l.starts_with("broken") && l.contains("FAILED") && l.contains("400")),
+        "{failed_out}"
+    );
     assert!(failed_out.lines().any(|l| l.starts_with("soar") && l.contains(" ok: ")), "{failed_out}");
 
     let check = run(&["config", "check", config]);
@@ -449,7 +475,8 @@ outputs = ["soar", "broken"]
 /// with the receiver's reason; the second is delivered. The metrics count each kind.
 #[test]
 fn the_webhook_worker_retries_honours_retry_after_and_dead_letters_a_refusal() {
-    let (receiver, port) = peer("receiver.py", &["--secret", SECRET, "--script", "500,429,400,200", "--retry-after", "2"]);
+    let (receiver, port) =
+        peer("receiver.py", &["--secret", SECRET, "--script", "500,429,400,200", "--retry-after", "2"]);
     let dir = tempfile::tempdir().unwrap();
     let secret_file = crate::support::write_file(&dir.path().join("secret"), SECRET);
     let state = dir.path().join("state");
@@ -469,7 +496,11 @@ fn the_webhook_worker_retries_honours_retry_after_and_dead_letters_a_refusal() {
         outbox.append(id, b"acct", &serde_json::to_vec(&alert).unwrap(), &[]).unwrap();
     }
     outbox.publish().unwrap();
-    let plan = Plan { router: Arc::new(Router::new(&config).unwrap()), silences: Silences::new(config.silences_file()), mask: vec![] };
+    let plan = Plan {
+        router: Arc::new(Router::new(&config).unwrap()),
+        silences: Silences::new(config.silences_file()),
+        mask: vec![],
+    };
     let metrics = Arc::new(Metrics::new(&[]));
     let outbox_dir = state.join("outbox/alerts");
     let worker = worker::spawn(
@@ -486,7 +517,10 @@ fn the_webhook_worker_retries_honours_retry_after_and_dead_letters_a_refusal() {
         .map(|r| (r["headers"]["webhook-id"].as_str().unwrap().to_string(), r["status"].as_u64().unwrap()))
         .collect();
     let expect = |id: &str, status| (id.to_string(), status);
-    assert_eq!(answered, [expect("refused", 500), expect("refused", 429), expect("refused", 400), expect("accepted", 200)]);
+    assert_eq!(
+        answered,
+        [expect("refused", 500), expect("refused", 429), expect("refused", 400), expect("accepted", 200)]
+    );
     assert!(requests.iter().all(|r| r["verified"] == true));
     let waited = requests[2]["at"].as_f64().unwrap() - requests[1]["at"].as_f64().unwrap();
     assert!(waited >= 1.9, "Retry-After: 2 was honoured (waited {waited:.2} s)");
@@ -524,13 +558,29 @@ fn silence_commands_add_list_and_expire() {
     let file = file.to_str().unwrap();
     let run = |args: &[&str]| std::process::Command::new(crate::support::binary()).args(args).output().unwrap();
     let text = |out: &std::process::Output| String::from_utf8_lossy(&out.stdout).to_string();
-    let added = run(&["silence", "add", "--file", file, "--account", "ci-*", "--reason", "freeze", "--by", "jane", "--for", "2h"]);
+    let added = run(&[
+        "silence",
+        "add",
+        "--file",
+        file,
+        "--account",
+        "ci-*",
+        "--reason",
+        "freeze",
+        "--by",
+        "jane",
+        "--for",
+        "2h",
+    ]);
     assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
     let id = text(&added).trim().to_string();
     assert!(id.starts_with("s-"), "{id}");
     let listed = text(&run(&["silence", "list", "--file", file]));
     let line = listed.lines().find(|l| l.starts_with(&id)).unwrap_or_else(|| panic!("{listed}"));
-    assert!(line.contains("active") && line.contains("jane") && line.contains("ci-*") && line.contains("freeze"), "{line}");
+    assert!(
+        line.contains("active") && line.contains("jane") && line.contains("ci-*") && line.contains("freeze"),
+        "{line}"
+    );
     // The service reads the same file: the silence applies to a matching alert.
     let mut silences = Silences::new(file.into());
     let ci = serde_json::json!({"account": "ci-deploy"});

@@ -91,7 +91,8 @@ fn a_kafka_topic_refusing_produce_requests_loses_nothing_and_commits_no_dead_let
     assert!(
         failures
             .lines()
-            .any(|l| l.starts_with("auditwatch_sink_failures_total{sink=\"kafka-alerts.k\",kind=\"transient\"}") && !l.ends_with(" 0")),
+            .any(|l| l.starts_with("auditwatch_sink_failures_total{sink=\"kafka-alerts.k\",kind=\"transient\"}")
+                && !l.ends_with(" 0")),
         "the alert sink saw its failures:\n{failures}"
     );
     assert!(read_all(&bootstrap, "alerts.k", 1).is_empty() && read_all(&bootstrap, "audit.deadletter", 1).is_empty());

@@ -52,7 +52,12 @@ pub(super) fn render(out: &mut Exposition, sinks: &[(String, std::sync::Arc<Sink
     type Family = (&'static str, &'static str, &'static str, fn(&SinkMetrics) -> &AtomicU64);
     let families: [Family; 7] = [
         ("auditwatch_sink_pending", "gauge", "Outbox entries the sink has not confirmed yet.", |m| &m.pending),
-        ("auditwatch_sink_delivered_total", "counter", "Entries (notifications for email, Slack, PagerDuty) the destination confirmed.", |m| &m.delivered),
+        (
+            "auditwatch_sink_delivered_total",
+            "counter",
+            "Entries (notifications for email, Slack, PagerDuty) the destination confirmed.",
+            |m| &m.delivered,
+        ),
         ("auditwatch_sink_retries_total", "counter", "Delivery attempts after a failure.", |m| &m.retries),
         (
             "auditwatch_sink_dead_lettered_total",
@@ -75,14 +80,27 @@ pub(super) fn render(out: &mut Exposition, sinks: &[(String, std::sync::Arc<Sink
             out.sample(name, &[("sink", sink)], counter(metrics).load(Ordering::Relaxed));
         }
     }
-    out.family("auditwatch_sink_failures_total", "counter", "Failed delivery attempts, by kind: transient (retried) or permanent (dead-lettered).");
+    out.family(
+        "auditwatch_sink_failures_total",
+        "counter",
+        "Failed delivery attempts, by kind: transient (retried) or permanent (dead-lettered).",
+    );
     for (sink, metrics) in sinks {
-        for (kind, counter) in [("transient", &metrics.failures_transient), ("permanent", &metrics.failures_permanent)] {
-            out.sample("auditwatch_sink_failures_total", &[("sink", sink), ("kind", kind)], counter.load(Ordering::Relaxed));
+        for (kind, counter) in [("transient", &metrics.failures_transient), ("permanent", &metrics.failures_permanent)]
+        {
+            out.sample(
+                "auditwatch_sink_failures_total",
+                &[("sink", sink), ("kind", kind)],
+                counter.load(Ordering::Relaxed),
+            );
         }
     }
     let now = chrono::Utc::now().timestamp_millis();
-    out.family("auditwatch_sink_oldest_pending_seconds", "gauge", "How long the oldest entry the sink's worker holds undelivered has waited.");
+    out.family(
+        "auditwatch_sink_oldest_pending_seconds",
+        "gauge",
+        "How long the oldest entry the sink's worker holds undelivered has waited.",
+    );
     for (sink, metrics) in sinks {
         out.sample("auditwatch_sink_oldest_pending_seconds", &[("sink", sink)], metrics.oldest_pending_seconds(now));
     }
