@@ -12,6 +12,7 @@ pub mod definition;
 pub mod detect;
 pub mod engine;
 pub mod inline_test;
+pub mod key_users;
 pub mod pack;
 pub mod schedule;
 pub mod time;
