@@ -1,8 +1,8 @@
 //! The accounts that present one key, learned over the key's life: who its established users
 //! are decides whether another account presenting it is `foreign-key-use`. Part of every
-//! [`super::baseline::CredentialProfile`], so it is small and fixed-size.
+//! [`super::credential_profile::CredentialProfile`], so it is small and fixed-size.
 
-use super::baseline::RecentSet;
+use super::credential_profile::RecentSet;
 use crate::detection::time::{self, Millis};
 use crate::state::codec::{CodecError, Reader, Writer};
 

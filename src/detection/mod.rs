@@ -8,6 +8,7 @@
 
 pub mod alert;
 pub mod baseline;
+pub mod credential_profile;
 pub mod definition;
 pub mod detect;
 pub mod engine;
