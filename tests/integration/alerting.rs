@@ -31,24 +31,30 @@ fn read_alerts(path: &Path) -> Vec<Value> {
     std::fs::read_to_string(path).unwrap_or_default().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
-/// Run the last fifth of a generated scenario through a fresh pipeline with `outputs` (and
-/// routes), returning its metrics once every message is handled.
-fn run(state: &Path, outputs: &str) -> Arc<Metrics> {
+/// A mock cluster holding the last fifth of a generated scenario on `audit.events`, and how
+/// many messages that is.
+fn cluster_with_scenario() -> (MockCluster<'static, rdkafka::producer::DefaultProducerContext>, u64) {
     let cluster = MockCluster::new(1).unwrap();
     cluster.create_topic("audit.events", 4, 1).unwrap();
     cluster.create_topic("audit.deadletter", 1, 1).unwrap();
-    let bootstrap = cluster.bootstrap_servers();
     let (lines, _) = generate(5, 8, 21);
-    let producer = producer(&bootstrap);
+    let producer = producer(&cluster.bootstrap_servers());
     let lines = &lines[lines.len() * 4 / 5..];
     for line in lines {
         produce(&producer, "audit.events", &account_of(line), line);
     }
     flush(&producer);
+    (cluster, lines.len() as u64)
+}
+
+/// Run the last fifth of a generated scenario through a fresh pipeline with `outputs` (and
+/// routes), returning its metrics once every message is handled.
+fn run(state: &Path, outputs: &str) -> Arc<Metrics> {
+    let (cluster, total) = cluster_with_scenario();
+    let bootstrap = cluster.bootstrap_servers();
     let config = service_config(&bootstrap, state, "alerting", outputs);
     let control = Control::default();
     let metrics = Arc::new(Metrics::new(&["audit.events".to_string()]));
-    let total = lines.len() as u64;
     let summary =
         run_until_done(&config, &control, metrics.clone(), || control.handled.load(Ordering::Relaxed) >= total);
     assert!(summary.sinks_drained, "every output confirmed its alerts before the stop");
@@ -241,17 +247,8 @@ group_interval = "2s"
 /// reaches the webhook exactly once and every alert is in exactly one email.
 #[test]
 fn a_restart_in_the_middle_of_retries_delivers_each_alert_once_per_output() {
-    let cluster = MockCluster::new(1).unwrap();
-    cluster.create_topic("audit.events", 4, 1).unwrap();
-    cluster.create_topic("audit.deadletter", 1, 1).unwrap();
+    let (cluster, total) = cluster_with_scenario();
     let bootstrap = cluster.bootstrap_servers();
-    let (lines, _) = generate(5, 8, 21);
-    let producer = producer(&bootstrap);
-    let lines = &lines[lines.len() * 4 / 5..];
-    for line in lines {
-        produce(&producer, "audit.events", &account_of(line), line);
-    }
-    flush(&producer);
     let dir = tempfile::tempdir().unwrap();
     let secret_file = crate::support::write_file(&dir.path().join("secret"), SECRET);
     let record = dir.path().join("record.jsonl");
@@ -295,7 +292,6 @@ group_interval = "1s"
     let (failing, failing_port) = peer("receiver.py", &["--secret", SECRET, "--script", "500"]);
     let config = service_config(&bootstrap, &state, "retries", &outputs(failing_port, crate::support::free_port()));
     let control = Control::default();
-    let total = lines.len() as u64;
     let first = run_until_done(&config, &control, metrics.clone(), || {
         control.handled.load(Ordering::Relaxed) >= total && !received(&failing).is_empty()
     });
