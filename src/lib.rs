@@ -51,6 +51,8 @@
 //!   [`state::engine_state`], [`state::outbox`].
 //! - [`store`]: retention, every event, dead letter and alert as Parquet files (by day, events
 //!   sorted by account and time), a participant of the checkpoint barrier; `replay --store` too.
+//! - [`query`]: SQL over the store on DataFusion (`auditwatch query`, `auditwatch review`),
+//!   read-only.
 //! - [`alerting`]: between the outbox and a sink: routes, silences, masking, and grouping into
 //!   notifications for the outputs people read.
 //! - [`sinks`]: where alerts go, one file per sink behind [`sinks::Sink`] (feeds for machines,
@@ -70,6 +72,7 @@ pub mod input;
 pub mod lock;
 pub mod pipeline;
 pub mod problem;
+pub mod query;
 pub mod replay;
 pub mod sinks;
 pub mod state;

@@ -19,6 +19,8 @@ use auditwatch::detection::pack;
 use auditwatch::input::event::DEFAULT_MAX_EVENT_BYTES;
 use auditwatch::input::formats::InputFormat;
 use auditwatch::pipeline::{Control, Pipeline};
+use auditwatch::query::output::OutputFormat;
+use auditwatch::query::{self, Catalog, Limits};
 use auditwatch::replay::{self, CountOnly, DeadLetterSink, Decoding, JsonLinesDeadLetter, ReplaySummary};
 use auditwatch::store::{Store, StoreOptions};
 use auditwatch::synthetic::{demo, eval, gen};
@@ -94,6 +96,31 @@ enum Command {
         /// Allowed lateness of an event behind the newest one (e.g. "1h").
         #[arg(long, default_value = "1h")]
         allowed_lateness: auditwatch::detection::time::Duration,
+    },
+    /// Run SQL over the store. Tables: events, alerts, dead_letters (partitioned by `dt`),
+    /// accounts and credentials (views over events). Only queries run.
+    ///
+    /// Output: an aligned table on a terminal, CSV otherwise, or as --format says.
+    Query {
+        #[command(flatten)]
+        at: StoreAt,
+        #[arg(long)]
+        format: Option<OutputFormat>,
+        /// Run the query and print its plan with what it read and what statistics pruned
+        /// (EXPLAIN ANALYZE), instead of its rows.
+        #[arg(long)]
+        explain: bool,
+        /// One SQL query (SELECT or WITH).
+        sql: String,
+    },
+    /// The access review over the store: keys unused for 30 days, keys not rotated for 90
+    /// days, keys used from more than one network, accounts that never write. "Now" is the
+    /// newest event in the store.
+    Review {
+        #[command(flatten)]
+        at: StoreAt,
+        #[arg(long)]
+        format: Option<OutputFormat>,
     },
     /// Validate or test detector definitions.
     Detectors {
@@ -196,6 +223,31 @@ enum SilenceAction {
         at: SilencesAt,
         id: String,
     },
+}
+
+/// Where the store is: from the service config, or given directly.
+#[derive(clap::Args)]
+#[group(required = true, multiple = false)]
+struct StoreAt {
+    /// The store directory (what `[store] dir` or `replay --store` names).
+    #[arg(long)]
+    store: Option<PathBuf>,
+    /// The service config; its `[store] dir` is used.
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+impl StoreAt {
+    fn dir(&self) -> anyhow::Result<PathBuf> {
+        match (&self.store, &self.config) {
+            (Some(dir), _) => Ok(dir.clone()),
+            (None, Some(file)) => match config::load(file)?.store.dir {
+                Some(dir) => Ok(dir),
+                None => bail!("{} has no store: set `[store] dir`", file.display()),
+            },
+            (None, None) => bail!("give --store or --config"),
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -380,6 +432,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Decoding { format, max_event_bytes },
             )
         }
+        Command::Query { at, format, explain, sql } => query(&at, format, explain, &sql),
+        Command::Review { at, format } => review(&at, format),
         Command::Detectors { action: DetectorsAction::Check { dir } } => {
             let detectors = load_detectors(dir.as_deref())?;
             println!("{} detector definition(s) are valid:", detectors.len());
@@ -446,6 +500,58 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// The output format asked for, or the default for where stdout goes; Parquet never to a
+/// terminal.
+fn answer_format(asked: Option<OutputFormat>) -> anyhow::Result<OutputFormat> {
+    let terminal = io::stdout().is_terminal();
+    let format = asked.unwrap_or(OutputFormat::default_for(terminal));
+    if format == OutputFormat::Parquet && terminal {
+        bail!("--format parquet writes a binary file: redirect it (> answer.parquet)");
+    }
+    Ok(format)
+}
+
+fn query_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+fn query(at: &StoreAt, format: Option<OutputFormat>, explain: bool, sql: &str) -> anyhow::Result<()> {
+    let dir = at.dir()?;
+    let format = answer_format(format)?;
+    query_runtime()?.block_on(async {
+        let catalog = Catalog::open(&dir, Limits::default()).await?;
+        let mut out = BufWriter::new(io::stdout());
+        if explain {
+            // The plan is text: its rows are printed as they are, whatever the format.
+            let answer = catalog.explain(sql).await?;
+            for batch in &answer.batches {
+                let plans = batch.column(batch.num_columns() - 1);
+                let plans = arrow::array::cast::AsArray::as_string::<i32>(plans);
+                for plan in plans.iter().flatten() {
+                    writeln!(out, "{plan}")?;
+                }
+            }
+        } else {
+            let answer = catalog.run(sql).await?;
+            query::output::write(&answer, format, &mut out)?;
+        }
+        out.flush()?;
+        Ok(())
+    })
+}
+
+fn review(at: &StoreAt, format: Option<OutputFormat>) -> anyhow::Result<()> {
+    let dir = at.dir()?;
+    let format = answer_format(format)?;
+    query_runtime()?.block_on(async {
+        let catalog = Catalog::open(&dir, Limits::default()).await?;
+        let mut out = BufWriter::new(io::stdout());
+        query::review::report(&catalog, format, &mut out).await?;
+        out.flush()?;
+        Ok(())
+    })
 }
 
 fn load_detectors(dir: Option<&Path>) -> anyhow::Result<Vec<Detector>> {
@@ -638,15 +744,32 @@ fn run_service(path: &Path) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::new(&topics));
     let control = Control::default();
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
+    // Queries of `POST /query` run here, apart from the admin server's own thread.
+    let sql_runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(1).thread_name("query").enable_all().build()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(config.admin.listen)
             .await
             .with_context(|| format!("binding the admin server to {}", config.admin.listen))?;
         tracing::info!(address = %listener.local_addr()?, "admin server listening");
         let (stop_admin, admin_stopped) = tokio::sync::oneshot::channel::<()>();
-        let admin = tokio::spawn(auditwatch::admin::http::serve(listener, metrics.clone(), async move {
-            let _ = admin_stopped.await;
-        }));
+        let query_endpoint = match (&config.admin.query, &config.store.dir) {
+            (Some(q), Some(dir)) => {
+                let token = q.token.resolve(&|name| std::env::var(name).ok()).map_err(anyhow::Error::msg)?;
+                let limits = Limits {
+                    rows: Some(q.max_rows),
+                    timeout: Some(std::time::Duration::from_millis(q.timeout.millis() as u64)),
+                    memory_bytes: Some(q.memory_bytes),
+                };
+                let catalog = Catalog::open(dir, limits).await?;
+                Some(auditwatch::admin::http::QueryEndpoint::new(catalog, &token, sql_runtime.handle().clone()))
+            }
+            _ => None,
+        };
+        let admin =
+            tokio::spawn(auditwatch::admin::http::serve(listener, metrics.clone(), query_endpoint, async move {
+                let _ = admin_stopped.await;
+            }));
         let shutdown = control.shutdown.clone();
         let grace = std::time::Duration::from_millis(config.state.shutdown_timeout.millis() as u64);
         tokio::spawn(async move {

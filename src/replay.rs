@@ -309,7 +309,7 @@ impl Run<'_> {
             }
             self.summary.lines += 1;
             self.summary.bytes += read as u64;
-            if self.summary.lines % 4096 == 0 {
+            if self.summary.lines.is_multiple_of(4096) {
                 (self.on_progress)(self.consumed.get());
             }
             let mut raw = line.as_slice();
@@ -329,7 +329,7 @@ impl Run<'_> {
         self.summary.bytes += doc.len() as u64;
         for (index, range) in documents::records(doc).into_iter().enumerate() {
             self.summary.records += 1;
-            if self.summary.records % 4096 == 0 {
+            if self.summary.records.is_multiple_of(4096) {
                 (self.on_progress)(self.consumed.get());
             }
             self.one(doc.get(range).unwrap_or_default(), None, At::Index(index as u64))?;

@@ -170,11 +170,15 @@ pub struct StoreConfig {
     pub roll_bytes: usize,
     /// The longest an event waits in memory before it is in a file (an early checkpoint).
     pub roll_age: Duration,
+    /// Delete whole days older than this (`"400d"`), at start and then hourly; each deletion is
+    /// logged and counted (`auditwatch_store_partitions_expired_total`). Absent: keep all.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retention: Option<Duration>,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        StoreConfig { dir: None, roll_bytes: 128 << 20, roll_age: Duration(5 * MINUTE) }
+        StoreConfig { dir: None, roll_bytes: 128 << 20, roll_age: Duration(5 * MINUTE), retention: None }
     }
 }
 
@@ -224,12 +228,47 @@ pub struct DeadLetterConfig {
 pub struct AdminConfig {
     /// Listen address. Loopback by default: the admin server should not face the network.
     pub listen: SocketAddr,
+    /// `POST /query`: read-only SQL over the store for holders of a bearer token. Absent: the
+    /// endpoint does not exist. Needs `[store] dir`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub query: Option<AdminQueryConfig>,
 }
 
 impl Default for AdminConfig {
     fn default() -> Self {
-        AdminConfig { listen: SocketAddr::from(([127, 0, 0, 1], 9187)) }
+        AdminConfig { listen: SocketAddr::from(([127, 0, 0, 1], 9187)), query: None }
     }
+}
+
+/// Bounds of `POST /query`, one request at a time each.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AdminQueryConfig {
+    /// The token clients send as `Authorization: Bearer <token>`, from an env var or a file.
+    pub token: SecretRef,
+    /// At most this many rows are returned; a cut answer says so (`X-Auditwatch-Truncated`).
+    #[serde(default = "default_query_rows")]
+    #[schemars(range(min = 1))]
+    pub max_rows: usize,
+    /// A query running longer is stopped (the admin server gives any request 10 s).
+    #[serde(default = "default_query_timeout")]
+    pub timeout: Duration,
+    /// Memory for the query's operators, in bytes; beyond it a query fails.
+    #[serde(default = "default_query_memory")]
+    #[schemars(range(min = 1048576))]
+    pub memory_bytes: usize,
+}
+
+fn default_query_rows() -> usize {
+    10_000
+}
+
+fn default_query_timeout() -> Duration {
+    Duration(8 * SECOND)
+}
+
+fn default_query_memory() -> usize {
+    256 << 20
 }
 
 fn default_group_id() -> String {
@@ -344,6 +383,11 @@ pub fn check_report(path: &Path) -> Result<String, ConfigError> {
     if let Err(secret_problems) = config.kafka.client_properties(&env_lookup) {
         problems.extend(secret_problems);
     }
+    if let Some(query) = &config.admin.query {
+        if let Err(message) = query.token.resolve(&env_lookup) {
+            problems.push(Problem::new("admin.query.token", message));
+        }
+    }
     for (i, output) in config.outputs.iter().enumerate() {
         for (field, reference) in output.secret_refs() {
             if let Err(message) = reference.resolve(&env_lookup) {
@@ -449,7 +493,16 @@ impl Config {
             self.engine.max_event_bytes
         );
         let _ = writeln!(r, "  admin:       {}", self.admin.listen);
-        if k.secrets.is_empty() && self.outputs.iter().all(|o| o.secret_refs().is_empty()) {
+        if let Some(query) = &self.admin.query {
+            let _ = writeln!(
+                r,
+                "  query:       POST /query, up to {} rows, {} per query, {} bytes of memory",
+                query.max_rows, query.timeout, query.memory_bytes
+            );
+            let _ = writeln!(r, "  secret:      admin.query.token <- {}: resolved", query.token);
+        }
+        if k.secrets.is_empty() && self.outputs.iter().all(|o| o.secret_refs().is_empty()) && self.admin.query.is_none()
+        {
             let _ = writeln!(r, "  secrets:     none");
         }
         for (key, reference) in &k.secrets {

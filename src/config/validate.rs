@@ -112,6 +112,20 @@ impl Config {
         if self.state.dir.as_os_str().is_empty() {
             out.push(Problem::new("state.dir", "must not be empty"));
         }
+        if let Some(retention) = self.store.retention {
+            if retention.millis() < DAY {
+                out.push(Problem::new("store.retention", "must be at least a day (\"400d\"): whole days are deleted"));
+            }
+        }
+        if let Some(query) = &self.admin.query {
+            if self.store.dir.is_none() {
+                out.push(Problem::new("admin.query", "queries need a store: set [store] dir"));
+            }
+            positive(&mut out, "admin.query.timeout", query.timeout);
+            if query.max_rows == 0 {
+                out.push(Problem::new("admin.query.max_rows", "must be at least 1"));
+            }
+        }
         positive(&mut out, "state.checkpoint_interval", self.state.checkpoint_interval);
         positive(&mut out, "state.shutdown_timeout", self.state.shutdown_timeout);
 

@@ -79,7 +79,7 @@ pub fn sql_literal(s: &str) -> String {
 /// `SELECT ... FROM events WHERE <subject> AND time in window`, ready for `auditwatch query`.
 pub fn evidence_sql(subject_filter: &str, window_start: Millis, window_end: Millis) -> String {
     format!(
-        "SELECT time, account, action, outcome, credential_id, source_ip, bytes, records FROM events WHERE {subject_filter} AND time BETWEEN TIMESTAMP '{}' AND TIMESTAMP '{}' ORDER BY time",
+        "SELECT id, time, account, action, outcome, credential_id, source_ip, bytes, records FROM events WHERE {subject_filter} AND time BETWEEN TIMESTAMP '{}' AND TIMESTAMP '{}' ORDER BY time",
         Rfc3339(window_start),
         Rfc3339(window_end)
     )

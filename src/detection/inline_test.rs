@@ -220,7 +220,7 @@ impl History {
                     0.7 + 0.6 * ((slot.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) as f64 / (1u64 << 24) as f64);
                 let growth = (1.0 + self.growth_per_day).powi(day as i32);
                 let scale = |v: u64| (v as f64 * wobble * growth).round() as u64;
-                if self.failure_every.is_some_and(|n| n > 0 && slot % u64::from(n) == 0) {
+                if self.failure_every.is_some_and(|n| n > 0 && slot.is_multiple_of(u64::from(n))) {
                     out.push((t, self.event(t, slot, "auth.token", "failure", 0, 0, Some("token expired"))));
                     out.push((t + 2_000, self.event(t + 2_000, slot, "auth.token", "success", 0, 0, None)));
                 } else {

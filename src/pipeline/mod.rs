@@ -237,6 +237,7 @@ impl<'a> Pipeline<'a> {
                 let options = StoreOptions {
                     roll_bytes: config.store.roll_bytes,
                     roll_age: Duration::from_millis(config.store.roll_age.millis() as u64),
+                    retention: config.store.retention.map(|r| Duration::from_millis(r.millis() as u64)),
                 };
                 Some(Store::open(dir, options).map_err(ServiceError::Store)?)
             }
@@ -475,6 +476,9 @@ impl<'a> Pipeline<'a> {
                 engine.credentials_tracked() as u64,
                 engine.state_bytes(),
             );
+            if let Some(store) = &self.state.store {
+                self.metrics.set_store_partitions_expired(store.partitions_expired());
+            }
             for outbox in [&self.state.alerts, &self.state.dead_letters] {
                 self.metrics.set_outbox_bytes(outbox.name(), outbox.bytes_on_disk());
                 for (sink, pending) in outbox.pending() {

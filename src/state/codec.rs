@@ -68,7 +68,7 @@ impl Writer {
     /// of the non-zero positions, then those bytes. Works 8 bytes at a time, since whole idle
     /// stretches are the common case.
     pub fn sparse(&mut self, v: &[u8]) {
-        assert!(v.len() <= 256 && v.len() % 8 == 0, "sparse arrays are whole words, at most 256 bytes");
+        assert!(v.len() <= 256 && v.len().is_multiple_of(8), "sparse arrays are whole words, at most 256 bytes");
         let mut bitmap = [0u8; 32];
         let start = self.buf.len();
         self.buf.extend_from_slice(&bitmap[..v.len() / 8]);

@@ -29,6 +29,7 @@
 
 mod file;
 mod naming;
+pub mod retention;
 pub mod schema;
 
 use std::collections::HashMap;
@@ -73,13 +74,18 @@ pub struct StoreOptions {
     pub roll_bytes: usize,
     /// The longest a row waits in memory before the store asks for a checkpoint.
     pub roll_age: Duration,
+    /// Days older than this are deleted (`retention`); `None` keeps everything.
+    pub retention: Option<Duration>,
 }
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        StoreOptions { roll_bytes: 128 << 20, roll_age: Duration::from_secs(300) }
+        StoreOptions { roll_bytes: 128 << 20, roll_age: Duration::from_secs(300), retention: None }
     }
 }
+
+/// How often the writer thread applies the retention limit.
+const EXPIRY_INTERVAL: Duration = Duration::from_secs(3600);
 
 /// Where rows come from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -164,6 +170,8 @@ pub struct Store {
     bytes: usize,
     oldest: Option<Instant>,
     pending: Arc<Mutex<Pending>>,
+    /// When the retention limit was last applied, and how many day partitions it deleted.
+    expiry: Arc<Mutex<(Instant, u64)>>,
 }
 
 impl Store {
@@ -171,6 +179,10 @@ impl Store {
     pub fn open(dir: &Path, options: StoreOptions) -> io::Result<Store> {
         std::fs::create_dir_all(dir)?;
         file::remove_temporaries(dir)?;
+        let expired = match options.retention {
+            Some(keep) => retention::expire(dir, std::time::SystemTime::now(), keep)?.len() as u64,
+            None => 0,
+        };
         Ok(Store {
             dir: dir.to_path_buf(),
             options,
@@ -181,7 +193,13 @@ impl Store {
             bytes: 0,
             oldest: None,
             pending: Arc::default(),
+            expiry: Arc::new(Mutex::new((Instant::now(), expired))),
         })
+    }
+
+    /// Day partitions deleted by the retention limit since the store was opened.
+    pub fn partitions_expired(&self) -> u64 {
+        self.expiry.lock().unwrap_or_else(PoisonError::into_inner).1
     }
 
     /// Register a source (idempotent); callers keep the id, so this is not on the hot path.
@@ -336,8 +354,19 @@ impl Participant for Store {
     fn capture(&mut self, _epoch: u64) -> MakeDurable {
         let pending = self.hand_over(true);
         let dir = self.dir.clone();
+        let (retention, expiry) = (self.options.retention, self.expiry.clone());
         Box::new(move || {
-            write_pending(&dir, &pending).map(|()| Vec::new()).map_err(|e| format!("store {}: {e}", dir.display()))
+            let failed = |e: io::Error| format!("store {}: {e}", dir.display());
+            write_pending(&dir, &pending).map_err(failed)?;
+            if let Some(keep) = retention {
+                let mut expiry = expiry.lock().unwrap_or_else(PoisonError::into_inner);
+                if expiry.0.elapsed() >= EXPIRY_INTERVAL {
+                    expiry.1 +=
+                        retention::expire(&dir, std::time::SystemTime::now(), keep).map_err(failed)?.len() as u64;
+                    expiry.0 = Instant::now();
+                }
+            }
+            Ok(Vec::new())
         })
     }
 }

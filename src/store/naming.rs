@@ -23,6 +23,15 @@ pub(super) fn day_dir(day: i64) -> String {
     format!("dt={year:04}-{month:02}-{day:02}")
 }
 
+/// The day of a `dt=YYYY-MM-DD` name; `None` for any other name.
+pub(super) fn parse_day_dir(name: &str) -> Option<i64> {
+    let date = name.strip_prefix("dt=")?;
+    let mut parts = date.splitn(3, '-').map(|p| p.parse::<u32>().ok());
+    let (year, month, day) = (parts.next()??, parts.next()??, parts.next()??);
+    let days = crate::detection::time::days_from_civil(year as i64, month, day);
+    (day_dir(days) == name).then_some(days)
+}
+
 /// The source part of the names of a Kafka partition's files.
 pub(super) fn kafka_source(topic: &str, partition: i32) -> String {
     format!("{}-{partition}", sanitize(topic))

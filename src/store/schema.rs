@@ -114,6 +114,14 @@ pub fn alerts() -> SchemaRef {
         .clone()
 }
 
+pub fn of(table: Table) -> SchemaRef {
+    match table {
+        Table::Events => events(),
+        Table::DeadLetters => dead_letters(),
+        Table::Alerts => alerts(),
+    }
+}
+
 /// The sort order written in each file's metadata: account, then time (events only).
 pub fn sorting(table: Table) -> Option<Vec<SortingColumn>> {
     let column = |column_idx| SortingColumn { column_idx, descending: false, nulls_first: false };

@@ -237,7 +237,9 @@ fn an_alert_is_kept_with_its_evidence_under_the_event_that_raised_it() {
 #[test]
 fn a_row_that_waited_roll_age_asks_for_a_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(dir.path(), StoreOptions { roll_bytes: 1 << 20, roll_age: Duration::ZERO }).unwrap();
+    let mut store =
+        Store::open(dir.path(), StoreOptions { roll_bytes: 1 << 20, roll_age: Duration::ZERO, retention: None })
+            .unwrap();
     assert!(!store.wants_checkpoint(), "nothing waits");
     let p0 = kafka(&mut store, 0);
     push(&mut store, p0, 0, "e0", "2026-01-19T10:00:00Z", "svc-a", 1);

@@ -5,8 +5,9 @@
 //! same [`Pipeline`] as `auditwatch run` consumes it, prints each alert as it fires, writes
 //! alerts to a topic and a file, delivers them signed to an in-process webhook receiver that
 //! verifies every signature, writes the grouped emails on-call would get as `.eml` files,
-//! dead-letters the bad messages and checkpoints. At the end it scores the alerts against the
-//! labels and says how to point auditwatch at a real cluster.
+//! dead-letters the bad messages, retains everything as Parquet and checkpoints. At the end it
+//! scores the alerts against the labels, runs one alert's evidence query and the access review
+//! over what it retained, and says how to point auditwatch at a real cluster.
 //!
 //! The mock cluster keeps only the last ~5 MB of each partition, so the producer stays at
 //! most `MAX_AHEAD` messages ahead of the pipeline instead of producing everything first.
@@ -48,6 +49,8 @@ pub enum DemoError {
     Service(#[from] ServiceError),
     #[error(transparent)]
     Config(#[from] config::ConfigError),
+    #[error("querying the demo's store: {0}")]
+    Query(String),
     #[error("demo I/O: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -63,6 +66,7 @@ pub struct DemoReport {
     /// Where the notification emails were written, and how many.
     pub mail: std::path::PathBuf,
     pub emails: usize,
+    pub retained: Retained,
 }
 
 pub fn run(options: &DemoOptions) -> Result<DemoReport, DemoError> {
@@ -79,6 +83,7 @@ pub fn run(options: &DemoOptions) -> Result<DemoReport, DemoError> {
     std::fs::write(&secret_file, &secret)?;
     let receiver = Receiver::start(&secret)?;
     let mail = tempfile_dir("-mail")?;
+    let store = tempfile_dir("-store")?;
     let text = format!(
         r#"
 [kafka]
@@ -91,6 +96,8 @@ topic = "audit.deadletter"
 [state]
 dir = "{state}"
 checkpoint_interval = "5s"
+[store]
+dir = "{store}"
 [[outputs]]
 type = "stdout"
 format = "pretty"
@@ -130,6 +137,7 @@ outputs = ["soar", "stdout", "kafka-auditwatch.alerts", "file-alerts.jsonl"]
         webhook = receiver.url,
         secret = secret_file.display(),
         mail = mail.display(),
+        store = store.display(),
     );
     let config: Config = config::load_from(&text, "demo", &[])?;
 
@@ -219,7 +227,66 @@ outputs = ["soar", "stdout", "kafka-auditwatch.alerts", "file-alerts.jsonl"]
         .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
         .count();
     let _ = std::fs::remove_dir_all(&state);
-    Ok(DemoReport { summary, produced, eval, elapsed: started.elapsed(), webhook, alerts: alerts.len(), mail, emails })
+    let retained = retained(&store, &alerts)?;
+    Ok(DemoReport {
+        summary,
+        produced,
+        eval,
+        elapsed: started.elapsed(),
+        webhook,
+        alerts: alerts.len(),
+        mail,
+        emails,
+        retained,
+    })
+}
+
+/// What the store answers: the evidence of the first alert of the highest severity, run as its
+/// `evidence.sql` says, and the access review.
+fn retained(store: &std::path::Path, alerts: &[serde_json::Value]) -> Result<Retained, DemoError> {
+    use crate::query::{output, review, Catalog, Limits};
+    let rank = |a: &serde_json::Value| match a["severity"].as_str() {
+        Some("critical") => 0,
+        Some("high") => 1,
+        Some("medium") => 2,
+        _ => 3,
+    };
+    let alert = alerts.iter().min_by_key(|a| rank(a));
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let query_error = |e: crate::query::QueryError| DemoError::Query(e.to_string());
+    runtime.block_on(async {
+        let catalog =
+            Catalog::open(store, Limits { rows: Some(12), ..Limits::default() }).await.map_err(query_error)?;
+        let mut evidence = Vec::new();
+        let mut sql = String::new();
+        if let Some(alert) = alert {
+            sql = alert["evidence"]["sql"].as_str().unwrap_or_default().to_string();
+            let answer = catalog.run(&sql).await.map_err(query_error)?;
+            output::write(&answer, output::OutputFormat::Table, &mut evidence)
+                .map_err(|e| DemoError::Query(e.to_string()))?;
+            evidence.splice(
+                0..0,
+                format!("{}: {}\n", alert["detector"].as_str().unwrap_or(""), alert["summary"].as_str().unwrap_or(""))
+                    .into_bytes(),
+            );
+        }
+        let mut report = Vec::new();
+        review::report(&catalog, output::OutputFormat::Table, &mut report).await.map_err(query_error)?;
+        Ok(Retained {
+            dir: store.to_path_buf(),
+            sql,
+            evidence: String::from_utf8_lossy(&evidence).into_owned(),
+            review: String::from_utf8_lossy(&report).into_owned(),
+        })
+    })
+}
+
+/// The demo's store and two answers from it.
+pub struct Retained {
+    pub dir: std::path::PathBuf,
+    pub sql: String,
+    pub evidence: String,
+    pub review: String,
 }
 
 fn send(producer: &ThreadedProducer<DefaultProducerContext>, key: &[u8], payload: &[u8]) -> Result<(), DemoError> {
@@ -272,6 +339,18 @@ impl DemoReport {
         );
         println!("took                {:.1} s\n", self.elapsed.as_secs_f64());
         println!("{}", self.eval);
+        let r = &self.retained;
+        println!("── retained ─────────────────────────────────────────────");
+        println!("Every event, dead letter and alert is in Parquet under {}.", r.dir.display());
+        if !r.sql.is_empty() {
+            println!("The evidence of one alert, by its evidence.sql (first 12 rows):\n{}", r.evidence);
+        }
+        println!("The access review (auditwatch review --store {}):\n{}", r.dir.display(), r.review);
+        println!("Ask your own questions:");
+        println!(
+            "  auditwatch query --store {} \"SELECT account, sum(bytes) AS bytes FROM events GROUP BY account ORDER BY bytes DESC LIMIT 5\"\n",
+            r.dir.display()
+        );
         println!("── next ─────────────────────────────────────────────────");
         println!("Point auditwatch at a real cluster: copy docker/auditwatch.example.toml, set");
         println!("[kafka] brokers (and [kafka.client]/[kafka.secrets] for SASL/TLS), then run");

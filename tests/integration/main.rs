@@ -26,6 +26,8 @@
 //!   and `sum(bytes)` as computed from the input; a second replay gives the same files) and the
 //!   service on the mock cluster (every good event and alert once after a clean run); each
 //!   alert's `evidence.sql` run by duckdb over the store.
+//! - [`query`]: SQL over a replayed store: golden results (`tests/golden/sql`), errors on one
+//!   line, output formats, `review`, and `POST /query` over HTTP (token, read-only, row limit).
 //! - [`schemas`]: the JSON Schemas in `schemas/` against the decoder, the alert struct and the
 //!   detector loader: field lists both ways, enums, and the same documents fed to both.
 //!
@@ -38,6 +40,7 @@ mod e2e;
 mod email;
 mod http_sinks;
 mod pipeline;
+mod query;
 mod schemas;
 mod store;
 mod support;

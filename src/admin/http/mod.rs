@@ -2,6 +2,7 @@
 //!
 //! Routes: `GET /healthz` (200 while the process runs), `GET /readyz` (200 when partitions are
 //! assigned and caught up, else 503 with the reason), `GET /metrics` (text format 0.0.4).
+//! `POST /query` runs read-only SQL over the store when configured (`query`).
 //! `HEAD` is accepted wherever `GET` is. A known path with another method gets 405 with
 //! `Allow: GET, HEAD`; an unknown path gets 404. An HTTP/1.1 request without exactly one valid
 //! `Host` gets 400 (RFC 9112 §3.2; hyper does not check it).
@@ -33,7 +34,7 @@ use axum::http::uri::Authority;
 use axum::http::{HeaderValue, StatusCode, Version};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -46,6 +47,9 @@ use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 use tracing::{debug, info, warn};
 
 use crate::admin::metrics::Metrics;
+
+mod query;
+pub use query::QueryEndpoint;
 
 const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 const ALLOW_GET_HEAD: &str = "GET, HEAD";
@@ -91,6 +95,7 @@ impl Limits {
 #[derive(Clone)]
 struct AppState {
     metrics: Arc<Metrics>,
+    query: Option<Arc<QueryEndpoint>>,
 }
 
 /// Serves until `shutdown` completes, then stops accepting, gives in-flight requests a brief
@@ -98,10 +103,12 @@ struct AppState {
 pub async fn serve(
     listener: TcpListener,
     metrics: Arc<Metrics>,
+    query: Option<QueryEndpoint>,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> io::Result<()> {
     let limits = Limits::DEFAULT;
-    serve_with(listener, router(AppState { metrics }, &limits), shutdown, limits).await
+    let state = AppState { metrics, query: query.map(Arc::new) };
+    serve_with(listener, router(state, &limits), shutdown, limits).await
 }
 
 /// The admin application: [`work_routes`] wrapped in the request bounds of `limits`.
@@ -109,12 +116,12 @@ fn router(state: AppState, limits: &Limits) -> Router {
     bounded(work_routes(), state, limits)
 }
 
-/// The routes that do work, each under the in-flight limit. New endpoints (a `POST /query`)
-/// go here, with what they need in [`AppState`].
+/// The routes that do work, each under the in-flight limit; what they need is in [`AppState`].
 fn work_routes() -> Router<AppState> {
     Router::new()
         .route("/readyz", get(readyz).fallback(method_not_allowed))
         .route("/metrics", get(metrics).fallback(method_not_allowed))
+        .route("/query", post(query::post_query).fallback(query::method_not_allowed))
 }
 
 /// Adds liveness, the fallbacks and every per-request bound around `work`.

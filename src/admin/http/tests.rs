@@ -27,7 +27,7 @@ async fn start_with(work: Router<AppState>, limits: Limits) -> Server {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let address = listener.local_addr().expect("address");
     let metrics = Arc::new(Metrics::new(&["audit.events".to_owned()]));
-    let app = bounded(work, AppState { metrics: Arc::clone(&metrics) }, &limits);
+    let app = bounded(work, AppState { metrics: Arc::clone(&metrics), query: None }, &limits);
     let (stop, stopped) = oneshot::channel::<()>();
     let shutdown = async {
         let _ = stopped.await;

@@ -65,6 +65,7 @@ pub struct Metrics {
     state_bytes: AtomicU64,
     account_partition_changes: AtomicU64,
     untracked_account_events: AtomicU64,
+    store_partitions_expired: AtomicU64,
     sinks: Mutex<Vec<(String, Arc<SinkMetrics>)>>,
     outbox_bytes: Mutex<Vec<(&'static str, u64)>>,
 }
@@ -107,6 +108,7 @@ impl Metrics {
             state_bytes: AtomicU64::new(0),
             account_partition_changes: AtomicU64::new(0),
             untracked_account_events: AtomicU64::new(0),
+            store_partitions_expired: AtomicU64::new(0),
             sinks: Mutex::new(Vec::new()),
             outbox_bytes: Mutex::new(Vec::new()),
         }
@@ -199,6 +201,11 @@ impl Metrics {
     }
 
     /// Counts events of accounts not tracked because the account ceiling was reached.
+    /// The store's count of day partitions deleted by the retention limit, since start.
+    pub fn set_store_partitions_expired(&self, n: u64) {
+        self.store_partitions_expired.store(n, Ordering::Relaxed);
+    }
+
     pub fn untracked_account_events(&self, n: u64) {
         self.untracked_account_events.fetch_add(n, Ordering::Relaxed);
     }
@@ -313,6 +320,12 @@ impl Metrics {
             "Events of accounts left untracked because the account ceiling was reached.",
         );
         out.sample("auditwatch_untracked_account_events_total", &[], load(&self.untracked_account_events));
+        out.family(
+            "auditwatch_store_partitions_expired_total",
+            "counter",
+            "Day partitions of the store deleted because they were past the retention limit.",
+        );
+        out.sample("auditwatch_store_partitions_expired_total", &[], load(&self.store_partitions_expired));
         sinks::render(&mut out, &lock(&self.sinks), &lock(&self.outbox_bytes));
 
         out.text

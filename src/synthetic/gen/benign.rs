@@ -56,7 +56,7 @@ pub(crate) fn plan(world: &mut World, reserved: &BTreeSet<usize>, rng: &mut Rng)
     // ones in the warm-up, so that nothing a benign behaviour does is first seen in an attack.
     // Returns the day and the period it was drawn from, to keep active-time searches inside.
     let spread_day = |i: usize, rng: &mut Rng| -> (u32, std::ops::Range<u32>) {
-        let period = if i % 2 == 0 { evaluated.clone() } else { 0..evaluated.start };
+        let period = if i.is_multiple_of(2) { evaluated.clone() } else { 0..evaluated.start };
         let period = if period.is_empty() { 0..days } else { period };
         (rng.range(u64::from(period.start), u64::from(period.end - 1)) as u32, period)
     };
@@ -113,7 +113,7 @@ pub(crate) fn plan(world: &mut World, reserved: &BTreeSet<usize>, rng: &mut Rng)
         let credential_type = world.accounts[account].credential_type;
         let old = world.accounts[account].initial_credential;
         let new = world.new_credential(credential_type, account, rng);
-        let rotation = if i % 2 == 0 {
+        let rotation = if i.is_multiple_of(2) {
             let switch_ms = created_ms + rng.range_i64(2 * MINUTE, 8 * MINUTE);
             let revoked_ms = switch_ms + rng.range_i64(55 * MINUTE, 75 * MINUTE);
             Rotation {

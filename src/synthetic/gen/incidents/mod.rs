@@ -305,7 +305,7 @@ impl Planner {
             IncidentKind::RevokedKeyUse => self.plan_revoked_key_use(world, day, rng)?,
             IncidentKind::ForeignKey => {
                 // Alternate: the log names the real owner, then a log that omits owners.
-                let wants_owner_logged = self.foreign_keys_planned % 2 == 0;
+                let wants_owner_logged = self.foreign_keys_planned.is_multiple_of(2);
                 let account = self
                     .choose(world, |a| kind.fits(a) && a.logs_owner == wants_owner_logged, rng)
                     .or_else(|| self.choose(world, |a| kind.fits(a), rng))?;
