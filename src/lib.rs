@@ -45,6 +45,7 @@
 //! - [`detection`]: the pure core: event time, detector definitions and the shipped pack,
 //!   baselines, detector logic, the engine (state, dedup, cooldown), the alert contract.
 //! - [`replay`]: the engine over files, in order (`auditwatch replay`).
+//! - [`series`]: the volume model over a `timestamp,value` CSV (`auditwatch series`).
 //! - [`pipeline`]: the service loop (`auditwatch run`): Kafka source, batch decoding,
 //!   [`pipeline::offsets`], [`pipeline::barrier`].
 //! - [`state`]: what survives a restart: [`state::checkpoint`] (with [`state::codec`]),
@@ -74,6 +75,7 @@ pub mod pipeline;
 pub mod problem;
 pub mod query;
 pub mod replay;
+pub mod series;
 pub mod sinks;
 pub mod state;
 pub mod store;

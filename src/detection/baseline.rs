@@ -229,6 +229,17 @@ impl AccountBaseline {
         Volume { bytes: level_volume(bytes), records: level_volume(records) }
     }
 
+    /// Typical volume of an active hour in this very hour of the week (no neighbours), or the
+    /// account-wide typical hour when it has no history: what an excess spanning several hours
+    /// is measured against, since the neighbour an hour earlier has just learned from it.
+    pub fn usual_hour(&self, how: usize) -> Volume {
+        let own = |level: u8, typical: f32| if level == 0 { f64::from(typical) } else { f64::from(level) };
+        Volume {
+            bytes: level_volume(own(self.bytes_level[how], self.typical_bytes_level)),
+            records: level_volume(own(self.records_level[how], self.typical_records_level)),
+        }
+    }
+
     fn expected_levels(&self, how: usize) -> (f64, f64) {
         let near = |levels: &[u8; HOURS_PER_WEEK]| neighbours(how).map(|h| levels[h]).max().unwrap_or(0);
         let (bytes, records) = (near(&self.bytes_level), near(&self.records_level));

@@ -91,6 +91,7 @@ pub enum DetectorType {
     PasswordSpray,
     VolumeBurst,
     SustainedVolume,
+    SustainedExcess,
     OffHours,
     RevokedCredential,
     ForeignCredential,
@@ -101,7 +102,9 @@ impl DetectorType {
     pub fn category(self) -> Category {
         match self {
             DetectorType::FailureBurst | DetectorType::PasswordSpray => Category::FailedAuth,
-            DetectorType::VolumeBurst | DetectorType::SustainedVolume => Category::DataVolume,
+            DetectorType::VolumeBurst | DetectorType::SustainedVolume | DetectorType::SustainedExcess => {
+                Category::DataVolume
+            }
             DetectorType::OffHours => Category::OffHours,
             DetectorType::RevokedCredential | DetectorType::ForeignCredential | DetectorType::NewNetwork => {
                 Category::CredentialMisuse
@@ -230,6 +233,27 @@ pub struct SustainedVolumeParams {
     pub min_records_per_hour: u64,
 }
 
+/// A one-sided CUSUM of the hourly excess over the account's usual hour; `allowance` (k),
+/// `threshold` (h) and `hour_cap` (cap) are in units of the account's σ.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SustainedExcessParams {
+    pub allowance: f64,
+    pub threshold: f64,
+    pub hour_cap: f64,
+    pub min_bytes_per_hour: ByteSize,
+}
+
+impl SustainedExcessParams {
+    pub fn cusum(&self) -> crate::detection::detect::sustained_excess::Cusum {
+        crate::detection::detect::sustained_excess::Cusum {
+            allowance: self.allowance,
+            threshold: self.threshold,
+            cap: self.hour_cap,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OffHoursParams {
@@ -274,6 +298,7 @@ pub enum DetectorKind {
     PasswordSpray(PasswordSprayParams),
     VolumeBurst(VolumeBurstParams),
     SustainedVolume(SustainedVolumeParams),
+    SustainedExcess(SustainedExcessParams),
     OffHours { params: OffHoursParams, schedules: Vec<Schedule> },
     RevokedCredential(RevokedCredentialParams),
     ForeignCredential(ForeignCredentialParams),
@@ -334,6 +359,13 @@ pub fn parse(file: &Path, text: &str) -> Result<Detector, Vec<Problem>> {
         if pattern.is_empty() || pattern.trim_end_matches('*').contains('*') || pattern.matches('*').count() > 1 {
             problems.push(problem("select.actions", format!("`{pattern}`: `*` is only allowed at the end")));
         }
+    }
+    if raw.detector_type == DetectorType::SustainedExcess
+        && !(raw.select.actions.is_empty() && raw.select.outcomes.is_empty())
+    {
+        // It follows the account's clock hours: an event it did not see would hide an hour.
+        problems
+            .push(problem("select", "`sustained_excess` looks at every event of an account; remove `select`".into()));
     }
     let params = toml::Value::Table(raw.params.clone().unwrap_or_default());
     let kind = match build_kind(raw.detector_type, params) {
@@ -405,6 +437,20 @@ fn build_kind(detector_type: DetectorType, params: toml::Value) -> Result<Detect
             check(&mut problems, p.min_ratio > 1.0, "min_ratio", "must be above 1");
             DetectorKind::SustainedVolume(p)
         }
+        DetectorType::SustainedExcess => {
+            let p: SustainedExcessParams = typed(params)?;
+            check(&mut problems, p.allowance > 0.0, "allowance", "must be above 0 (without it, growth accumulates)");
+            check(&mut problems, p.threshold > 0.0, "threshold", "must be above 0");
+            check(&mut problems, p.hour_cap > p.allowance, "hour_cap", "must be above allowance");
+            // A burst can span two clock hours: together they must stay below the threshold.
+            check(
+                &mut problems,
+                2.0 * (p.hour_cap - p.allowance) < p.threshold,
+                "hour_cap",
+                "hour_cap - allowance must be below threshold / 2, so that one burst (two clock hours at most) cannot fire alone",
+            );
+            DetectorKind::SustainedExcess(p)
+        }
         DetectorType::OffHours => {
             let p: OffHoursParams = typed(params)?;
             check(&mut problems, (0.0..1.0).contains(&p.max_presence), "max_presence", "must be in [0, 1)");
@@ -446,7 +492,17 @@ pub fn load_sources<'a>(sources: impl IntoIterator<Item = (&'a Path, &'a str)>) 
         last_path = path.to_path_buf();
         match parse(path, text) {
             Ok(d) => {
-                if let Some(other) = detectors.iter().find(|o| o.name == d.name) {
+                let excess = |d: &Detector| matches!(d.kind, DetectorKind::SustainedExcess(_));
+                if let Some(other) = detectors.iter().find(|o| excess(o) && excess(&d)) {
+                    // Accounts keep one CUSUM slot (a few bytes), not one per detector.
+                    problems.push(
+                        Problem::new(
+                            "type",
+                            format!("only one `sustained_excess` detector per set; `{}` is one", other.name),
+                        )
+                        .in_file(path),
+                    );
+                } else if let Some(other) = detectors.iter().find(|o| o.name == d.name) {
                     problems.push(
                         Problem::new("name", format!("`{}` is also defined in {}", d.name, other.file.display()))
                             .in_file(path),
@@ -526,6 +582,33 @@ max_p_value = 1e-6
         assert!(found[0].contains("params") && found[0].contains("unknown unit `x`"), "{found:?}");
         let found = problems(&VALID.replace("min_count = 10", "min_count = 10\nmin_cnt = 3"));
         assert!(found[0].contains("unknown field `min_cnt`"), "{found:?}");
+    }
+
+    #[test]
+    fn sustained_excess_keeps_bursts_below_the_threshold_and_one_slot_per_set() {
+        let text = r#"
+name = "excess"
+category = "data_volume"
+type = "sustained_excess"
+severity = "high"
+description = "d"
+runbook = "r"
+cooldown = "12h"
+[params]
+allowance = 1.0
+threshold = 4.0
+hour_cap = 2.5
+min_bytes_per_hour = "200KB"
+"#;
+        assert!(parse(Path::new("x.toml"), text).is_ok());
+        let found = problems(&text.replace("hour_cap = 2.5", "hour_cap = 3.0"));
+        assert!(found.len() == 1 && found[0].contains("params.hour_cap"), "{found:?}");
+        let found = problems(&text.replace("[params]", "[select]\nactions = [\"export.*\"]\n[params]"));
+        assert!(found.len() == 1 && found[0].contains("select"), "{found:?}");
+        let second = text.replace("name = \"excess\"", "name = \"excess-2\"");
+        let both = load_sources([(Path::new("a.toml"), text), (Path::new("b.toml"), second.as_str())]);
+        let problems = both.unwrap_err().0;
+        assert!(problems.len() == 1 && problems[0].to_string().contains("only one `sustained_excess`"), "{problems:?}");
     }
 
     #[test]

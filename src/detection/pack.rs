@@ -15,6 +15,7 @@ pub const FILES: &[(&str, &str)] = &[
     ("detectors/password-spray.toml", include_str!("../../detectors/password-spray.toml")),
     ("detectors/revoked-key-use.toml", include_str!("../../detectors/revoked-key-use.toml")),
     ("detectors/slow-exfiltration.toml", include_str!("../../detectors/slow-exfiltration.toml")),
+    ("detectors/sustained-exfiltration.toml", include_str!("../../detectors/sustained-exfiltration.toml")),
 ];
 
 /// The shipped detectors, validated.

@@ -422,3 +422,67 @@ fn a_missing_config_file_is_one_line_naming_it_without_a_backtrace() {
         assert!(!stderr.contains("Caused by"), "{args:?}: the chain is on the one line: {stderr}");
     }
 }
+
+/// Three weeks of 5-minute rows with a daily and weekly shape and some noise, one spike in the
+/// last week: the spike scores highest, the periodic part after the warm-up stays low. The
+/// score is on the sliding hour, so the rows after the spike share its hour and are excused.
+#[test]
+fn series_scores_an_injected_spike_highest_and_the_periodic_part_low() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("series.csv");
+    let start = chrono::NaiveDate::from_ymd_opt(2014, 4, 7).unwrap().and_hms_opt(0, 0, 0).unwrap();
+    let spike_row = (2 * 7 + 2) * 288 + 120; // the last Wednesday, 10:00
+    let mut csv = String::from("timestamp,value\n");
+    let mut noise: u64 = 7;
+    for row in 0..3 * 7 * 288 {
+        let t = start + chrono::Duration::minutes(5 * row as i64);
+        let hour = row / 12 % 24;
+        let weekday = row / 288 % 7;
+        let level = match (weekday < 5, (8..18).contains(&hour)) {
+            (true, true) => 60.0,
+            (true, false) => 15.0,
+            (false, _) => 8.0,
+        };
+        noise = noise.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let wobble = 0.8 + 0.4 * (noise >> 40) as f64 / (1u64 << 24) as f64;
+        let value = if row == spike_row { 900.0 } else { level * wobble };
+        csv.push_str(&format!("{},{value:.3}\n", t.format("%Y-%m-%d %H:%M:%S")));
+    }
+    std::fs::write(&input, &csv).unwrap();
+    let output = dir.path().join("scores.csv");
+    let out = Command::new(binary())
+        .args(["series", "--input", input.to_str().unwrap(), "--output", output.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let written = std::fs::read_to_string(&output).unwrap();
+    let mut lines = written.lines();
+    assert_eq!(lines.next(), Some("timestamp,value,anomaly_score"));
+    let scores: Vec<f64> = lines.map(|l| l.rsplit(',').next().unwrap().parse().unwrap()).collect();
+    assert_eq!(scores.len(), 3 * 7 * 288);
+    assert!(scores.iter().all(|s| (0.0..=1.0).contains(s)));
+    assert!(scores[..288].iter().all(|s| *s == 0.0), "the first week is warm-up");
+    let spike = scores[spike_row];
+    // Rows whose sliding hour holds the spike (its hour and the next) are excused.
+    let periodic: Vec<f64> =
+        (7 * 288..scores.len()).filter(|r| !(spike_row..spike_row + 24).contains(r)).map(|r| scores[r]).collect();
+    let high = periodic.iter().filter(|s| **s > 0.5).count();
+    assert!(high * 100 < periodic.len(), "{high} of {} periodic rows scored above 0.5", periodic.len());
+    let periodic_max = periodic.iter().copied().fold(0.0, f64::max);
+    assert!(spike > 0.9 && spike > periodic_max, "spike {spike}, periodic max {periodic_max}");
+    let hour_of_spike = scores[spike_row..spike_row + 12].iter().copied().fold(0.0, f64::max);
+    assert!(
+        spike >= hour_of_spike - 0.01,
+        "the spike's own row is (about) its hour's highest: {spike} {hour_of_spike}"
+    );
+
+    // Without --output the rows go to stdout; a bad row names its line and field.
+    let out = Command::new(binary()).args(["series", "--input", input.to_str().unwrap()]).output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), written);
+    std::fs::write(&input, "timestamp,value\n2014-04-07 00:00:00,1\n2014-04-07 00:05:00,n/a\n").unwrap();
+    let out = Command::new(binary()).args(["series", "--input", input.to_str().unwrap()]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("line 3: value: \"n/a\" is not a number"), "{stderr}");
+}

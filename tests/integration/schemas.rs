@@ -727,6 +727,7 @@ fn kind_type(kind: &DetectorKind) -> &'static str {
         DetectorKind::PasswordSpray(_) => "password_spray",
         DetectorKind::VolumeBurst(_) => "volume_burst",
         DetectorKind::SustainedVolume(_) => "sustained_volume",
+        DetectorKind::SustainedExcess(_) => "sustained_excess",
         DetectorKind::OffHours { .. } => "off_hours",
         DetectorKind::RevokedCredential(_) => "revoked_credential",
         DetectorKind::ForeignCredential(_) => "foreign_credential",

@@ -22,6 +22,7 @@ use crate::detection::alert::{alert_id, evidence_sql, Alert, Evidence, MAX_EVIDE
 use crate::detection::baseline::{country_code, AccountBaseline, CredentialProfile, UseSource};
 use crate::detection::definition::{Category, Detector, DetectorKind};
 use crate::detection::detect::failed_auth::{BurstCounter, SprayCounter};
+use crate::detection::detect::sustained_excess::{self, ExcessCusum};
 use crate::detection::detect::{credential, data_volume, failed_auth, off_hours, Context, Finding};
 use crate::detection::time::{self, Duration, Millis, DAY, HOUR};
 use crate::input::event::{AuditEvent, Lifecycle, Outcome};
@@ -103,11 +104,18 @@ struct AccountState {
     partition: u32,
     /// Burst counters of the detectors that saw this account fail, by detector index.
     bursts: Vec<(u16, BurstCounter)>,
+    /// The CUSUM of the (one) `sustained_excess` detector.
+    excess: ExcessCusum,
 }
 
 impl AccountState {
     fn new(t: Millis) -> AccountState {
-        AccountState { baseline: AccountBaseline::new(t), partition: NO_PARTITION, bursts: Vec::new() }
+        AccountState {
+            baseline: AccountBaseline::new(t),
+            partition: NO_PARTITION,
+            bursts: Vec::new(),
+            excess: ExcessCusum::default(),
+        }
     }
 }
 
@@ -226,7 +234,7 @@ impl Engine {
             }
             state.partition = partition;
         }
-        let AccountState { baseline, bursts, .. } = state;
+        let AccountState { baseline, bursts, excess, .. } = state;
         let t = event.time.max(baseline.last_seen);
         baseline.advance(t);
         baseline.count(
@@ -280,6 +288,7 @@ impl Engine {
                 },
                 DetectorKind::VolumeBurst(p) => data_volume::burst(&ctx, p),
                 DetectorKind::SustainedVolume(p) => data_volume::sustained(&ctx, p),
+                DetectorKind::SustainedExcess(p) => sustained_excess::check(&ctx, p, excess),
                 DetectorKind::OffHours { params, schedules } => off_hours::check(&ctx, params, schedules),
                 DetectorKind::RevokedCredential(p) => {
                     profile.filter(|_| is_use).and_then(|prof| credential::revoked(&ctx, p, key, prof))

@@ -6,6 +6,7 @@ use super::{AccountState, Engine, EngineOptions, OpenIncident};
 use crate::detection::baseline::{AccountBaseline, CredentialProfile};
 use crate::detection::definition::Detector;
 use crate::detection::detect::failed_auth::{BurstCounter, SprayCounter};
+use crate::detection::detect::sustained_excess::ExcessCusum;
 use crate::state::codec::{CodecError, Reader, Writer};
 
 /// The engine section starts with this tag and its format number. Format 1 had neither and
@@ -13,8 +14,8 @@ use crate::state::codec::{CodecError, Reader, Writer};
 const FORMAT_TAG: u32 = u32::MAX;
 /// 2: a key's users as `KeyUsers` (up to 4, with last-seen hour and decaying hour counts)
 /// instead of a `RecentSet<2>`. 3: an account's previous-hour event count (off-hours on a
-/// sliding hour).
-pub const FORMAT: u32 = 3;
+/// sliding hour). 4: an account's `sustained_excess` CUSUM (10 bytes).
+pub const FORMAT: u32 = 4;
 
 impl Engine {
     /// Rough bytes held by the state, for the `state_bytes` metric (the memory bench measures
@@ -36,8 +37,13 @@ impl Engine {
     /// Encode the engine's state for a checkpoint. Detectors and options are configuration and
     /// are not saved; per-detector state is saved with the detector names it belongs to.
     pub fn save(&self, w: &mut Writer) {
+        self.save_format(w, FORMAT);
+    }
+
+    /// The encoding of an older format (from 2), for tests that an upgrade reads it.
+    pub(crate) fn save_format(&self, w: &mut Writer, format: u32) {
         w.u32(FORMAT_TAG);
-        w.u32(FORMAT);
+        w.u32(format);
         w.u32(self.detectors.len() as u32);
         for d in &self.detectors {
             w.str(&d.name);
@@ -62,12 +68,15 @@ impl Engine {
         w.u32(self.accounts.len() as u32);
         for (key, state) in &self.accounts {
             w.u64(*key);
-            state.baseline.save(w);
+            state.baseline.save_format(w, format.max(2));
             w.u32(state.partition);
             w.u32(state.bursts.len() as u32);
             for (index, counter) in &state.bursts {
                 w.u16(*index);
                 counter.save(w);
+            }
+            if format >= 4 {
+                state.excess.save(w);
             }
         }
         w.u32(self.credentials.len() as u32);
@@ -138,7 +147,9 @@ impl Engine {
                     bursts.push((index, counter));
                 }
             }
-            engine.accounts.insert(key, Box::new(AccountState { baseline, partition, bursts }));
+            let excess = if format >= 4 { ExcessCusum::load(r)? } else { ExcessCusum::default() };
+            let excess = if same_detectors { excess } else { ExcessCusum::default() };
+            engine.accounts.insert(key, Box::new(AccountState { baseline, partition, bursts, excess }));
         }
         let n = r.count(100)?;
         engine.credentials.reserve(n);

@@ -247,3 +247,26 @@ fn a_format_1_engine_state_is_restored() {
     future[4] = 9;
     assert!(Engine::restore(pack(), EngineOptions::default(), &mut Reader::new(&future)).is_err());
 }
+
+#[test]
+fn an_accounts_cusum_survives_a_checkpoint_and_format_3_state_still_loads() {
+    use crate::detection::detect::sustained_excess::{Cusum, ExcessCusum};
+    let mut engine = Engine::new(pack(), EngineOptions::default());
+    run(&mut engine, &[event(MONDAY, "svc-a", "success", "")]);
+    let mut under_way = ExcessCusum::default();
+    assert!(!under_way.step(&Cusum { allowance: 1.0, threshold: 4.0, cap: 2.5 }, 2.0));
+    assert_ne!(under_way, ExcessCusum::default());
+    engine.accounts.values_mut().for_each(|a| a.excess = under_way);
+    let restore = |format: u32| {
+        let mut w = Writer::default();
+        engine.save_format(&mut w, format);
+        let mut r = Reader::new(&w.buf);
+        let restored = Engine::restore(pack(), EngineOptions::default(), &mut r).unwrap();
+        assert!(r.is_empty(), "format {format} read to its end");
+        let account = restored.accounts.values().next().expect("the account is restored").clone();
+        (account.baseline.events, account.excess)
+    };
+    assert_eq!(restore(super::snapshot::FORMAT), (1, under_way));
+    // Written before the CUSUM existed: the baseline is kept, the CUSUM starts at 0.
+    assert_eq!(restore(3), (1, ExcessCusum::default()));
+}
