@@ -5,8 +5,8 @@
 //! - `native` ([`event::decode`]): the auditwatch contract, `schemas/audit-event.schema.json`.
 //! - `cloudtrail` ([`cloudtrail`]): one AWS CloudTrail record per message, bare or in an
 //!   EventBridge envelope.
-//! - `ocsf` ([`ocsf`]): one OCSF 1.x event per message (API Activity, Authentication, and other
-//!   classes through the same fields).
+//! - `ocsf` ([`ocsf`]): one OCSF 1.x event per message (API Activity, Authentication, Account
+//!   Change, and other classes through the same fields).
 //!
 //! Invariants, the same for every format: pure functions (no I/O, no clock); the size ceiling
 //! and the UTF-8 check come first; every rejection names the field by its path *in the source
@@ -39,8 +39,8 @@ pub enum InputFormat {
     /// Kafka message must hold one record; `replay` splits whole log files (`{"Records": [...]}`,
     /// gzip too) into their records.
     Cloudtrail,
-    /// One OCSF 1.x event per message: API Activity (6003), Authentication (3002), and other
-    /// classes that carry `actor.user` and `api.operation`.
+    /// One OCSF 1.x event per message: API Activity (6003), Authentication (3002), Account
+    /// Change (3001), and other classes that carry `actor.user` and `api.operation`.
     Ocsf,
 }
 

@@ -19,6 +19,8 @@ const CT_DELETE_ACCESS_KEY: &str = include_str!("../../../../tests/fixtures/clou
 const CT_EVENTBRIDGE: &str = include_str!("../../../../tests/fixtures/cloudtrail/eventbridge-api-call.json");
 const OCSF_API_ACTIVITY: &str = include_str!("../../../../tests/fixtures/ocsf/api-activity-success.json");
 const OCSF_AUTHENTICATION_FAILURE: &str = include_str!("../../../../tests/fixtures/ocsf/authentication-failure.json");
+const OCSF_ACCOUNT_CHANGE_KEY_DISABLE: &str =
+    include_str!("../../../../tests/fixtures/ocsf/account-change-key-disable.json");
 
 const SVC_REPORTING: &str = "arn:aws:iam::111122223333:user/svc-reporting";
 const CI_DEPLOYER: &str = "arn:aws:iam::111122223333:role/ci-deployer";
