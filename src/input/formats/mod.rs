@@ -7,6 +7,7 @@
 //!   EventBridge envelope.
 //! - `ocsf` ([`ocsf`]): one OCSF 1.x event per message (API Activity, Authentication, Account
 //!   Change, and other classes through the same fields).
+//! - `okta` ([`okta`]): one Okta System Log event per message.
 //!
 //! Invariants, the same for every format: pure functions (no I/O, no clock); the size ceiling
 //! and the UTF-8 check come first; every rejection names the field by its path *in the source
@@ -25,6 +26,7 @@ use crate::input::event::{self, AuditEvent, DecodeError};
 
 pub mod cloudtrail;
 pub mod ocsf;
+pub mod okta;
 
 mod json;
 
@@ -42,10 +44,13 @@ pub enum InputFormat {
     /// One OCSF 1.x event per message: API Activity (6003), Authentication (3002), Account
     /// Change (3001), and other classes that carry `actor.user` and `api.operation`.
     Ocsf,
+    /// One Okta System Log event (`LogEvent`) per message.
+    Okta,
 }
 
 impl InputFormat {
-    pub const ALL: [InputFormat; 3] = [InputFormat::Native, InputFormat::Cloudtrail, InputFormat::Ocsf];
+    pub const ALL: [InputFormat; 4] =
+        [InputFormat::Native, InputFormat::Cloudtrail, InputFormat::Ocsf, InputFormat::Okta];
 
     /// The name used in the config file and on the command line.
     pub fn as_str(self) -> &'static str {
@@ -53,6 +58,7 @@ impl InputFormat {
             InputFormat::Native => "native",
             InputFormat::Cloudtrail => "cloudtrail",
             InputFormat::Ocsf => "ocsf",
+            InputFormat::Okta => "okta",
         }
     }
 }
@@ -80,6 +86,7 @@ pub fn decode_as(format: InputFormat, bytes: &[u8], max_bytes: usize) -> Result<
         InputFormat::Native => event::decode(bytes, max_bytes),
         InputFormat::Cloudtrail => cloudtrail::decode(bytes, max_bytes),
         InputFormat::Ocsf => ocsf::decode(bytes, max_bytes),
+        InputFormat::Okta => okta::decode(bytes, max_bytes),
     }
 }
 
