@@ -133,6 +133,7 @@ fn each_topic_declares_its_input_format() {
         ("cloudtrail", InputFormat::Cloudtrail),
         ("ocsf", InputFormat::Ocsf),
         ("okta", InputFormat::Okta),
+        ("auto", InputFormat::Auto),
     ] {
         let text = MINIMAL.replace("name = \"audit.events\"", &format!("name = \"audit.events\"\nformat = \"{name}\""));
         let config = load_from(&text, "t.toml", &[]).expect("valid format");
@@ -142,7 +143,7 @@ fn each_topic_declares_its_input_format() {
     }
     assert_eq!(
         "cef".parse::<InputFormat>(),
-        Err("unknown input format `cef`; expected one of: native, cloudtrail, ocsf, okta".to_string())
+        Err("unknown input format `cef`; expected one of: native, cloudtrail, ocsf, okta, auto".to_string())
     );
 }
 

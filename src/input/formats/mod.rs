@@ -8,6 +8,7 @@
 //! - `ocsf` ([`ocsf`]): one OCSF 1.x event per message (API Activity, Authentication, Account
 //!   Change, and other classes through the same fields).
 //! - `okta` ([`okta`]): one Okta System Log event per message.
+//! - `auto` ([`auto`]): each message in whichever of those its fields show.
 //!
 //! Invariants, the same for every format: pure functions (no I/O, no clock); the size ceiling
 //! and the UTF-8 check come first; every rejection names the field by its path *in the source
@@ -24,6 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::input::event::{self, AuditEvent, DecodeError};
 
+pub mod auto;
 pub mod cloudtrail;
 pub mod ocsf;
 pub mod okta;
@@ -46,11 +48,16 @@ pub enum InputFormat {
     Ocsf,
     /// One Okta System Log event (`LogEvent`) per message.
     Okta,
+    /// Each message in the format its fields show: CloudTrail (`eventVersion` and `eventSource`,
+    /// bare or in an EventBridge envelope), OCSF (`class_uid`), Okta (`eventType`, `published`
+    /// and `actor`) or native (`time`, `account`, `action` and `outcome`); a message that shows
+    /// none is rejected, saying what each format lacks.
+    Auto,
 }
 
 impl InputFormat {
-    pub const ALL: [InputFormat; 4] =
-        [InputFormat::Native, InputFormat::Cloudtrail, InputFormat::Ocsf, InputFormat::Okta];
+    pub const ALL: [InputFormat; 5] =
+        [InputFormat::Native, InputFormat::Cloudtrail, InputFormat::Ocsf, InputFormat::Okta, InputFormat::Auto];
 
     /// The name used in the config file and on the command line.
     pub fn as_str(self) -> &'static str {
@@ -59,6 +66,7 @@ impl InputFormat {
             InputFormat::Cloudtrail => "cloudtrail",
             InputFormat::Ocsf => "ocsf",
             InputFormat::Okta => "okta",
+            InputFormat::Auto => "auto",
         }
     }
 }
@@ -87,6 +95,7 @@ pub fn decode_as(format: InputFormat, bytes: &[u8], max_bytes: usize) -> Result<
         InputFormat::Cloudtrail => cloudtrail::decode(bytes, max_bytes),
         InputFormat::Ocsf => ocsf::decode(bytes, max_bytes),
         InputFormat::Okta => okta::decode(bytes, max_bytes),
+        InputFormat::Auto => auto::decode(bytes, max_bytes),
     }
 }
 

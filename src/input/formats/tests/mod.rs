@@ -1,6 +1,6 @@
-//! Tests of the CloudTrail, OCSF and Okta mappings on hand-written records that follow the AWS
-//! CloudTrail record reference, the OCSF examples and Okta's System Log reference
-//! (`tests/fixtures/{cloudtrail,ocsf,okta}/`).
+//! Tests of the CloudTrail, OCSF and Okta mappings, and of `auto`, on hand-written records that
+//! follow the AWS CloudTrail record reference, the OCSF examples and Okta's System Log reference
+//! (`tests/fixtures/{native,cloudtrail,ocsf,okta}/`).
 
 use std::borrow::Cow;
 
@@ -80,13 +80,14 @@ fn assert_rejects(format: InputFormat, text: &str, kind: DecodeErrorKind, field:
     assert!(e.problem.contains(problem), "problem `{}` lacks `{problem}`", e.problem);
 }
 
+mod auto;
 mod cloudtrail;
 mod ocsf;
 mod okta;
 
 #[test]
 fn whole_message_checks_are_those_of_native() {
-    for format in [InputFormat::Cloudtrail, InputFormat::Ocsf, InputFormat::Okta] {
+    for format in [InputFormat::Cloudtrail, InputFormat::Ocsf, InputFormat::Okta, InputFormat::Auto] {
         let e = decode_as(format, CT_IAM_USER_GET_OBJECT.as_bytes(), 100).unwrap_err();
         assert_eq!(e.kind, DecodeErrorKind::TooLarge);
         assert_eq!(e.problem, format!("message is {} bytes, over the limit of 100", CT_IAM_USER_GET_OBJECT.len()));
@@ -114,6 +115,7 @@ fn decode_as_dispatches_on_the_format() {
     assert_eq!(as_ocsf.field.as_deref(), Some("actor.user"), "`time` 0 is a valid OCSF time: {as_ocsf}");
     let as_okta = decode_as(InputFormat::Okta, native, 1024).unwrap_err();
     assert_eq!(as_okta.field.as_deref(), Some("published"));
+    assert_eq!(decode_as(InputFormat::Auto, native, 1024), crate::input::event::decode(native, 1024));
     assert!(decode_as(InputFormat::Native, CT_IAM_USER_GET_OBJECT.as_bytes(), DEFAULT_MAX_EVENT_BYTES).is_err());
 }
 
