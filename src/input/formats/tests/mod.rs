@@ -82,6 +82,7 @@ fn assert_rejects(format: InputFormat, text: &str, kind: DecodeErrorKind, field:
 
 mod auto;
 mod cloudtrail;
+mod no_panic;
 mod ocsf;
 mod okta;
 
