@@ -3,8 +3,9 @@
 //!
 //! `cargo bench --bench replay` (one thread). The target: replay ≥ 0.6 × serde, and
 //! ≥ 600k events/s. The `formats` group measures decoding alone for each input format, on the
-//! sample records in `tests/fixtures/` (CloudTrail and OCSF records are 1-2 kB, native lines
-//! about 400 bytes).
+//! sample records in `tests/fixtures/` (CloudTrail, OCSF and Okta records are 1-3 kB, native
+//! lines about 400 bytes), and `auto` on a mix of native lines and the fixtures of each foreign
+//! format (detection is a second pass over each message).
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use serde::Deserialize;
@@ -137,10 +138,16 @@ fn formats(c: &mut Criterion) {
     let (_, native) = lines();
     let native: Vec<Vec<u8>> = native.into_iter().take(1000).collect();
     let mut group = c.benchmark_group("formats");
+    let (cloudtrail, ocsf, okta) = (fixtures("cloudtrail"), fixtures("ocsf"), fixtures("okta"));
+    // `auto` on a mix: as many native events as foreign ones, each foreign format alike.
+    let foreign: Vec<Vec<u8>> = cloudtrail.iter().chain(&ocsf).chain(&okta).cloned().collect();
+    let mix: Vec<Vec<u8>> = native.iter().take(foreign.len()).cloned().chain(foreign).collect();
     for (format, records) in [
         (InputFormat::Native, native),
-        (InputFormat::Cloudtrail, fixtures("cloudtrail")),
-        (InputFormat::Ocsf, fixtures("ocsf")),
+        (InputFormat::Cloudtrail, cloudtrail),
+        (InputFormat::Ocsf, ocsf),
+        (InputFormat::Okta, okta),
+        (InputFormat::Auto, mix),
     ] {
         group.throughput(Throughput::Elements(records.len() as u64));
         group.bench_function(format.to_string(), |b| {

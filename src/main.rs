@@ -87,7 +87,8 @@ enum Command {
         /// layout of the service's `[store]`); replaying an input again replaces its files.
         #[arg(long)]
         store: Option<PathBuf>,
-        /// Format of every line or record: native, cloudtrail (CloudTrail records) or ocsf.
+        /// Format of every line or record: native, cloudtrail (CloudTrail records), ocsf, okta
+        /// (Okta System Log events), or auto (each record in the format its fields show).
         #[arg(long, default_value = "native")]
         format: InputFormat,
         /// Largest accepted line or record, in bytes.

@@ -4,7 +4,8 @@
 //! ([`replay_reader`]), after gzip decompression when it starts with the gzip magic bytes
 //! (`1f 8b`, as CloudTrail writes its log files to S3):
 //! - **JSON lines**, streamed a line at a time: each line is one message in the chosen input
-//!   format ([`Decoding`]: native, CloudTrail or OCSF, see [`crate::input::formats`]).
+//!   format ([`Decoding`]: native, CloudTrail, OCSF, Okta or auto, see
+//!   [`crate::input::formats`]).
 //! - **A whole JSON document**, when the input is one JSON value that spans lines, or one line
 //!   that is a JSON array or a CloudTrail log file (`{"Records": [...]}`): each element of the
 //!   array or of `Records` is one message ([`crate::input::documents`]); any other document is

@@ -128,9 +128,13 @@ fn outputs_are_tagged_by_type() {
 
 #[test]
 fn each_topic_declares_its_input_format() {
-    for (name, format) in
-        [("native", InputFormat::Native), ("cloudtrail", InputFormat::Cloudtrail), ("ocsf", InputFormat::Ocsf)]
-    {
+    for (name, format) in [
+        ("native", InputFormat::Native),
+        ("cloudtrail", InputFormat::Cloudtrail),
+        ("ocsf", InputFormat::Ocsf),
+        ("okta", InputFormat::Okta),
+        ("auto", InputFormat::Auto),
+    ] {
         let text = MINIMAL.replace("name = \"audit.events\"", &format!("name = \"audit.events\"\nformat = \"{name}\""));
         let config = load_from(&text, "t.toml", &[]).expect("valid format");
         assert_eq!(config.topics[0].format, format);
@@ -139,7 +143,7 @@ fn each_topic_declares_its_input_format() {
     }
     assert_eq!(
         "cef".parse::<InputFormat>(),
-        Err("unknown input format `cef`; expected one of: native, cloudtrail, ocsf".to_string())
+        Err("unknown input format `cef`; expected one of: native, cloudtrail, ocsf, okta, auto".to_string())
     );
 }
 

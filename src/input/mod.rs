@@ -1,6 +1,7 @@
 //! What comes in: the audit-event contract ([`event`]) and the foreign formats mapped onto it
-//! ([`formats`]: CloudTrail, OCSF), chosen per topic or per replay by [`formats::decode_as`];
-//! whole JSON documents of many records split into their records ([`documents`]).
+//! ([`formats`]: CloudTrail, OCSF, Okta, or each message detected), chosen per topic or per
+//! replay by [`formats::decode_as`]; whole JSON documents of many records split into their
+//! records ([`documents`]).
 
 pub mod dead_letter;
 pub mod documents;

@@ -27,7 +27,7 @@ use parquet::file::metadata::SortingColumn;
 
 use super::{Segment, SourceKind, Table};
 use crate::input::event::AuditEvent;
-use crate::input::formats::{decode_as, InputFormat};
+use crate::input::formats::{auto, decode_as, InputFormat};
 
 fn time_field(nullable: bool) -> Field {
     timestamp("time", nullable)
@@ -186,7 +186,12 @@ fn events_batch(segment: &Segment) -> Result<RecordBatch, String> {
         bytes.append_option(event.bytes);
         records.append_option(event.records);
         reason.append_option(event.reason.as_deref());
-        attributes.append_option(if format == InputFormat::Native { attributes_of(original) } else { None });
+        // Only the native contract has `attributes`; under `auto` each row has its own format.
+        let native = match format {
+            InputFormat::Auto => auto::detect(original, usize::MAX) == Ok(InputFormat::Native),
+            format => format == InputFormat::Native,
+        };
+        attributes.append_option(if native { attributes_of(original) } else { None });
         id.append_value(&event.id);
         origins.append_value(origin(&segment.source.kind, row.position));
         // The decoder accepted these bytes, so they are UTF-8.

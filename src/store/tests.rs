@@ -119,6 +119,29 @@ fn dead_letters_keep_their_reason_and_raw_bytes() {
     assert_eq!(batch.column_by_name("raw").unwrap().as_binary::<i32>().value(0), b"\xff\xfe");
 }
 
+/// Under `auto` each row is read back in its own format: the native row keeps its
+/// `attributes`, the Okta row (which has none of its own) has none.
+#[test]
+fn a_source_in_format_auto_keeps_the_attributes_of_its_native_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = store(dir.path(), 1 << 20);
+    let mixed = store.source(SourceKind::File { name: "in/mixed.jsonl".into(), records: false }, InputFormat::Auto);
+    let okta: serde_json::Value =
+        serde_json::from_str(include_str!("../../tests/fixtures/okta/login-failure.json")).unwrap();
+    let okta = okta.to_string();
+    store.event(mixed, 1, millis("2026-01-19T03:20:11.402Z"), okta.as_bytes());
+    store.event(mixed, 2, millis("2026-01-19T10:00:00Z"), &event("e1", "2026-01-19T10:00:00Z", "svc-a", 1));
+    store.write_all().unwrap();
+    let written = files(dir.path(), "events");
+    let (batch, _) = read(&dir.path().join("events").join(&written[0]));
+    let rows: Vec<(Option<String>, Option<String>)> =
+        strings(&batch, "account").into_iter().zip(strings(&batch, "attributes")).collect();
+    assert_eq!(
+        rows,
+        [(Some("00u8f2kq1vEXAMPLE697".into()), None), (Some("svc-a".into()), Some(r#"{"k":[1,2]}"#.into()))]
+    );
+}
+
 #[test]
 fn a_segment_reaching_roll_bytes_is_cut_into_its_own_file() {
     let dir = tempfile::tempdir().unwrap();

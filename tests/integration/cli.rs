@@ -263,6 +263,57 @@ fn replay_dead_letters_a_failing_record_of_a_log_file_with_its_index() {
     assert_eq!(raw, records[1]);
 }
 
+fn fixture(dir: &str, name: &str) -> serde_json::Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(dir).join(name);
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// `--format auto` on one file of every format: an Okta API token created, used, revoked by
+/// Okta and used again (one alert) between CloudTrail, OCSF and native events; a line of no
+/// format is dead-lettered saying what each format lacks. `--format okta` reads the Okta lines.
+#[test]
+fn replay_reads_a_mix_of_formats_with_format_auto() {
+    let mut late_use = fixture("okta", "api-token-user-deactivate.json");
+    late_use["published"] = "2026-01-19T12:00:00.000Z".into();
+    late_use["uuid"] = "late-use".into();
+    let okta = [
+        fixture("okta", "api-token-create.json"),
+        fixture("okta", "api-token-user-deactivate.json"),
+        fixture("okta", "api-token-revoke.json"),
+        late_use,
+    ];
+    let others = [
+        fixture("cloudtrail", "eventbridge-api-call.json"),
+        fixture("ocsf", "api-activity-success.json"),
+        fixture("native", "contacts-export.json"),
+        serde_json::json!({"time": "2026-01-19T12:30:00Z", "account": "svc-a", "action": "x"}),
+    ];
+    let mut lines: Vec<String> = okta.iter().map(|l| l.to_string()).collect();
+    lines.splice(2..2, others.iter().map(|l| l.to_string()));
+    let input: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let dead = dir.path().join("dead.jsonl");
+    let (ok, stdout, stderr) =
+        replay(&["--format", "auto", "--dead-letter", dead.to_str().unwrap()], Some(input.as_bytes()));
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("replayed 7 events") && stderr.contains("1 bad line(s)"), "{stderr}");
+    let alerts: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let fired: Vec<(&str, &str)> =
+        alerts.iter().map(|a| (a["detector"].as_str().unwrap(), a["credential_id"].as_str().unwrap_or(""))).collect();
+    assert_eq!(fired, [("revoked-key-use", "00T7hrsyncEXAMPLE4k2")], "{stdout}");
+    assert_eq!(alerts[0]["account"], "00u9prov1sEXAMPLE697");
+    let entry: serde_json::Value = serde_json::from_str(std::fs::read_to_string(&dead).unwrap().trim()).unwrap();
+    assert_eq!((entry["kind"].as_str(), entry["source"]["line"].as_u64()), (Some("missing_field"), Some(6)), "{entry}");
+    let reason = entry["reason"].as_str().unwrap();
+    assert!(reason.starts_with("the message is in no known input format: cloudtrail lacks"), "{reason}");
+    assert!(reason.ends_with("native lacks `outcome`"), "{reason}");
+
+    let okta_only: String = okta.iter().map(|l| format!("{l}\n")).collect();
+    let (ok, stdout, stderr) = replay(&["--format", "okta"], Some(okta_only.as_bytes()));
+    assert!(ok && stderr.contains("replayed 4 events"), "{stderr}");
+    assert_eq!(detectors_of(&stdout), ["\"revoked-key-use\""], "{stdout}");
+}
+
 /// An input of which nothing decodes exits non-zero with its first problem and a hint; an empty
 /// input does not.
 #[test]

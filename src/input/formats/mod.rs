@@ -5,8 +5,10 @@
 //! - `native` ([`event::decode`]): the auditwatch contract, `schemas/audit-event.schema.json`.
 //! - `cloudtrail` ([`cloudtrail`]): one AWS CloudTrail record per message, bare or in an
 //!   EventBridge envelope.
-//! - `ocsf` ([`ocsf`]): one OCSF 1.x event per message (API Activity, Authentication, and other
-//!   classes through the same fields).
+//! - `ocsf` ([`ocsf`]): one OCSF 1.x event per message (API Activity, Authentication, Account
+//!   Change, and other classes through the same fields).
+//! - `okta` ([`okta`]): one Okta System Log event per message.
+//! - `auto` ([`auto`]): each message in whichever of those its fields show.
 //!
 //! Invariants, the same for every format: pure functions (no I/O, no clock); the size ceiling
 //! and the UTF-8 check come first; every rejection names the field by its path *in the source
@@ -23,8 +25,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::input::event::{self, AuditEvent, DecodeError};
 
+pub mod auto;
 pub mod cloudtrail;
 pub mod ocsf;
+pub mod okta;
 
 mod json;
 
@@ -39,13 +43,21 @@ pub enum InputFormat {
     /// Kafka message must hold one record; `replay` splits whole log files (`{"Records": [...]}`,
     /// gzip too) into their records.
     Cloudtrail,
-    /// One OCSF 1.x event per message: API Activity (6003), Authentication (3002), and other
-    /// classes that carry `actor.user` and `api.operation`.
+    /// One OCSF 1.x event per message: API Activity (6003), Authentication (3002), Account
+    /// Change (3001), and other classes that carry `actor.user` and `api.operation`.
     Ocsf,
+    /// One Okta System Log event (`LogEvent`) per message.
+    Okta,
+    /// Each message in the format its fields show: CloudTrail (`eventVersion` and `eventSource`,
+    /// bare or in an EventBridge envelope), OCSF (`class_uid`), Okta (`eventType`, `published`
+    /// and `actor`) or native (`time`, `account`, `action` and `outcome`); a message that shows
+    /// none is rejected, saying what each format lacks.
+    Auto,
 }
 
 impl InputFormat {
-    pub const ALL: [InputFormat; 3] = [InputFormat::Native, InputFormat::Cloudtrail, InputFormat::Ocsf];
+    pub const ALL: [InputFormat; 5] =
+        [InputFormat::Native, InputFormat::Cloudtrail, InputFormat::Ocsf, InputFormat::Okta, InputFormat::Auto];
 
     /// The name used in the config file and on the command line.
     pub fn as_str(self) -> &'static str {
@@ -53,6 +65,8 @@ impl InputFormat {
             InputFormat::Native => "native",
             InputFormat::Cloudtrail => "cloudtrail",
             InputFormat::Ocsf => "ocsf",
+            InputFormat::Okta => "okta",
+            InputFormat::Auto => "auto",
         }
     }
 }
@@ -80,6 +94,8 @@ pub fn decode_as(format: InputFormat, bytes: &[u8], max_bytes: usize) -> Result<
         InputFormat::Native => event::decode(bytes, max_bytes),
         InputFormat::Cloudtrail => cloudtrail::decode(bytes, max_bytes),
         InputFormat::Ocsf => ocsf::decode(bytes, max_bytes),
+        InputFormat::Okta => okta::decode(bytes, max_bytes),
+        InputFormat::Auto => auto::decode(bytes, max_bytes),
     }
 }
 

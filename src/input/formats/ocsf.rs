@@ -1,20 +1,27 @@
 //! `format = "ocsf"`: one OCSF (Open Cybersecurity Schema Framework) 1.x event per message.
 //!
-//! Two classes are mapped on purpose: API Activity ([`API_ACTIVITY`], 6003) and Authentication
-//! ([`AUTHENTICATION`], 3002). Events of other classes are accepted through the same field paths
-//! as API Activity (they need `actor.user` and `api.operation`), which covers the classes that
-//! carry an API call (Account Change, Entity Management, ...).
+//! Three classes are mapped on purpose: API Activity ([`API_ACTIVITY`], 6003), Authentication
+//! ([`AUTHENTICATION`], 3002) and Account Change ([`ACCOUNT_CHANGE`], 3001). Events of other
+//! classes are accepted through the same field paths as API Activity (they need `actor.user` and
+//! `api.operation`), which covers the classes that carry an API call (Entity Management, ...).
 //!
 //! The mapping (README.md, "Input formats", has the table):
 //! - `account`: for Authentication the subject that authenticates, `user.uid` or `user.name`
 //!   (the class makes `user` required and `actor` optional: on a Windows logon the actor is the
 //!   process that asked), falling back to `actor.user`; for other classes `actor.user.uid` or
 //!   `actor.user.name`, except that an assumed AWS role (`actor.user.type` `AssumedRole`) is its
-//!   role, `actor.session.issuer`, as in the CloudTrail format.
+//!   role, `actor.session.issuer`, as in the CloudTrail format. An Account Change without an
+//!   actor (a change the account made to itself) falls back to the changed account, `user`.
 //! - `action`: Authentication is `auth.logout` for activity 2 (Logoff) and `auth.login` for any
 //!   other activity (a logon, a Kerberos ticket: an attempt to authenticate). Other classes:
 //!   `api.operation`, prefixed by `api.service.name` and a dot when present; an AWS endpoint
 //!   name loses `.amazonaws.com` so that actions read as in the CloudTrail format (`s3.GetObject`).
+//!   An Account Change without `api.operation` is `account.<activity>` (`account.disable`).
+//! - Credential lifecycle: an Account Change that names the changed account's key
+//!   (`user.credential_uid`) and did not fail is `credential.create` for activity 1 (Create) and
+//!   `credential.revoke` for 5 (Disable) and 6 (Delete); `credential` is then that key, owned by
+//!   the changed account (`user.uid`, else `user.name`), as CloudTrail's `CreateAccessKey` names
+//!   the user the key is for.
 //! - `outcome` from `status_id` (or `status` when there is no id): 1 Success is `success`; 2
 //!   Failure is `failure` for Authentication. For other classes a failure is `denied`, or
 //!   `failure` when `api.response.error` is an AWS authentication error code
@@ -41,6 +48,26 @@ use crate::input::event::{self, AuditEvent, Credential, DecodeError, DecodeError
 pub const API_ACTIVITY: i64 = 6003;
 /// `class_uid` of Authentication (category 3, Identity & Access Management).
 pub const AUTHENTICATION: i64 = 3002;
+/// `class_uid` of Account Change (category 3, Identity & Access Management).
+pub const ACCOUNT_CHANGE: i64 = 3001;
+
+/// The `activity_id`s of Account Change, named for `account.<activity>` actions.
+fn account_activity(activity: Option<i64>) -> &'static str {
+    match activity {
+        Some(1) => "create",
+        Some(2) => "enable",
+        Some(3) => "password_change",
+        Some(4) => "password_reset",
+        Some(5) => "disable",
+        Some(6) => "delete",
+        Some(7) => "attach_policy",
+        Some(8) => "detach_policy",
+        Some(9) => "lock",
+        Some(10) => "mfa_factor_enable",
+        Some(11) => "mfa_factor_disable",
+        _ => "change",
+    }
+}
 
 /// Decodes one OCSF event.
 pub fn decode(bytes: &[u8], max_bytes: usize) -> Result<AuditEvent<'_>, DecodeError> {
@@ -228,6 +255,11 @@ fn map_event(e: Event<'_>) -> Result<AuditEvent<'_>, DecodeError> {
     let at = Path("");
     let class = at.integer(e.class_uid, "class_uid")?;
     let is_authentication = class == Some(AUTHENTICATION);
+    let is_account_change = class == Some(ACCOUNT_CHANGE);
+    let activity = match is_authentication || is_account_change {
+        true => at.integer(e.activity_id, "activity_id")?,
+        false => None,
+    };
     let time = at.epoch_millis(e.time, "time")?;
     let id = match at.object(e.metadata, "metadata")? {
         Some(metadata) => at.text(metadata.uid, "metadata.uid")?,
@@ -253,17 +285,25 @@ fn map_event(e: Event<'_>) -> Result<AuditEvent<'_>, DecodeError> {
         ),
         None => (None, None, None),
     };
-    let subject = match is_authentication {
+    let subject = match is_authentication || is_account_change {
         true => match at.object(e.user, "user")? {
             Some(user) => Some(user_fields(user, at, "user")?),
             None => None,
         },
         false => None,
     };
+    let named = |user: &UserFields| user.uid.is_some() || user.name.is_some();
+    // The changed account of an Account Change, and the key of it that changed.
+    let (changed_account, changed_key) = match &subject {
+        Some(subject) if is_account_change => {
+            (subject.uid.clone().or(subject.name.clone()), subject.credential_uid.clone())
+        }
+        _ => (None, None),
+    };
+    let subject_field = |user: &UserFields| if user.uid.is_some() { "user.uid" } else { "user.name" };
     let (account, account_field, principal) = match (subject, actor_user) {
-        (Some(subject), _) if subject.uid.is_some() || subject.name.is_some() => {
-            let field = if subject.uid.is_some() { "user.uid" } else { "user.name" };
-            (subject.uid.clone().or(subject.name.clone()), field, Some(subject))
+        (Some(subject), _) if is_authentication && named(&subject) => {
+            (subject.uid.clone().or(subject.name.clone()), subject_field(&subject), Some(subject))
         }
         (_, Some(user)) => {
             let assumed_role = user.kind.as_deref() == Some("AssumedRole");
@@ -274,12 +314,16 @@ fn map_event(e: Event<'_>) -> Result<AuditEvent<'_>, DecodeError> {
             };
             (account, field, Some(user))
         }
+        (Some(subject), None) if named(&subject) => {
+            (subject.uid.clone().or(subject.name.clone()), subject_field(&subject), Some(subject))
+        }
         (_, None) => (None, "actor.user", None),
     };
     let Some(account) = account else {
         let (field, problem) = match (is_authentication, &principal) {
             (true, _) => ("user", "is required but missing: an Authentication event names the account in `user.uid` or `user.name` (or `actor.user`)"),
             (false, Some(_)) => ("actor.user", "has neither `uid` nor `name`"),
+            (false, None) if is_account_change => ("actor.user", "is required but missing: the acting account is `actor.user.uid` or `actor.user.name`, or for an Account Change the changed account, `user.uid` or `user.name`"),
             (false, None) => ("actor.user", "is required but missing: the acting account is `actor.user.uid` or `actor.user.name`"),
         };
         return Err(DecodeError::field(DecodeErrorKind::MissingField, field, problem));
@@ -303,19 +347,18 @@ fn map_event(e: Event<'_>) -> Result<AuditEvent<'_>, DecodeError> {
         }
         None => (None, None, None, None),
     };
-    let action: Cow<'_, str> = if is_authentication {
-        match at.integer(e.activity_id, "activity_id")? {
+    let action: Cow<'_, str> = match (is_authentication, operation) {
+        (true, _) => match activity {
             Some(2) => Cow::Borrowed("auth.logout"),
             _ => Cow::Borrowed("auth.login"),
-        }
-    } else {
-        let operation = operation.ok_or_else(|| at.missing("api.operation"))?;
-        match &service_name {
+        },
+        (false, Some(operation)) => match &service_name {
             Some(service) => Cow::Owned(format!("{}.{operation}", aws_service(service))),
             None => operation,
-        }
+        },
+        (false, None) if is_account_change => Cow::Owned(format!("account.{}", account_activity(activity))),
+        (false, None) => return Err(at.missing("api.operation")),
     };
-    let action = at.name_value(action, "api.operation")?;
 
     // How it went.
     let status_id = match at.integer(e.status_id, "status_id")? {
@@ -334,11 +377,28 @@ fn map_event(e: Event<'_>) -> Result<AuditEvent<'_>, DecodeError> {
     };
     let reason = at.text(e.status_detail, "status_detail")?.or(api_error_message).or(api_error);
 
-    // With which key.
-    let credential = match principal.and_then(|p| p.credential_uid).or(session_credential) {
-        Some(key) => Some(Credential { kind: aws_key_kind(&key).map(Cow::Borrowed), owner: None, id: key }),
-        None => session_uid.map(|uid| Credential { id: uid, kind: Some(Cow::Borrowed("session")), owner: None }),
+    // With which key; for the lifecycle, the key acted on.
+    let lifecycle = match (activity, changed_key) {
+        (Some(1), Some(key)) if outcome == Outcome::Success => Some(("credential.create", key)),
+        (Some(5 | 6), Some(key)) if outcome == Outcome::Success => Some(("credential.revoke", key)),
+        _ => None,
     };
+    let (action, credential) = match lifecycle {
+        Some((lifecycle_action, key)) => (
+            Cow::Borrowed(lifecycle_action),
+            Some(Credential { kind: aws_key_kind(&key).map(Cow::Borrowed), owner: changed_account, id: key }),
+        ),
+        None => match principal.and_then(|p| p.credential_uid).or(session_credential) {
+            Some(key) => {
+                (action, Some(Credential { kind: aws_key_kind(&key).map(Cow::Borrowed), owner: None, id: key }))
+            }
+            None => (
+                action,
+                session_uid.map(|uid| Credential { id: uid, kind: Some(Cow::Borrowed("session")), owner: None }),
+            ),
+        },
+    };
+    let action = at.name_value(action, "api.operation")?;
 
     // From where, on what.
     let source = source_of(e.src_endpoint, e.http_request, at)?;

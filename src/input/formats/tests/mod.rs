@@ -1,5 +1,6 @@
-//! Tests of the CloudTrail and OCSF mappings on hand-written records that follow the AWS
-//! CloudTrail record reference and the OCSF examples (`tests/fixtures/{cloudtrail,ocsf}/`).
+//! Tests of the CloudTrail, OCSF and Okta mappings, and of `auto`, on hand-written records that
+//! follow the AWS CloudTrail record reference, the OCSF examples and Okta's System Log reference
+//! (`tests/fixtures/{native,cloudtrail,ocsf,okta}/`).
 
 use std::borrow::Cow;
 
@@ -19,6 +20,16 @@ const CT_DELETE_ACCESS_KEY: &str = include_str!("../../../../tests/fixtures/clou
 const CT_EVENTBRIDGE: &str = include_str!("../../../../tests/fixtures/cloudtrail/eventbridge-api-call.json");
 const OCSF_API_ACTIVITY: &str = include_str!("../../../../tests/fixtures/ocsf/api-activity-success.json");
 const OCSF_AUTHENTICATION_FAILURE: &str = include_str!("../../../../tests/fixtures/ocsf/authentication-failure.json");
+const OCSF_ACCOUNT_CHANGE_KEY_DISABLE: &str =
+    include_str!("../../../../tests/fixtures/ocsf/account-change-key-disable.json");
+const OKTA_API_TOKEN_USE: &str = include_str!("../../../../tests/fixtures/okta/api-token-user-deactivate.json");
+const OKTA_LOGIN_FAILURE: &str = include_str!("../../../../tests/fixtures/okta/login-failure.json");
+const OKTA_SIGN_ON_DENIED: &str = include_str!("../../../../tests/fixtures/okta/sign-on-denied.json");
+const OKTA_TOKEN_GRANT: &str = include_str!("../../../../tests/fixtures/okta/client-credentials-token-grant.json");
+const OKTA_API_TOKEN_CREATE: &str = include_str!("../../../../tests/fixtures/okta/api-token-create.json");
+const OKTA_API_TOKEN_REVOKE: &str = include_str!("../../../../tests/fixtures/okta/api-token-revoke.json");
+const OKTA_CLIENT_SECRET_DEACTIVATE: &str =
+    include_str!("../../../../tests/fixtures/okta/client-secret-deactivate.json");
 
 const SVC_REPORTING: &str = "arn:aws:iam::111122223333:user/svc-reporting";
 const CI_DEPLOYER: &str = "arn:aws:iam::111122223333:role/ci-deployer";
@@ -32,6 +43,13 @@ fn cloudtrail(text: &str) -> AuditEvent<'_> {
 
 fn ocsf(text: &str) -> AuditEvent<'_> {
     match decode_as(InputFormat::Ocsf, text.as_bytes(), DEFAULT_MAX_EVENT_BYTES) {
+        Ok(event) => event,
+        Err(error) => panic!("{error}"),
+    }
+}
+
+fn okta(text: &str) -> AuditEvent<'_> {
+    match decode_as(InputFormat::Okta, text.as_bytes(), DEFAULT_MAX_EVENT_BYTES) {
         Ok(event) => event,
         Err(error) => panic!("{error}"),
     }
@@ -62,12 +80,15 @@ fn assert_rejects(format: InputFormat, text: &str, kind: DecodeErrorKind, field:
     assert!(e.problem.contains(problem), "problem `{}` lacks `{problem}`", e.problem);
 }
 
+mod auto;
 mod cloudtrail;
+mod no_panic;
 mod ocsf;
+mod okta;
 
 #[test]
 fn whole_message_checks_are_those_of_native() {
-    for format in [InputFormat::Cloudtrail, InputFormat::Ocsf] {
+    for format in [InputFormat::Cloudtrail, InputFormat::Ocsf, InputFormat::Okta, InputFormat::Auto] {
         let e = decode_as(format, CT_IAM_USER_GET_OBJECT.as_bytes(), 100).unwrap_err();
         assert_eq!(e.kind, DecodeErrorKind::TooLarge);
         assert_eq!(e.problem, format!("message is {} bytes, over the limit of 100", CT_IAM_USER_GET_OBJECT.len()));
@@ -93,6 +114,9 @@ fn decode_as_dispatches_on_the_format() {
     assert_eq!(as_cloudtrail.field.as_deref(), Some("eventTime"));
     let as_ocsf = decode_as(InputFormat::Ocsf, native, 1024).unwrap_err();
     assert_eq!(as_ocsf.field.as_deref(), Some("actor.user"), "`time` 0 is a valid OCSF time: {as_ocsf}");
+    let as_okta = decode_as(InputFormat::Okta, native, 1024).unwrap_err();
+    assert_eq!(as_okta.field.as_deref(), Some("published"));
+    assert_eq!(decode_as(InputFormat::Auto, native, 1024), crate::input::event::decode(native, 1024));
     assert!(decode_as(InputFormat::Native, CT_IAM_USER_GET_OBJECT.as_bytes(), DEFAULT_MAX_EVENT_BYTES).is_err());
 }
 

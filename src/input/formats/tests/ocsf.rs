@@ -172,3 +172,99 @@ fn ocsf_rejections_name_their_path() {
         assert_rejects(o, &text, DecodeErrorKind::InvalidField, Some(field), problem);
     }
 }
+
+#[test]
+fn ocsf_account_change_of_a_key_is_its_lifecycle() {
+    let disable = ocsf(OCSF_ACCOUNT_CHANGE_KEY_DISABLE);
+    let expected = AuditEvent {
+        id: "acct-chg-5d21b7e0".into(),
+        time: 1_768_817_400_000,
+        // Who made the change; the key belongs to the changed account, `user`.
+        account: "arn:aws:iam::111122223333:user/ops-admin".into(),
+        action: "credential.revoke".into(),
+        outcome: Outcome::Success,
+        credential: key("AKIAIOSFODNN7EXAMPLE", Some("api_key"), Some(SVC_REPORTING)),
+        source: Source {
+            ip: Some("203.0.113.50".parse().unwrap()),
+            country: None,
+            asn: None,
+            user_agent: Some("key-rotator/1.8".into()),
+        },
+        target: Target::default(),
+        bytes: None,
+        records: None,
+        reason: None,
+        tenant: Some("111122223333".into()),
+    };
+    assert_eq!(disable, expected);
+
+    let with_activity = |activity: i64, status: i64| {
+        let text = edit(OCSF_ACCOUNT_CHANGE_KEY_DISABLE, |v| {
+            v["activity_id"] = json!(activity);
+            v["status_id"] = json!(status);
+        });
+        let event = ocsf(&text);
+        (event.action.into_owned(), event.credential.and_then(|c| c.owner).map(Cow::into_owned))
+    };
+    let owner = Some(SVC_REPORTING.to_string());
+    assert_eq!(with_activity(1, 1), ("credential.create".into(), owner.clone()));
+    assert_eq!(with_activity(6, 1), ("credential.revoke".into(), owner.clone()));
+    assert_eq!(with_activity(5, 0), ("credential.revoke".into(), owner), "an unknown status is no failure");
+    // A change that failed, or that is not a create, disable or delete, changes no key: the key
+    // stays the one presented (none here), and the action names the activity.
+    assert_eq!(with_activity(5, 2), ("account.disable".into(), None));
+    assert_eq!(with_activity(3, 1), ("account.password_change".into(), None));
+    assert_eq!(with_activity(99, 1), ("account.change".into(), None));
+
+    // An account change without a key is an ordinary account change; with `api.operation` the
+    // action is the API call, as for API Activity.
+    let no_key = edit(OCSF_ACCOUNT_CHANGE_KEY_DISABLE, |v| {
+        v["user"].as_object_mut().unwrap().remove("credential_uid");
+    });
+    let no_key = ocsf(&no_key);
+    assert_eq!((no_key.action.as_ref(), &no_key.credential), ("account.disable", &None));
+    let api_call = edit(OCSF_ACCOUNT_CHANGE_KEY_DISABLE, |v| {
+        v["activity_id"] = json!(3);
+        v["api"] = json!({"operation": "UpdateLoginProfile", "service": {"name": "iam.amazonaws.com"}});
+    });
+    assert_eq!(ocsf(&api_call).action, "iam.UpdateLoginProfile");
+    // A change an account made to itself has no actor: the account is the changed one.
+    let self_service = edit(OCSF_ACCOUNT_CHANGE_KEY_DISABLE, |v| {
+        v.as_object_mut().unwrap().remove("actor");
+    });
+    assert_eq!(ocsf(&self_service).account, SVC_REPORTING);
+    let nobody = edit(&self_service, |v| v["user"] = json!({"credential_uid": "AKIAIOSFODNN7EXAMPLE"}));
+    assert_rejects(
+        InputFormat::Ocsf,
+        &nobody,
+        DecodeErrorKind::MissingField,
+        Some("actor.user"),
+        "the changed account",
+    );
+    let bad_activity = edit(OCSF_ACCOUNT_CHANGE_KEY_DISABLE, |v| v["activity_id"] = json!("Disable"));
+    assert_rejects(
+        InputFormat::Ocsf,
+        &bad_activity,
+        DecodeErrorKind::InvalidField,
+        Some("activity_id"),
+        "expected an integer",
+    );
+}
+
+#[test]
+fn a_key_used_after_an_ocsf_account_change_disabled_it_raises_revoked_key_use() {
+    use crate::detection::engine::{Engine, EngineOptions};
+    let detectors = crate::detection::pack::load().expect("built-in pack");
+    let mut engine = Engine::new(detectors, EngineOptions::default());
+    let late_use = edit(OCSF_API_ACTIVITY, |v| {
+        v["time"] = json!(1_768_824_000_000u64);
+        v["metadata"]["uid"] = json!("late-use");
+    });
+    let mut alerts = Vec::new();
+    for event in [OCSF_API_ACTIVITY, OCSF_ACCOUNT_CHANGE_KEY_DISABLE, &late_use] {
+        engine.process(&ocsf(event), &mut alerts).expect("in time");
+    }
+    let fired: Vec<(&str, Option<&str>)> =
+        alerts.iter().map(|a| (a.detector.as_str(), a.credential_id.as_deref())).collect();
+    assert_eq!(fired, vec![("revoked-key-use", Some("AKIAIOSFODNN7EXAMPLE"))]);
+}
