@@ -5,13 +5,13 @@
 //! ```text
 //!  Kafka topics ──► pipeline ──► input::formats ──► detection::engine ──► alerts outbox ──► a worker per output
 //!  (or JSON lines  (poll batch,   (native, CloudTrail,  (per-account        (state::outbox,    (alerting: route, silence,
-//!   for replay)     offsets)       OCSF → AuditEvent)    baselines,          durable log)       mask, group; sinks: feeds
+//!   for replay)     offsets)       OCSF, Okta, auto)     baselines,          durable log)       mask, group; sinks: feeds
 //!                      │               │ bad input       detectors,                             and notifiers; retries with
 //!                      │               ▼                 incidents)                             backoff, own cursor)
 //!                      │         dead-letter outbox ──► worker ──► dead-letter topic
 //!                      │
 //!                      ├──► store (retention: every event, dead letter and alert to Parquet
-//!                      │     files by day, written at the checkpoint barrier)
+//!                      │     files by day, written at the checkpoint barrier) ──► query (SQL)
 //!                      │
 //!                      └──► checkpoint barrier (pipeline::barrier), at a batch boundary:
 //!                           capture every participant (engine state, outboxes) ─► make the
