@@ -123,6 +123,19 @@ enum Command {
         #[arg(long)]
         format: Option<OutputFormat>,
     },
+    /// Erase one account: its rows in the store, its name in other alerts' evidence, and its
+    /// learned state and its keys' state in the checkpoint. Run it while the service is
+    /// stopped; it refuses when the admin server answers. Files are replaced whole, so a crash
+    /// leaves each one old or new; run it again to finish.
+    Forget {
+        #[command(flatten)]
+        at: StoreAt,
+        #[arg(long)]
+        account: String,
+        /// Only in this tenant (default: the account name in every tenant).
+        #[arg(long)]
+        tenant: Option<String>,
+    },
     /// Score a `timestamp,value` time series (CSV) with the volume model.
     ///
     /// Reads a header row `timestamp,value`, then rows like `2014-04-01 00:00:00,20.5`
@@ -460,6 +473,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Query { at, format, explain, sql } => query(&at, format, explain, &sql),
         Command::Review { at, format } => review(&at, format),
+        Command::Forget { at, account, tenant } => forget(&at, &account, tenant.as_deref()),
         Command::Series { input, output } => score_series(&input, output.as_deref()),
         Command::Detectors { action: DetectorsAction::Check { dir } } => {
             let detectors = load_detectors(dir.as_deref())?;
@@ -579,6 +593,83 @@ fn review(at: &StoreAt, format: Option<OutputFormat>) -> anyhow::Result<()> {
         out.flush()?;
         Ok(())
     })
+}
+
+fn forget(at: &StoreAt, account: &str, tenant: Option<&str>) -> anyhow::Result<()> {
+    use auditwatch::state::{checkpoint, codec::Writer, engine_state};
+    use auditwatch::store::forget::{self, Subject};
+    let config = at.config.as_deref().map(config::load).transpose()?;
+    if let Some(config) = &config {
+        let admin = config.admin.listen;
+        if std::net::TcpStream::connect_timeout(&admin, std::time::Duration::from_millis(500)).is_ok() {
+            bail!("the service answers on {admin}: stop it first, or its next checkpoint brings the state back");
+        }
+    }
+    let dir = at.dir()?;
+    let removed = forget::forget(&dir, &Subject { account, tenant })
+        .with_context(|| format!("forgetting {account} in the store {}", dir.display()))?;
+    println!(
+        "store {}: {} event(s), {} dead letter(s), {} alert(s) removed; {} other alert(s) redacted; {} file(s) rewritten, {} removed",
+        dir.display(),
+        removed.events,
+        removed.dead_letters,
+        removed.alerts,
+        removed.alerts_redacted,
+        removed.files_rewritten,
+        removed.files_removed
+    );
+    let Some(config) = config else {
+        println!("no --config: the service's checkpoint was not touched");
+        return Ok(());
+    };
+    let state = &config.state.dir;
+    let Some(mut cp) = checkpoint::read(state)? else {
+        println!("state {}: no checkpoint", state.display());
+        return Ok(());
+    };
+    let options = EngineOptions {
+        max_accounts: config.engine.max_accounts,
+        max_credentials: config.engine.max_credentials,
+        idle_expiry: config.engine.idle_expiry,
+        allowed_lateness: config.engine.allowed_lateness,
+        ..EngineOptions::default()
+    };
+    let detectors = load_detectors(config.detectors.dir.as_deref())?;
+    let mut engine = engine_state::EngineState::restore(Some(&cp), detectors, options)?.engine;
+    let mut forgotten = auditwatch::detection::engine::Forgotten::default();
+    // Without --tenant, the name in every tenant the store shows it in, and in none.
+    let mut tenants: Vec<String> = match tenant {
+        Some(t) => vec![t.to_string()],
+        None => removed.tenants.clone(),
+    };
+    if tenant.is_none() && !tenants.iter().any(String::is_empty) {
+        tenants.push(String::new());
+    }
+    for t in &tenants {
+        let f = engine.forget(t, account, &removed.keys);
+        forgotten.account |= f.account;
+        forgotten.keys += f.keys;
+        forgotten.key_references += f.key_references;
+        forgotten.spray_entries += f.spray_entries;
+        forgotten.incidents += f.incidents;
+    }
+    let mut w = Writer { buf: Vec::new() };
+    engine.save(&mut w);
+    match cp.sections.iter_mut().find(|(name, _)| name == engine_state::SECTION) {
+        Some((_, body)) => *body = w.buf,
+        None => cp.sections.push((engine_state::SECTION.to_string(), w.buf)),
+    }
+    checkpoint::write(state, &cp)?;
+    println!(
+        "checkpoint {}: account state {}; {} key(s) dropped; {} other key(s) no longer list it; {} spray entr(ies), {} open incident(s) removed",
+        state.display(),
+        if forgotten.account { "dropped" } else { "not found" },
+        forgotten.keys,
+        forgotten.key_references,
+        forgotten.spray_entries,
+        forgotten.incidents
+    );
+    Ok(())
 }
 
 fn score_series(input: &Path, output: Option<&Path>) -> anyhow::Result<()> {

@@ -88,6 +88,17 @@ impl KeyUsers {
         (0..MAX_KEY_USERS).filter(|&i| self.accounts[i] != 0).map(|i| self.at(i))
     }
 
+    /// Forget `account` as a user (erasure); true if it was one.
+    pub fn remove(&mut self, account: u32) -> bool {
+        match self.accounts.iter().position(|&a| a == account && account != 0) {
+            Some(i) => {
+                self.set(i, KeyUser { account: 0, last_hour: 0, hours: 0, from_start: false });
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Learn one use at `t` by `account`; `from_start` when the key is in its first hours.
     pub fn learn(&mut self, t: Millis, account: u32, from_start: bool) {
         if account == 0 {

@@ -6,6 +6,7 @@ use std::fs::{self, File};
 use std::io::{self, BufWriter};
 use std::path::{Path, PathBuf};
 
+use arrow::array::RecordBatch;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
@@ -26,23 +27,31 @@ pub(super) fn write_segment(dir: &Path, segment: &Segment) -> io::Result<PathBuf
         sync_dir(&table)?;
         sync_dir(dir)?;
     }
-    let name = naming::file_name(&segment.source.name, segment.first, segment.last);
-    let temp = day.join(format!("{}{name}", naming::TEMP_PREFIX));
+    let path = day.join(naming::file_name(&segment.source.name, segment.first, segment.last));
+    write_batch(&path, segment.table, &batch)?;
+    Ok(path)
+}
+
+/// Write `batch` as the Parquet file `path` (in an existing day directory): under a temporary
+/// name, fsynced, then renamed over whatever `path` held.
+pub(super) fn write_batch(path: &Path, table: Table, batch: &RecordBatch) -> io::Result<()> {
+    let (Some(day), Some(name)) = (path.parent(), path.file_name()) else {
+        return Err(io::Error::other(format!("{} is not a file in a day directory", path.display())));
+    };
+    let temp = day.join(format!("{}{}", naming::TEMP_PREFIX, name.to_string_lossy()));
     let props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-        .set_sorting_columns(schema::sorting(segment.table))
+        .set_sorting_columns(schema::sorting(table))
         .build();
     let file = File::create(&temp)?;
     let mut writer =
         ArrowWriter::try_new(BufWriter::new(file), batch.schema(), Some(props)).map_err(io::Error::other)?;
-    writer.write(&batch).map_err(io::Error::other)?;
+    writer.write(batch).map_err(io::Error::other)?;
     let file = writer.into_inner().map_err(io::Error::other)?.into_inner().map_err(io::IntoInnerError::into_error)?;
     file.sync_all()?;
-    let path = day.join(name);
-    fs::rename(&temp, &path)?;
-    sync_dir(&day)?;
-    Ok(path)
+    fs::rename(&temp, path)?;
+    sync_dir(day)
 }
 
 /// Remove every file of `claim.source` whose rows start at or after `claim.from`, in both
@@ -85,6 +94,6 @@ pub(super) fn remove_temporaries(dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
-fn sync_dir(dir: &Path) -> io::Result<()> {
+pub(super) fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }

@@ -28,6 +28,7 @@
 //! of an input thus replaces that input's files, and a restart leaves each event once.
 
 mod file;
+pub mod forget;
 mod naming;
 pub mod retention;
 pub mod schema;

@@ -270,3 +270,26 @@ fn a_row_that_waited_roll_age_asks_for_a_checkpoint() {
     checkpoint(&mut store).unwrap();
     assert!(!store.wants_checkpoint(), "written");
 }
+
+#[test]
+fn opening_with_a_retention_limit_deletes_the_days_past_it_and_counts_them() {
+    let dir = tempfile::tempdir().unwrap();
+    for day in ["dt=2020-01-01", "dt=2020-01-02"] {
+        std::fs::create_dir_all(dir.path().join("events").join(day)).unwrap();
+    }
+    let mut s = Store::open(
+        dir.path(),
+        StoreOptions { retention: Some(Duration::from_secs(400 * 86_400)), ..StoreOptions::default() },
+    )
+    .unwrap();
+    assert_eq!(s.partitions_expired(), 2);
+    assert!(naming::day_dirs(&dir.path().join("events")).unwrap().is_empty());
+    // Today's rows are inside the limit, and the writer's hourly pass is not due yet.
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let time = crate::detection::time::Rfc3339(now).to_string();
+    let source = kafka(&mut s, 0);
+    push(&mut s, source, 0, "e1", &time, "a", 1);
+    checkpoint(&mut s).unwrap();
+    assert_eq!(files(dir.path(), "events").len(), 1);
+    assert_eq!(s.partitions_expired(), 2);
+}

@@ -9,6 +9,8 @@
 //! - [`email`]: the email sink against a real SMTP server (aiosmtpd): STARTTLS with a private
 //!   CA and a login, implicit TLS, plain, refused and deferred recipients, a relay down or
 //!   silent, and the `.eml` directory.
+//! - [`forget`]: `auditwatch forget` over a replayed store: no value of any file names the
+//!   account or its keys afterwards; the rest stays; a second run removes nothing.
 //! - [`http_sinks`]: the webhook, Slack and PagerDuty sinks against a real HTTP receiver that
 //!   verifies signatures with the `standardwebhooks` library: rotation, 500 then 200, 429 with
 //!   `Retry-After`, a slow answer, 400, redirects, the APIs' documented fields.
@@ -38,6 +40,7 @@ mod cli;
 mod delivery;
 mod e2e;
 mod email;
+mod forget;
 mod http_sinks;
 mod pipeline;
 mod query;

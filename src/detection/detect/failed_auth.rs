@@ -88,6 +88,14 @@ impl BurstCounter {
 }
 
 impl SprayCounter {
+    /// Forget one target account (erasure); how many entries went.
+    pub(crate) fn forget(&mut self, account: u64, name: &str) -> usize {
+        let before = self.accounts.len() + self.names.len();
+        self.accounts.retain(|&(a, _)| a != account);
+        self.names.retain(|n| n != name);
+        before - self.accounts.len() - self.names.len()
+    }
+
     pub fn save(&self, w: &mut Writer) {
         w.u32(self.accounts.len() as u32);
         for (account, t) in &self.accounts {

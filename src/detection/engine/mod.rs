@@ -464,6 +464,9 @@ pub fn category_index(category: Category) -> usize {
     }
 }
 
+mod forget;
 mod snapshot;
+
+pub use forget::Forgotten;
 #[cfg(test)]
 mod tests;
