@@ -879,6 +879,8 @@ fn run_service(path: &Path) -> anyhow::Result<()> {
     // Queries of `POST /query` run here, apart from the admin server's own thread.
     let sql_runtime =
         tokio::runtime::Builder::new_multi_thread().worker_threads(1).thread_name("query").enable_all().build()?;
+    // A handle only: the runtime itself must be dropped outside `block_on`.
+    let sql_handle = sql_runtime.handle().clone();
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(config.admin.listen)
             .await
@@ -893,8 +895,10 @@ fn run_service(path: &Path) -> anyhow::Result<()> {
                     timeout: Some(std::time::Duration::from_millis(q.timeout.millis() as u64)),
                     memory_bytes: Some(q.memory_bytes),
                 };
+                // The pipeline creates the store too, but it starts after the admin server.
+                std::fs::create_dir_all(dir).with_context(|| format!("creating the store {}", dir.display()))?;
                 let catalog = Catalog::open(dir, limits).await?;
-                Some(auditwatch::admin::http::QueryEndpoint::new(catalog, &token, sql_runtime.handle().clone()))
+                Some(auditwatch::admin::http::QueryEndpoint::new(catalog, &token, sql_handle))
             }
             _ => None,
         };

@@ -29,6 +29,7 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::datasource::view::ViewTable;
 use datafusion::error::DataFusionError;
+use datafusion::execution::cache::cache_manager::CacheManagerConfig;
 use datafusion::execution::memory_pool::{FairSpillPool, MemoryPool};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::logical_expr::LogicalPlan;
@@ -111,7 +112,10 @@ impl Catalog {
             .with_information_schema(true)
             .set_str("datafusion.execution.time_zone", "UTC")
             .set_bool("datafusion.execution.parquet.pushdown_filters", true);
-        let mut runtime = RuntimeEnvBuilder::new();
+        // No cached file lists: a long-lived catalog (`POST /query`) must see the files each
+        // checkpoint adds, and those `forget` and the retention limit take away.
+        let mut runtime =
+            RuntimeEnvBuilder::new().with_cache_manager(CacheManagerConfig::default().with_list_files_cache_limit(0));
         if let Some(bytes) = limits.memory_bytes {
             runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(bytes)) as Arc<dyn MemoryPool>);
         }

@@ -250,3 +250,28 @@ fn every_detectors_evidence_sql_returns_its_events() {
         crate::detection::pack::load().unwrap().into_iter().map(|d| d.name).collect();
     assert_eq!(checked, shipped, "every shipped detector has a positive inline test that was checked");
 }
+
+#[test]
+fn an_open_catalog_sees_files_written_after_it_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = runtime();
+    let catalog = runtime.block_on(Catalog::open(dir.path(), Limits::default())).unwrap();
+    let count = |catalog: &Catalog| csv(&runtime.block_on(catalog.run("SELECT count(*) AS n FROM events")).unwrap());
+    assert_eq!(count(&catalog), "n\n0\n");
+    let mut store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    let mut engine = Engine::new(crate::detection::pack::load().unwrap(), EngineOptions::default());
+    let decoding = Decoding { format: InputFormat::Native, max_event_bytes: 1 << 20 };
+    let input = lines();
+    replay_reader(
+        &mut engine,
+        "late.jsonl",
+        &mut input.as_bytes(),
+        decoding,
+        &mut CountOnly,
+        Some(&mut store),
+        &mut |_| Ok(()),
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_eq!(count(&catalog), "n\n7\n");
+}

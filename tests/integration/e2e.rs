@@ -218,6 +218,10 @@ fn kill_nine_and_restart_loses_nothing_and_repeats_nothing() {
     let crashed = tempfile::tempdir().unwrap();
     let admin = format!("127.0.0.1:{}", support::free_port());
     let config = write_config(crashed.path(), &broker.bootstrap, "crashed", "alerts.crashed", &admin);
+    // This run also retains: the kills land during the store's writes too.
+    let store = crashed.path().join("store");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("{text}[store]\ndir = \"{}\"\n", store.display())).unwrap();
     for round in 1..=3 {
         // Where this process starts reading: the group's offset, or further where the last
         // checkpoint got before its commit was cut short by the kill.
@@ -260,6 +264,13 @@ fn kill_nine_and_restart_loses_nothing_and_repeats_nothing() {
         .collect();
     assert_eq!(in_file.iter().cloned().collect::<BTreeSet<_>>(), reference, "the file sink got every alert");
     assert_eq!(in_file.len(), reference.len(), "the file sink holds each id once");
+    // The store: every file readable by duckdb and pyarrow, every good event once.
+    let (duckdb, pyarrow) = crate::store::read_back(&store);
+    for (engine, seen) in [("duckdb", &duckdb), ("pyarrow", &pyarrow)] {
+        assert_eq!(seen["events"].as_u64(), Some(good), "{engine}: {seen}");
+        assert_eq!(seen["distinct_ids"].as_u64(), Some(good), "{engine}: no event twice: {seen}");
+        assert_eq!(seen["dead_letters"].as_u64(), Some(garbage), "{engine}: {seen}");
+    }
     eprintln!(
         "kill -9 x3: {} alerts, {} duplicates on the alerts topic (same ids)",
         distinct.len(),
@@ -325,4 +336,48 @@ fn two_instances_stopped_together_leave_every_partition_committed() {
     assert_eq!(committed(&broker.bootstrap, "pair", "audit.events", PARTITIONS), produced);
     let events: u64 = dirs.iter().map(|d| checkpointed_events(&d.path().join("state"))).sum();
     assert_eq!(events as i64, total, "each event applied once, by one of the two");
+}
+
+/// `auditwatch run` with a store and `[admin.query]`: `POST /query` answers from the files the
+/// running service wrote, with the token only, and the service still stops cleanly.
+#[test]
+fn post_query_on_the_running_service_answers_from_its_store() {
+    let broker = Tansu::start();
+    create_topics(&broker.bootstrap, &[("audit.events", 1), ("audit.deadletter", 1), ("alerts", 1)]);
+    let (lines, _) = generate(31, 2, 2);
+    let producer = support::producer_with(&broker.bootstrap, &[("batch.num.messages", "1"), ("linger.ms", "0")]);
+    for line in &lines {
+        support::produce(&producer, "audit.events", &account_of(line), line);
+    }
+    flush(&producer);
+
+    let dir = tempfile::tempdir().unwrap();
+    let admin = format!("127.0.0.1:{}", support::free_port());
+    let config = write_config(dir.path(), &broker.bootstrap, "query", "alerts", &admin);
+    let token = dir.path().join("query-token");
+    std::fs::write(&token, "e2e-token\n").unwrap();
+    let text = std::fs::read_to_string(&config).unwrap();
+    let extra = format!(
+        "[admin.query]\ntoken = {{ file = \"{}\" }}\n[store]\ndir = \"{}\"\n",
+        token.display(),
+        dir.path().join("store").display()
+    );
+    std::fs::write(&config, format!("{text}{extra}")).unwrap();
+    let mut service = Service::start(&config, &admin);
+    let addr: std::net::SocketAddr = admin.parse().unwrap();
+    let count = "SELECT count(*) AS n FROM events";
+    let last = std::sync::Mutex::new(String::new());
+    let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        wait_until("the service's store to hold every event", Duration::from_secs(180), || {
+            let (status, _, body) = crate::query::post(addr, "/query", Some("e2e-token"), count);
+            *last.lock().unwrap() = format!("{status} {body}");
+            status == 200
+                && serde_json::from_str::<serde_json::Value>(body.trim()).ok().and_then(|v| v["n"].as_u64())
+                    == Some(lines.len() as u64)
+        })
+    }));
+    assert!(polled.is_ok(), "{} events produced; the last answer: {}", lines.len(), last.lock().unwrap());
+    assert_eq!(crate::query::post(addr, "/query", Some("wrong"), count).0, 401);
+    assert_eq!(crate::query::post(addr, "/query", Some("e2e-token"), "DELETE FROM events").0, 400);
+    assert!(service.signal("-TERM").success(), "a clean stop with the query runtime");
 }

@@ -22,8 +22,8 @@
 //!   group, a stale checkpoint behind the group, a format per topic.
 //! - [`e2e`]: the `auditwatch run` binary against a real Kafka-protocol broker process (tansu):
 //!   garbage, SIGTERM, kill -9 crash and restart compared with an uninterrupted run (Kafka and
-//!   file sinks), two
-//!   instances in one group stopped together.
+//!   file sinks, and the store read back by duckdb and pyarrow: every good event once), two
+//!   instances in one group stopped together, `POST /query` on the running service.
 //! - [`store`]: the retention store read back by duckdb and pyarrow: `replay --store` (counts
 //!   and `sum(bytes)` as computed from the input; a second replay gives the same files) and the
 //!   service on the mock cluster (every good event and alert once after a clean run); each

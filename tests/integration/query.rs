@@ -129,7 +129,7 @@ fn review_prints_four_sections() {
 }
 
 /// A POST over a fresh TCP connection; (status, headers, body).
-fn post(addr: std::net::SocketAddr, path: &str, token: Option<&str>, body: &str) -> (u16, String, String) {
+pub(crate) fn post(addr: std::net::SocketAddr, path: &str, token: Option<&str>, body: &str) -> (u16, String, String) {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(addr).unwrap();
     let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();

@@ -49,7 +49,7 @@ fn expected(messages: &[(Vec<u8>, Vec<u8>)]) -> (u64, u64, u64) {
 }
 
 /// What duckdb and pyarrow each read from the store.
-fn read_back(store: &Path) -> (Value, Value) {
+pub(crate) fn read_back(store: &Path) -> (Value, Value) {
     let peer = Peer::start("read_parquet.py", &[store.to_str().unwrap()]);
     let report = peer.wait_records(1, Duration::from_secs(120)).remove(0);
     (report["duckdb"].clone(), report["pyarrow"].clone())
