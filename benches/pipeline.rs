@@ -14,7 +14,8 @@
 //!    the same run without it;
 //! 6. a hanging webhook (`hanging-webhook`): ingestion with a webhook output (`timeout =
 //!    "60s"`) to a loopback receiver that accepts connections and reads requests but never
-//!    answers, against the same run without it.
+//!    answers, against the same run without it;
+//! 7. retention (`store`): the run path with a `[store]` against the same run without.
 //!
 //! The mock cluster keeps only ~5 MB per partition, so the topic has 256 partitions and the
 //! traffic comes from 1500 accounts.
@@ -271,6 +272,44 @@ fn consumer_overhead() {
 /// Ingestion with a sink that blocks for 60 s (a file sink on a FIFO nobody opens until then)
 /// against the same run without it; both also write to a plain file and the alerts topic.
 /// The measured ingestion lies wholly inside the block.
+/// The run path with retention against without, alternating, 3 runs each: with a store the
+/// pipeline thread copies each message's bytes and the checkpoint writer thread writes the
+/// files (target: within 10 %).
+fn with_store() {
+    let (cluster, n) = filled_mock_cluster();
+    let bootstrap = cluster.bootstrap_servers();
+    let dir = std::env::temp_dir().join(format!("auditwatch-bench-store-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (mut without, mut with) = (Vec::new(), Vec::new());
+    for round in 0..6 {
+        let state = dir.join(format!("state-{round}"));
+        let stored = round % 2 == 1;
+        let store = if stored {
+            format!("[store]\ndir = \"{}\"\n", dir.join(format!("store-{round}")).display())
+        } else {
+            String::new()
+        };
+        let timing = run_pipeline(&config_with(&bootstrap, &format!("store-{round}"), &state, "events", &store), n);
+        let rate = n as f64 / timing.after_join().as_secs_f64();
+        if stored {
+            with.push(rate)
+        } else {
+            without.push(rate)
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    let median = |v: &[f64]| {
+        let mut v = v.to_vec();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let runs = |v: &[f64]| v.iter().map(|r| r.round()).collect::<Vec<_>>();
+    println!("run path with retention ({n} events, 3 runs each, alternating):");
+    println!("  without a store  {:>10.0} events/s median after the join {:?}", median(&without), runs(&without));
+    println!("  with a store     {:>10.0} events/s median after the join {:?}", median(&with), runs(&with));
+    println!("  ratio            {:>10.2} (target >= 0.90)", median(&with) / median(&without));
+}
+
 fn blocked_sink() {
     const BLOCK: Duration = Duration::from_secs(60);
     let (cluster, n) = filled_mock_cluster();
@@ -761,7 +800,7 @@ fn main() {
     // Library logs on stderr, errors only unless `RUST_LOG` says otherwise.
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "error".into());
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
-    // `cargo bench --bench pipeline -- checkpoint` runs one part.
+    // `cargo bench --bench pipeline -- checkpoint` runs one part (`store`: retention's cost).
     let only: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
     let wanted = |name: &str| only.is_empty() || only.iter().any(|o| name.contains(o.as_str()));
     if wanted("checkpoint") {
@@ -781,5 +820,8 @@ fn main() {
     }
     if wanted("hanging-webhook") {
         hanging_webhook();
+    }
+    if wanted("store") {
+        with_store();
     }
 }
