@@ -298,16 +298,21 @@ fn with_store() {
         }
     }
     let _ = std::fs::remove_dir_all(&dir);
-    let median = |v: &[f64]| {
-        let mut v = v.to_vec();
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
-    let runs = |v: &[f64]| v.iter().map(|r| r.round()).collect::<Vec<_>>();
     println!("run path with retention ({n} events, 3 runs each, alternating):");
     println!("  without a store  {:>10.0} events/s median after the join {:?}", median(&without), runs(&without));
     println!("  with a store     {:>10.0} events/s median after the join {:?}", median(&with), runs(&with));
     println!("  ratio            {:>10.2} (target >= 0.90)", median(&with) / median(&without));
+}
+
+/// The median of a few runs, and the runs rounded, for printing.
+fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn runs(v: &[f64]) -> Vec<f64> {
+    v.iter().map(|r| r.round()).collect()
 }
 
 fn blocked_sink() {
@@ -352,12 +357,6 @@ fn blocked_sink() {
     }
     let _ = std::fs::remove_dir_all(&dir);
     // Medians: single runs on this machine swing by 15%.
-    let median = |v: &[f64]| {
-        let mut v = v.to_vec();
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
-    let runs = |v: &[f64]| v.iter().map(|r| r.round()).collect::<Vec<_>>();
     println!("ingestion with a sink blocked for {} s ({n} events, 3 runs each, alternating):", BLOCK.as_secs());
     println!("  without the blocked sink  {:>10.0} events/s median after the join {:?}", median(&free), runs(&free));
     println!(
@@ -513,12 +512,6 @@ fn hanging_webhook() {
     let (connections, requests) = receiver.counts();
     drop(receiver);
     let _ = std::fs::remove_dir_all(&dir);
-    let median = |v: &[f64]| {
-        let mut v = v.to_vec();
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
-    let runs = |v: &[f64]| v.iter().map(|r| r.round()).collect::<Vec<_>>();
     println!(
         "ingestion with a webhook hanging for {} s ({n} events, {alerts} alerts a run, 3 runs each, alternating):",
         HANG.as_secs()

@@ -627,13 +627,7 @@ fn forget(at: &StoreAt, account: &str, tenant: Option<&str>) -> anyhow::Result<(
         println!("state {}: no checkpoint", state.display());
         return Ok(());
     };
-    let options = EngineOptions {
-        max_accounts: config.engine.max_accounts,
-        max_credentials: config.engine.max_credentials,
-        idle_expiry: config.engine.idle_expiry,
-        allowed_lateness: config.engine.allowed_lateness,
-        ..EngineOptions::default()
-    };
+    let options = config.engine.options();
     let detectors = load_detectors(config.detectors.dir.as_deref())?;
     let mut engine = engine_state::EngineState::restore(Some(&cp), detectors, options)?.engine;
     let mut forgotten = auditwatch::detection::engine::Forgotten::default();

@@ -201,6 +201,19 @@ pub struct EngineConfig {
     pub max_event_bytes: usize,
 }
 
+impl EngineConfig {
+    /// The engine's options as configured.
+    pub fn options(&self) -> crate::detection::engine::EngineOptions {
+        crate::detection::engine::EngineOptions {
+            max_accounts: self.max_accounts,
+            max_credentials: self.max_credentials,
+            idle_expiry: self.idle_expiry,
+            allowed_lateness: self.allowed_lateness,
+            ..crate::detection::engine::EngineOptions::default()
+        }
+    }
+}
+
 impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {

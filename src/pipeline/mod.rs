@@ -52,7 +52,6 @@ use crate::alerting::silence::Silences;
 use crate::config::{Config, ConfigError, InputFormat};
 use crate::detection::alert::Alert;
 use crate::detection::definition::Detector;
-use crate::detection::engine::EngineOptions;
 use crate::input::dead_letter::{DeadLetter, Origin, Rejection};
 use crate::sinks::worker::{self, Plan};
 use crate::sinks::{kafka::KafkaSink, Feed, Sink, SinkError};
@@ -177,13 +176,7 @@ impl<'a> Pipeline<'a> {
         metrics: Arc<Metrics>,
         control: Control,
     ) -> Result<Pipeline<'a>, ServiceError> {
-        let options = EngineOptions {
-            max_accounts: config.engine.max_accounts,
-            max_credentials: config.engine.max_credentials,
-            idle_expiry: config.engine.idle_expiry,
-            allowed_lateness: config.engine.allowed_lateness,
-            ..EngineOptions::default()
-        };
+        let options = config.engine.options();
         let state_dir = &config.state.dir;
         let restored = checkpoint::read(state_dir)?;
         let engine = EngineState::restore(restored.as_ref(), detectors, options)?;

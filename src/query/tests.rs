@@ -2,6 +2,8 @@ use arrow::array::AsArray;
 use arrow::datatypes::Int64Type;
 
 use super::*;
+use crate::detection::alert::Alert;
+use crate::detection::definition::Detector;
 use crate::detection::engine::{Engine, EngineOptions};
 use crate::input::formats::InputFormat;
 use crate::replay::{replay_reader, CountOnly, Decoding};
@@ -28,22 +30,34 @@ fn lines() -> String {
     .join("\n")
 }
 
-fn store() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(dir.path(), StoreOptions::default()).unwrap();
-    let mut engine = Engine::new(crate::detection::pack::load().unwrap(), EngineOptions::default());
+/// Replay `input` through `detectors` into the store in `dir`; the alerts raised.
+fn replay_into(dir: &Path, detectors: Vec<Detector>, name: &str, input: &str) -> Vec<Alert> {
+    let mut store = Store::open(dir, StoreOptions::default()).unwrap();
+    let mut engine = Engine::new(detectors, EngineOptions::default());
     let decoding = Decoding { format: InputFormat::Native, max_event_bytes: 1 << 20 };
+    let mut alerts = Vec::new();
+    let mut on_alert = |alert| {
+        alerts.push(alert);
+        Ok(())
+    };
+    let mut input = input.as_bytes();
     replay_reader(
         &mut engine,
-        "history.jsonl",
-        &mut lines().as_bytes(),
+        name,
+        &mut input,
         decoding,
         &mut CountOnly,
         Some(&mut store),
-        &mut |_| Ok(()),
+        &mut on_alert,
         &mut |_| {},
     )
     .unwrap();
+    alerts
+}
+
+fn store() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    replay_into(dir.path(), crate::detection::pack::load().unwrap(), "history.jsonl", &lines());
     dir
 }
 
@@ -194,24 +208,8 @@ fn every_detectors_evidence_sql_returns_its_events() {
     for detector in crate::detection::pack::load().unwrap() {
         for test in detector.tests.iter().filter(|t| !t.expect.is_empty()) {
             let dir = tempfile::tempdir().unwrap();
-            let mut store = Store::open(dir.path(), StoreOptions::default()).unwrap();
-            let mut engine = Engine::new(vec![detector.clone()], EngineOptions::default());
             let input: String = test.input().into_iter().map(|(_, line)| line + "\n").collect();
-            let mut alerts = Vec::new();
-            replay_reader(
-                &mut engine,
-                "inline.jsonl",
-                &mut input.as_bytes(),
-                Decoding { format: InputFormat::Native, max_event_bytes: 1 << 20 },
-                &mut CountOnly,
-                Some(&mut store),
-                &mut |alert| {
-                    alerts.push(alert);
-                    Ok(())
-                },
-                &mut |_| {},
-            )
-            .unwrap();
+            let alerts = replay_into(dir.path(), vec![detector.clone()], "inline.jsonl", &input);
             assert!(!alerts.is_empty(), "{} / {} raised nothing", detector.name, test.name);
             runtime.block_on(async {
                 let catalog = Catalog::open(dir.path(), Limits::default()).await.unwrap();
@@ -258,20 +256,6 @@ fn an_open_catalog_sees_files_written_after_it_opened() {
     let catalog = runtime.block_on(Catalog::open(dir.path(), Limits::default())).unwrap();
     let count = |catalog: &Catalog| csv(&runtime.block_on(catalog.run("SELECT count(*) AS n FROM events")).unwrap());
     assert_eq!(count(&catalog), "n\n0\n");
-    let mut store = Store::open(dir.path(), StoreOptions::default()).unwrap();
-    let mut engine = Engine::new(crate::detection::pack::load().unwrap(), EngineOptions::default());
-    let decoding = Decoding { format: InputFormat::Native, max_event_bytes: 1 << 20 };
-    let input = lines();
-    replay_reader(
-        &mut engine,
-        "late.jsonl",
-        &mut input.as_bytes(),
-        decoding,
-        &mut CountOnly,
-        Some(&mut store),
-        &mut |_| Ok(()),
-        &mut |_| {},
-    )
-    .unwrap();
+    replay_into(dir.path(), crate::detection::pack::load().unwrap(), "late.jsonl", &lines());
     assert_eq!(count(&catalog), "n\n7\n");
 }

@@ -227,6 +227,25 @@ impl Path<'_> {
         }
     }
 
+    /// An optional IP address, as text.
+    pub fn ip(self, value: Option<Scalar>, field: &str) -> Result<Option<std::net::IpAddr>, DecodeError> {
+        match self.text(value, field)? {
+            Some(ip) => ip
+                .parse()
+                .map(Some)
+                .map_err(|_| self.invalid(field, format!("`{}` is not an IP address", event::truncate(&ip, 64)))),
+            None => Ok(None),
+        }
+    }
+
+    /// An optional autonomous system number.
+    pub fn asn(self, value: Option<Scalar>, field: &str) -> Result<Option<u32>, DecodeError> {
+        match self.integer(value, field)? {
+            Some(n) => u32::try_from(n).map(Some).map_err(|_| self.invalid(field, format!("{n} is not an AS number"))),
+            None => Ok(None),
+        }
+    }
+
     /// An optional count of bytes or records: a non-negative number. Fractions are dropped
     /// (CloudTrail writes `bytesTransferredOut` as `1500.0`).
     pub fn count(self, value: Option<Scalar>, field: &str) -> Result<Option<u64>, DecodeError> {

@@ -35,7 +35,6 @@
 //!   and revocations name keys, not sessions.
 
 use std::borrow::Cow;
-use std::net::IpAddr;
 
 use serde::Deserialize;
 
@@ -446,21 +445,12 @@ fn source_of<'a>(
 ) -> Result<Source<'a>, DecodeError> {
     let mut source = Source::default();
     if let Some(src) = at.object(src_endpoint, "src_endpoint")? {
-        source.ip = match at.text(src.ip, "src_endpoint.ip")? {
-            Some(ip) => Some(ip.parse::<IpAddr>().map_err(|_| {
-                at.invalid("src_endpoint.ip", format!("`{}` is not an IP address", event::truncate(&ip, 64)))
-            })?),
-            None => None,
-        };
+        source.ip = at.ip(src.ip, "src_endpoint.ip")?;
         if let Some(location) = at.object(src.location, "src_endpoint.location")? {
             source.country = at.text(location.country, "src_endpoint.location.country")?;
         }
         if let Some(asn) = at.object(src.autonomous_system, "src_endpoint.autonomous_system")? {
-            let field = "src_endpoint.autonomous_system.number";
-            source.asn = match at.integer(asn.number, field)? {
-                Some(n) => Some(u32::try_from(n).map_err(|_| at.invalid(field, format!("{n} is not an AS number")))?),
-                None => None,
-            };
+            source.asn = at.asn(asn.number, "src_endpoint.autonomous_system.number")?;
         }
     }
     if let Some(http) = at.object(http_request, "http_request")? {

@@ -29,7 +29,6 @@
 //! per event type and is read leniently (a value of another type there is ignored).
 
 use std::borrow::Cow;
-use std::net::IpAddr;
 
 use serde::Deserialize;
 
@@ -242,12 +241,7 @@ fn map_event(e: LogEvent<'_>) -> Result<AuditEvent<'_>, DecodeError> {
 
     let mut source = Source::default();
     if let Some(client) = at.object(e.client, "client")? {
-        source.ip = match at.text(client.ip_address, "client.ipAddress")? {
-            Some(ip) => Some(ip.parse::<IpAddr>().map_err(|_| {
-                at.invalid("client.ipAddress", format!("`{}` is not an IP address", event::truncate(&ip, 64)))
-            })?),
-            None => None,
-        };
+        source.ip = at.ip(client.ip_address, "client.ipAddress")?;
         if let Some(agent) = at.object(client.user_agent, "client.userAgent")? {
             source.user_agent = at.text(agent.raw_user_agent, "client.userAgent.rawUserAgent")?;
         }
@@ -256,11 +250,7 @@ fn map_event(e: LogEvent<'_>) -> Result<AuditEvent<'_>, DecodeError> {
         }
     }
     if let Some(security) = at.object(e.security_context, "securityContext")? {
-        let field = "securityContext.asNumber";
-        source.asn = match at.integer(security.as_number, field)? {
-            Some(n) => Some(u32::try_from(n).map_err(|_| at.invalid(field, format!("{n} is not an AS number")))?),
-            None => None,
-        };
+        source.asn = at.asn(security.as_number, "securityContext.asNumber")?;
     }
 
     // The API token the call was made with: `transaction.detail` is where Okta documents it;
