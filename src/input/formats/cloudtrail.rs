@@ -34,7 +34,7 @@ use std::net::IpAddr;
 use serde::de::IgnoredAny;
 use serde::Deserialize;
 
-use super::json::{parse_object, List, Obj, Path, Scalar};
+use super::json::{decode_record, List, Obj, Path, Scalar};
 use super::{aws_key_kind, aws_service};
 use crate::input::event::{self, AuditEvent, Credential, DecodeError, DecodeErrorKind, Outcome, Source, Target};
 
@@ -100,14 +100,10 @@ pub fn is_authentication_error(code: &str) -> bool {
 
 /// Decodes one CloudTrail record (bare or in an EventBridge envelope).
 pub fn decode(bytes: &[u8], max_bytes: usize) -> Result<AuditEvent<'_>, DecodeError> {
-    let text = event::checked_text(bytes, max_bytes)?;
-    let message: Record = parse_object(text)?;
-    let (record, at) = unwrap_envelope(message)?;
-    let mut mapped = map_record(record, at)?;
-    if mapped.id.is_empty() {
-        mapped.id = Cow::Owned(event::derived_id(bytes));
-    }
-    Ok(mapped)
+    decode_record(bytes, max_bytes, |message: Record<'_>| {
+        let (record, at) = unwrap_envelope(message)?;
+        map_record(record, at)
+    })
 }
 
 /// The fields of a record that the mapping reads, plus those of the two wrappers (a log file's

@@ -325,6 +325,21 @@ impl Path<'_> {
 }
 
 /// Parses one message that must be a JSON object into `T` (a struct of lenient fields).
+/// A whole message of a foreign format: checked as text, parsed into the format's record,
+/// mapped onto the event, and given an id derived from its bytes when the log has none.
+pub(crate) fn decode_record<'a, T: Deserialize<'a>>(
+    bytes: &'a [u8],
+    max_bytes: usize,
+    map: impl FnOnce(T) -> Result<event::AuditEvent<'a>, DecodeError>,
+) -> Result<event::AuditEvent<'a>, DecodeError> {
+    let text = event::checked_text(bytes, max_bytes)?;
+    let mut mapped = map(parse_object(text)?)?;
+    if mapped.id.is_empty() {
+        mapped.id = Cow::Owned(event::derived_id(bytes));
+    }
+    Ok(mapped)
+}
+
 pub(crate) fn parse_object<'a, T: Deserialize<'a>>(text: &'a str) -> Result<T, DecodeError> {
     let mut de = serde_json::Deserializer::from_str(text);
     let parsed = Obj::<T>::deserialize(&mut de).and_then(|value| de.end().map(|()| value));

@@ -39,9 +39,9 @@ use std::borrow::Cow;
 use serde::Deserialize;
 
 use super::cloudtrail::is_authentication_error;
-use super::json::{parse_object, List, Obj, Path, Scalar};
+use super::json::{decode_record, List, Obj, Path, Scalar};
 use super::{aws_key_kind, aws_service};
-use crate::input::event::{self, AuditEvent, Credential, DecodeError, DecodeErrorKind, Outcome, Source, Target};
+use crate::input::event::{AuditEvent, Credential, DecodeError, DecodeErrorKind, Outcome, Source, Target};
 
 /// `class_uid` of API Activity (category 6, Application Activity).
 pub const API_ACTIVITY: i64 = 6003;
@@ -70,13 +70,7 @@ fn account_activity(activity: Option<i64>) -> &'static str {
 
 /// Decodes one OCSF event.
 pub fn decode(bytes: &[u8], max_bytes: usize) -> Result<AuditEvent<'_>, DecodeError> {
-    let text = event::checked_text(bytes, max_bytes)?;
-    let parsed: Event = parse_object(text)?;
-    let mut mapped = map_event(parsed)?;
-    if mapped.id.is_empty() {
-        mapped.id = Cow::Owned(event::derived_id(bytes));
-    }
-    Ok(mapped)
+    decode_record(bytes, max_bytes, map_event)
 }
 
 /// The fields of an OCSF event that the mapping reads; everything else is skipped.

@@ -32,21 +32,15 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 
-use super::json::{parse_object, List, Obj, Path, Scalar};
-use crate::input::event::{self, AuditEvent, Credential, DecodeError, DecodeErrorKind, Outcome, Source, Target};
+use super::json::{decode_record, List, Obj, Path, Scalar};
+use crate::input::event::{AuditEvent, Credential, DecodeError, DecodeErrorKind, Outcome, Source, Target};
 
 /// `target.system` of every Okta event: the log names no other system.
 const SYSTEM: &str = "okta";
 
 /// Decodes one Okta System Log event.
 pub fn decode(bytes: &[u8], max_bytes: usize) -> Result<AuditEvent<'_>, DecodeError> {
-    let text = event::checked_text(bytes, max_bytes)?;
-    let parsed: LogEvent = parse_object(text)?;
-    let mut mapped = map_event(parsed)?;
-    if mapped.id.is_empty() {
-        mapped.id = Cow::Owned(event::derived_id(bytes));
-    }
-    Ok(mapped)
+    decode_record(bytes, max_bytes, map_event)
 }
 
 /// The fields of a `LogEvent` that the mapping reads; everything else is skipped.
