@@ -596,7 +596,7 @@ fn review(at: &StoreAt, format: Option<OutputFormat>) -> anyhow::Result<()> {
 }
 
 fn forget(at: &StoreAt, account: &str, tenant: Option<&str>) -> anyhow::Result<()> {
-    use auditwatch::state::{checkpoint, codec::Writer, engine_state};
+    use auditwatch::state::{checkpoint, engine_state};
     use auditwatch::store::forget::{self, Subject};
     let config = at.config.as_deref().map(config::load).transpose()?;
     if let Some(config) = &config {
@@ -627,10 +627,6 @@ fn forget(at: &StoreAt, account: &str, tenant: Option<&str>) -> anyhow::Result<(
         println!("state {}: no checkpoint", state.display());
         return Ok(());
     };
-    let options = config.engine.options();
-    let detectors = load_detectors(config.detectors.dir.as_deref())?;
-    let mut engine = engine_state::EngineState::restore(Some(&cp), detectors, options)?.engine;
-    let mut forgotten = auditwatch::detection::engine::Forgotten::default();
     // Without --tenant, the name in every tenant the store shows it in, and in none.
     let mut tenants: Vec<String> = match tenant {
         Some(t) => vec![t.to_string()],
@@ -639,20 +635,9 @@ fn forget(at: &StoreAt, account: &str, tenant: Option<&str>) -> anyhow::Result<(
     if tenant.is_none() && !tenants.iter().any(String::is_empty) {
         tenants.push(String::new());
     }
-    for t in &tenants {
-        let f = engine.forget(t, account, &removed.keys);
-        forgotten.account |= f.account;
-        forgotten.keys += f.keys;
-        forgotten.key_references += f.key_references;
-        forgotten.spray_entries += f.spray_entries;
-        forgotten.incidents += f.incidents;
-    }
-    let mut w = Writer { buf: Vec::new() };
-    engine.save(&mut w);
-    match cp.sections.iter_mut().find(|(name, _)| name == engine_state::SECTION) {
-        Some((_, body)) => *body = w.buf,
-        None => cp.sections.push((engine_state::SECTION.to_string(), w.buf)),
-    }
+    let detectors = load_detectors(config.detectors.dir.as_deref())?;
+    let forgotten =
+        engine_state::forget_in(&mut cp, detectors, config.engine.options(), &tenants, account, &removed.keys)?;
     checkpoint::write(state, &cp)?;
     println!(
         "checkpoint {}: account state {}; {} key(s) dropped; {} other key(s) no longer list it; {} spray entr(ies), {} open incident(s) removed",

@@ -3,7 +3,7 @@
 //! after the write, since a fresh 40+ MB buffer would page-fault its way through every capture.
 
 use crate::detection::definition::Detector;
-use crate::detection::engine::{Engine, EngineOptions};
+use crate::detection::engine::{Engine, EngineOptions, Forgotten};
 use crate::pipeline::barrier::{MakeDurable, Participant};
 use crate::state::checkpoint::Checkpoint;
 use crate::state::codec::{CodecError, Reader, Writer};
@@ -32,6 +32,36 @@ impl EngineState {
     pub fn new(engine: Engine) -> EngineState {
         EngineState { engine, spare: Vec::new() }
     }
+}
+
+/// Erasure in a checkpoint: restore the engine from `checkpoint`, forget `account` in each of
+/// `tenants` (and the state of its `keys`), and put the engine's section back. The caller
+/// writes the checkpoint.
+pub fn forget_in(
+    checkpoint: &mut Checkpoint,
+    detectors: Vec<Detector>,
+    options: EngineOptions,
+    tenants: &[String],
+    account: &str,
+    keys: &[String],
+) -> Result<Forgotten, CodecError> {
+    let mut engine = EngineState::restore(Some(checkpoint), detectors, options)?.engine;
+    let mut forgotten = Forgotten::default();
+    for tenant in tenants {
+        let f = engine.forget(tenant, account, keys);
+        forgotten.account |= f.account;
+        forgotten.keys += f.keys;
+        forgotten.key_references += f.key_references;
+        forgotten.spray_entries += f.spray_entries;
+        forgotten.incidents += f.incidents;
+    }
+    let mut w = Writer { buf: Vec::new() };
+    engine.save(&mut w);
+    match checkpoint.sections.iter_mut().find(|(name, _)| name == SECTION) {
+        Some((_, body)) => *body = w.buf,
+        None => checkpoint.sections.push((SECTION.to_string(), w.buf)),
+    }
+    Ok(forgotten)
 }
 
 impl Participant for EngineState {
