@@ -2,7 +2,7 @@
 //! lives in the library. `anyhow` is used only in this file.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, BufWriter, IsTerminal, Write};
+use std::io::{self, BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -12,20 +12,20 @@ use clap::{Parser, Subcommand};
 
 use auditwatch::admin::metrics::Metrics;
 use auditwatch::config;
-use auditwatch::detection::alert::Alert;
 use auditwatch::detection::definition::{Category, Detector};
-use auditwatch::detection::engine::{Engine, EngineOptions};
+use auditwatch::detection::engine::EngineOptions;
 use auditwatch::detection::pack;
 use auditwatch::input::event::DEFAULT_MAX_EVENT_BYTES;
 use auditwatch::input::formats::InputFormat;
 use auditwatch::pipeline::{Control, Pipeline};
 use auditwatch::query::output::OutputFormat;
 use auditwatch::query::{Catalog, Limits};
-use auditwatch::replay::{self, CountOnly, DeadLetterSink, Decoding, JsonLinesDeadLetter, ReplaySummary};
-use auditwatch::store::{Store, StoreOptions};
+use auditwatch::replay::Decoding;
 use auditwatch::synthetic::{demo, eval, gen};
 
+mod replay_command;
 mod store_commands;
+use replay_command::replay_files;
 use store_commands::{forget, query, review, StoreAt};
 
 #[derive(Parser)]
@@ -564,151 +564,6 @@ fn test_detectors(detectors: &[Detector]) -> anyhow::Result<()> {
         bail!("{failed} detector test(s) failed");
     }
     Ok(())
-}
-
-fn replay_files(
-    files: &[PathBuf],
-    detectors: Vec<Detector>,
-    options: EngineOptions,
-    dead_letter: Option<&Path>,
-    store_dir: Option<&Path>,
-    decoding: Decoding,
-) -> anyhow::Result<()> {
-    let mut engine = Engine::new(detectors, options);
-    let mut store = match store_dir {
-        Some(dir) => Some(
-            Store::open(dir, StoreOptions::default())
-                .with_context(|| format!("opening the store {}", dir.display()))?,
-        ),
-        None => None,
-    };
-    let mut dead: Box<dyn DeadLetterSink> = match dead_letter {
-        Some(path) => Box::new(JsonLinesDeadLetter(BufWriter::new(
-            File::create(path).with_context(|| format!("creating {}", path.display()))?,
-        ))),
-        None => Box::new(CountOnly),
-    };
-    let stdout = io::stdout();
-    let mut out = BufWriter::new(stdout.lock());
-    let mut on_alert = |alert: Alert| -> io::Result<()> {
-        out.write_all(&auditwatch::sinks::alert_body(&alert))?;
-        out.write_all(b"\n")
-    };
-    let inputs = replay_inputs(files)?;
-    let mut total = ReplaySummary::default();
-    let mut undecoded = Vec::new();
-    for path in &inputs {
-        let (name, mut input, size): (String, Box<dyn BufRead>, Option<u64>) = if path.as_os_str() == "-" {
-            ("-".into(), Box::new(BufReader::with_capacity(1 << 20, io::stdin())), None)
-        } else {
-            let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
-            let size = file.metadata().ok().map(|m| m.len());
-            (path.display().to_string(), Box::new(BufReader::with_capacity(1 << 20, file)), size)
-        };
-        let bar = progress_bar(&name, size);
-        let summary = replay::replay_reader(
-            &mut engine,
-            &name,
-            &mut input,
-            decoding,
-            dead.as_mut(),
-            store.as_mut(),
-            &mut on_alert,
-            &mut |bytes| {
-                if let Some(bar) = &bar {
-                    bar.set_position(bytes)
-                }
-            },
-        )
-        .with_context(|| format!("replaying {name}"))?;
-        if let Some(bar) = bar {
-            bar.finish_and_clear();
-        }
-        if let Some(problem) = summary.nothing_decoded() {
-            undecoded.push(replay::no_event_message(&name, problem, decoding.format));
-        }
-        total.add(&summary);
-    }
-    out.flush()?;
-    drop(dead);
-    let stats = engine.stats();
-    let mut err = io::stderr().lock();
-    writeln!(
-        err,
-        "replayed {} events from {} file(s); {} bad line(s) or record(s){}",
-        total.events,
-        inputs.len(),
-        total.rejected,
-        if dead_letter.is_some() { " written to the dead-letter file" } else { "" }
-    )?;
-    if let Some(dir) = store_dir {
-        writeln!(err, "events, dead letters and alerts retained as Parquet in {}", dir.display())?;
-    }
-    writeln!(
-        err,
-        "{} alert(s) ({} repeats folded into open incidents); {} accounts tracked",
-        stats.alerts,
-        stats.folded_repeats,
-        engine.accounts_tracked()
-    )?;
-    for category in Category::ALL {
-        writeln!(
-            err,
-            "  {:<18} {}",
-            category.as_str(),
-            stats.alerts_by_category[auditwatch::detection::engine::category_index(category)]
-        )?;
-    }
-    match undecoded.as_slice() {
-        [] => Ok(()),
-        [one] => bail!("{one}"),
-        many => {
-            for message in many {
-                writeln!(err, "{message}")?;
-            }
-            bail!("no event decoded from {} of {} input(s)", many.len(), inputs.len())
-        }
-    }
-}
-
-/// The files to replay: each argument, a directory replaced by its files in name order.
-fn replay_inputs(args: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
-    let mut inputs = Vec::new();
-    for arg in args {
-        if arg.as_os_str() == "-" || !arg.is_dir() {
-            inputs.push(arg.clone());
-            continue;
-        }
-        let mut files = Vec::new();
-        for entry in std::fs::read_dir(arg).with_context(|| format!("reading directory {}", arg.display()))? {
-            let entry = entry.with_context(|| format!("reading directory {}", arg.display()))?;
-            // Files only (symlinks to files too); subdirectories are not descended into.
-            if entry.path().is_file() {
-                files.push(entry.path());
-            }
-        }
-        files.sort();
-        inputs.extend(files);
-    }
-    Ok(inputs)
-}
-
-fn progress_bar(name: &str, size: Option<u64>) -> Option<indicatif::ProgressBar> {
-    if !io::stderr().is_terminal() {
-        return None;
-    }
-    let bar = match size {
-        Some(size) => indicatif::ProgressBar::new(size).with_style(
-            indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})")
-                .ok()?
-                .progress_chars("=> "),
-        ),
-        None => indicatif::ProgressBar::new_spinner()
-            .with_style(indicatif::ProgressStyle::with_template("{msg} {spinner} {bytes} ({bytes_per_sec})").ok()?),
-    };
-    bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
-    bar.set_message(name.to_string());
-    Some(bar)
 }
 
 fn init_tracing(default: &str) {
