@@ -1,8 +1,9 @@
 //! IP enrichment through the `auditwatch replay` binary: MaxMind-format databases written at
 //! test time by mmdb-writer (`tests/peers/make_mmdb.py`, run with `AUDITWATCH_PYTHON`), and
 //! provider ranges in AWS's published format, fill in what CloudTrail records lack, and
-//! `key-new-network` reports it; without any database it falls back to network distance; a
-//! missing or broken file stops the start, naming the option or config key.
+//! `key-new-network` reports it, in `replay` and in the service on the mock cluster; without any
+//! database it falls back to network distance; a missing or broken file stops the start, naming
+//! the option or config key.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -196,4 +197,57 @@ fn a_missing_or_broken_file_stops_the_start_naming_its_option_or_key() {
         "{stderr}"
     );
     assert!(stderr.contains(&format!("enrichment.databases[1]: {}: cannot read it", missing.display())), "{stderr}");
+}
+
+/// The service path: `[enrichment]` in the config, CloudTrail from a topic on the mock cluster,
+/// the alert on the alerts topic carries what the databases know.
+#[test]
+fn the_service_enriches_cloudtrail_from_its_topic() {
+    use std::sync::atomic::Ordering;
+    use std::sync::Arc;
+
+    use crate::support::{flush, produce, producer, read_all, run_until_done};
+    use auditwatch::admin::metrics::Metrics;
+    use auditwatch::pipeline::Control;
+
+    let dir = tempfile::tempdir().unwrap();
+    let databases = make_databases(dir.path());
+    let cluster = rdkafka::mocking::MockCluster::new(1).unwrap();
+    for topic in ["aws.cloudtrail", "audit.deadletter", "alerts"] {
+        cluster.create_topic(topic, 1, 1).unwrap();
+    }
+    let bootstrap = cluster.bootstrap_servers();
+    let state = dir.path().join("state");
+    let text = format!(
+        "[kafka]\nbrokers = \"{bootstrap}\"\ngroup_id = \"enrich\"\n[[topics]]\nname = \"aws.cloudtrail\"\nformat = \"cloudtrail\"\n\
+         [dead_letter]\ntopic = \"audit.deadletter\"\n[state]\ndir = {:?}\n[[outputs]]\ntype = \"kafka\"\ntopic = \"alerts\"\n\
+         [enrichment]\ndatabases = [{:?}, {:?}]\n",
+        state.to_str().unwrap(),
+        path(&databases, "asn.mmdb"),
+        path(&databases, "country.mmdb"),
+    );
+    let config = auditwatch::config::load_from(&text, "test", &[]).unwrap();
+    let input = history_then(&[("2026-01-20T10:00:00Z", "203.0.113.7")]);
+    let producer = producer(&bootstrap);
+    for line in input.lines() {
+        produce(&producer, "aws.cloudtrail", b"svc-reports", line.as_bytes());
+    }
+    flush(&producer);
+    let total = input.lines().count() as u64;
+
+    let control = Control::default();
+    let metrics = Arc::new(Metrics::new(&["aws.cloudtrail".to_string()]));
+    let summary = run_until_done(&config, &control, metrics, || control.handled.load(Ordering::Relaxed) >= total);
+    assert_eq!((summary.events, summary.dead_letters), (total, 0));
+    let alerts: Vec<Value> = read_all(&bootstrap, "alerts", 1)
+        .iter()
+        .map(|a| serde_json::from_slice(&a.payload).unwrap())
+        .filter(|a: &Value| a["detector"] == "key-new-network")
+        .collect();
+    assert_eq!(alerts.len(), 1, "{alerts:#?}");
+    let baseline = &alerts[0]["evidence"]["baseline"];
+    assert_eq!(
+        (&baseline["asn"], &baseline["as_org"], &baseline["country"], &baseline["usual_asns"]),
+        (&json!(64510), &json!("Example Hosting Ltd"), &json!("RO"), &json!(["AS64500"]))
+    );
 }
