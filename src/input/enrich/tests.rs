@@ -374,3 +374,26 @@ fn bad_files_say_which_setting_and_file() {
     let source = enriched(&enricher, &raw);
     assert_eq!((source.country.as_deref(), source.provider.as_deref()), (Some("FR"), Some("gcp")));
 }
+
+#[test]
+fn an_enricher_can_be_shared_between_threads() {
+    fn shared<T: Send + Sync + 'static>() {}
+    shared::<Enricher>();
+    shared::<std::sync::Arc<Enricher>>();
+    // The decode threads of a batch share one enricher.
+    let enricher = std::sync::Arc::new(enricher(vec![asn_database()]));
+    let found: Vec<Option<u32>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = ["203.0.113.1", "198.51.100.1"]
+            .map(|address| {
+                let enricher = &enricher;
+                scope.spawn(move || {
+                    let raw = event(&format!(r#"{{"ip":"{address}"}}"#));
+                    enriched(enricher, &raw).asn
+                })
+            })
+            .into_iter()
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(found, [Some(64500), Some(64501)]);
+}
