@@ -19,7 +19,7 @@ fn ocsf_successful_api_activity() {
             ip: Some("203.0.113.7".parse().unwrap()),
             country: Some("DE".into()),
             asn: Some(64500),
-            as_org: None,
+            as_org: Some("EXAMPLE-NET".into()),
             provider: None,
             user_agent: Some(
                 "[aws-sdk-go-v2/1.30.3 os/linux lang/go#1.22.5 md/GOOS#linux md/GOARCH#amd64 api/s3#1.58.2]".into(),
