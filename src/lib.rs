@@ -5,9 +5,10 @@
 //! ```text
 //!  Kafka topics ──► pipeline ──► input::formats ──► detection::engine ──► alerts outbox ──► a worker per output
 //!  (or JSON lines  (poll batch,   (native, CloudTrail,  (per-account        (state::outbox,    (alerting: route, silence,
-//!   for replay)     offsets)       OCSF, Okta, auto)     baselines,          durable log)       mask, group; sinks: feeds
-//!                      │               │ bad input       detectors,                             and notifiers; retries with
-//!                      │               ▼                 incidents)                             backoff, own cursor)
+//!   for replay)     offsets)       OCSF, Okta, auto;     baselines,          durable log)       mask, group; sinks: feeds
+//!                      │           input::enrich)        detectors,                             and notifiers; retries with
+//!                      │               │ bad input       incidents)                             backoff, own cursor)
+//!                      │               ▼
 //!                      │         dead-letter outbox ──► worker ──► dead-letter topic
 //!                      │
 //!                      ├──► store (retention: every event, dead letter and alert to Parquet
@@ -23,7 +24,9 @@
 //! - **One way through.** Bytes are decoded once into a validated
 //!   [`input::event::AuditEvent`]; the [`detection::engine::Engine`] is the only place that
 //!   judges and learns; alerts leave as [`detection::alert::Alert`], through the outbox only.
-//! - **Pure core.** [`input`] and [`detection`] never read the clock, the network or the disk.
+//! - **Pure core.** [`input`] and [`detection`] never read the clock, the network or the disk
+//!   (the one exception: [`input::enrich`] reads its databases once, when it is built at start;
+//!   enriching an event is then pure).
 //!   Event time drives every window and baseline, so a replay of history gives the alerts live
 //!   processing would have given.
 //! - **Score, then learn.** Each event is judged against the baseline as it was before it.
@@ -41,7 +44,9 @@
 //!
 //! Layout, in the order data flows:
 //! - [`input`]: the input contract ([`input::event`]), the formats mapped onto it
-//!   ([`input::formats`]), and the one dead-letter record ([`input::dead_letter`]).
+//!   ([`input::formats`]), IP enrichment right after decoding ([`input::enrich`]: ASN,
+//!   organisation, country, cloud provider), and the one dead-letter record
+//!   ([`input::dead_letter`]).
 //! - [`detection`]: the pure core: event time, detector definitions and the shipped pack,
 //!   baselines, detector logic, the engine (state, dedup, cooldown), the alert contract.
 //! - [`replay`]: the engine over files, in order (`auditwatch replay`).

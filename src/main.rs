@@ -25,7 +25,7 @@ use auditwatch::synthetic::{demo, eval, gen};
 
 mod replay_command;
 mod store_commands;
-use replay_command::replay_files;
+use replay_command::{replay_files, EnrichmentArgs};
 use store_commands::{forget, query, review, StoreAt};
 
 #[derive(Parser)]
@@ -100,6 +100,8 @@ enum Command {
         /// Allowed lateness of an event behind the newest one (e.g. "1h").
         #[arg(long, default_value = "1h")]
         allowed_lateness: auditwatch::detection::time::Duration,
+        #[command(flatten)]
+        enrichment: EnrichmentArgs,
     },
     /// Run SQL over the store. Tables: events, alerts, dead_letters (partitioned by `dt`),
     /// accounts and credentials (views over events). Only queries run.
@@ -438,15 +440,25 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", config::schema_json());
             Ok(())
         }
-        Command::Replay { files, detectors, dead_letter, store, format, max_event_bytes, allowed_lateness } => {
+        Command::Replay {
+            files,
+            detectors,
+            dead_letter,
+            store,
+            format,
+            max_event_bytes,
+            allowed_lateness,
+            enrichment,
+        } => {
             let options = EngineOptions { allowed_lateness, ..EngineOptions::default() };
+            let enricher = enrichment.open()?;
             replay_files(
                 &files,
                 load_detectors(detectors.as_deref())?,
                 options,
                 dead_letter.as_deref(),
                 store.as_deref(),
-                Decoding { format, max_event_bytes },
+                Decoding { format, max_event_bytes, enricher: enricher.as_ref() },
             )
         }
         Command::Query { at, format, explain, sql } => query(&at, format, explain, &sql),

@@ -31,6 +31,7 @@ use crate::detection::alert::Alert;
 use crate::detection::engine::Engine;
 use crate::input::dead_letter::{DeadLetter, Origin, Rejection};
 use crate::input::documents::{self, MAX_DOCUMENT_BYTES};
+use crate::input::enrich::Enricher;
 use crate::input::event::DecodeError;
 use crate::input::formats::{decode_as, InputFormat};
 use crate::store::{SourceId, SourceKind, Store};
@@ -42,12 +43,14 @@ const MAX_RAW_COPY: usize = 64 << 20;
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
 /// How lines are decoded.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Decoding {
+#[derive(Clone, Copy, Debug)]
+pub struct Decoding<'e> {
     /// The format of every line or record.
     pub format: InputFormat,
     /// Largest accepted line or record, in bytes.
     pub max_event_bytes: usize,
+    /// IP enrichment, applied to each event right after it is decoded.
+    pub enricher: Option<&'e Enricher>,
 }
 
 /// Counts for the summary.
@@ -143,7 +146,7 @@ pub fn replay_reader(
     engine: &mut Engine,
     name: &str,
     input: &mut dyn BufRead,
-    decoding: Decoding,
+    decoding: Decoding<'_>,
     dead_letter: &mut dyn DeadLetterSink,
     mut store: Option<&mut Store>,
     on_alert: &mut dyn FnMut(Alert) -> io::Result<()>,
@@ -288,7 +291,7 @@ fn too_large_document() -> io::Error {
 struct Run<'a> {
     engine: &'a mut Engine,
     name: &'a str,
-    decoding: Decoding,
+    decoding: Decoding<'a>,
     dead_letter: &'a mut dyn DeadLetterSink,
     /// The store, and this input's id in it once it has one.
     store: Option<(&'a mut Store, Option<SourceId>)>,
@@ -344,7 +347,10 @@ impl Run<'_> {
         let outcome = match too_large {
             Some(len) => Err(Rejection::Decode(DecodeError::too_large(len, decoding.max_event_bytes))),
             None => match decode_as(decoding.format, raw, decoding.max_event_bytes) {
-                Ok(event) => {
+                Ok(mut event) => {
+                    if let Some(enricher) = decoding.enricher {
+                        enricher.enrich(&mut event);
+                    }
                     self.summary.decoded += 1;
                     time = Some(event.time);
                     self.engine.process(&event, &mut self.alerts).map_err(Rejection::Late)
@@ -518,7 +524,7 @@ mod tests {
             &mut engine,
             "trail.jsonl",
             &mut io::Cursor::new(input.as_bytes()),
-            Decoding { format: InputFormat::Cloudtrail, max_event_bytes: 1 << 20 },
+            Decoding { format: InputFormat::Cloudtrail, max_event_bytes: 1 << 20, enricher: None },
             &mut dead,
             None,
             &mut |alert| {
@@ -545,7 +551,7 @@ mod tests {
             &mut engine,
             "trail",
             &mut io::Cursor::new(input),
-            Decoding { format: InputFormat::Cloudtrail, max_event_bytes: 1 << 20 },
+            Decoding { format: InputFormat::Cloudtrail, max_event_bytes: 1 << 20, enricher: None },
             &mut dead,
             None,
             &mut |alert| {
@@ -659,7 +665,7 @@ mod tests {
             &mut engine,
             "x.gz",
             &mut io::Cursor::new(input),
-            Decoding { format: InputFormat::Native, max_event_bytes: 1 << 20 },
+            Decoding { format: InputFormat::Native, max_event_bytes: 1 << 20, enricher: None },
             &mut CountOnly,
             None,
             &mut |_| Ok(()),

@@ -6,13 +6,60 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context as _};
+use anyhow::{anyhow, bail, Context as _};
 
 use auditwatch::detection::alert::Alert;
 use auditwatch::detection::definition::{Category, Detector};
 use auditwatch::detection::engine::{Engine, EngineOptions};
+use auditwatch::input::enrich::{Enricher, Provider};
 use auditwatch::replay::{self, CountOnly, DeadLetterSink, Decoding, JsonLinesDeadLetter, ReplaySummary};
 use auditwatch::store::{Store, StoreOptions};
+
+/// `replay`'s enrichment options: the files of the service's `[enrichment]`.
+#[derive(clap::Args, Debug)]
+pub(crate) struct EnrichmentArgs {
+    /// A MaxMind-format database (GeoLite2-ASN, -Country, -City, ipinfo's ip-to-asn) that fills
+    /// in `source.asn`, `source.as_org` and `source.country` where an event lacks them; repeat
+    /// it for several, asked in the order given.
+    #[arg(long = "ip-database", value_name = "FILE")]
+    databases: Vec<PathBuf>,
+    /// AWS `ip-ranges.json`: its addresses get `source.provider = "aws"`.
+    #[arg(long, value_name = "FILE")]
+    aws_ranges: Option<PathBuf>,
+    /// GCP `cloud.json`: its addresses get `source.provider = "gcp"`.
+    #[arg(long, value_name = "FILE")]
+    gcp_ranges: Option<PathBuf>,
+    /// Azure Service Tags JSON: its addresses get `source.provider = "azure"`.
+    #[arg(long, value_name = "FILE")]
+    azure_ranges: Option<PathBuf>,
+}
+
+impl EnrichmentArgs {
+    /// Reads every file given; `None` when none is. Each unusable file is named with its option.
+    pub(crate) fn open(&self) -> anyhow::Result<Option<Enricher>> {
+        let ranges = [
+            (Provider::Aws, "--aws-ranges", &self.aws_ranges),
+            (Provider::Gcp, "--gcp-ranges", &self.gcp_ranges),
+            (Provider::Azure, "--azure-ranges", &self.azure_ranges),
+        ];
+        if self.databases.is_empty() && ranges.iter().all(|(_, _, path)| path.is_none()) {
+            return Ok(None);
+        }
+        let mut builder = Enricher::builder();
+        for path in &self.databases {
+            builder.database("--ip-database", path);
+        }
+        for (provider, option, path) in ranges {
+            if let Some(path) = path {
+                builder.provider_ranges(provider, option, path);
+            }
+        }
+        builder.build().map(Some).map_err(|problems| {
+            let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            anyhow!("cannot use the enrichment files:\n{}", lines.join("\n"))
+        })
+    }
+}
 
 pub(crate) fn replay_files(
     files: &[PathBuf],
@@ -20,7 +67,7 @@ pub(crate) fn replay_files(
     options: EngineOptions,
     dead_letter: Option<&Path>,
     store_dir: Option<&Path>,
-    decoding: Decoding,
+    decoding: Decoding<'_>,
 ) -> anyhow::Result<()> {
     let mut engine = Engine::new(detectors, options);
     let mut store = match store_dir {

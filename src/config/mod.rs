@@ -27,6 +27,7 @@ use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
 use crate::detection::time::{Duration, DAY, HOUR, MINUTE, SECOND};
+use crate::input::enrich::{Enricher, Provider};
 pub use crate::input::formats::InputFormat;
 pub use crate::problem::Problem;
 
@@ -54,6 +55,10 @@ pub struct Config {
     /// Bounds and timing of the detection engine.
     #[serde(default)]
     pub engine: EngineConfig,
+    /// IP enrichment: ASN, organisation and country from MaxMind-format databases, and cloud
+    /// provider ranges. Nothing configured: events go to the engine as decoded.
+    #[serde(default)]
+    pub enrichment: EnrichmentConfig,
     /// Where input that cannot be decoded goes, with its original bytes.
     pub dead_letter: DeadLetterConfig,
     /// Where alerts go. Default: one stdout output in JSON.
@@ -222,6 +227,64 @@ impl Default for EngineConfig {
             idle_expiry: Duration(35 * DAY),
             allowed_lateness: Duration(HOUR),
             max_event_bytes: 1024 * 1024,
+        }
+    }
+}
+
+/// Files that enrich an event from its `source.ip`, read once at start (see
+/// `auditwatch::input::enrich`). An event's own values always win.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct EnrichmentConfig {
+    /// MaxMind-format databases (`.mmdb`): GeoLite2-ASN, GeoLite2-Country or -City, ipinfo's
+    /// ip-to-asn country_asn. Asked in this order; the first that knows a value gives it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub databases: Vec<PathBuf>,
+    /// AWS `ip-ranges.json`: its addresses get `source.provider = "aws"`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aws_ranges: Option<PathBuf>,
+    /// GCP `cloud.json`: its addresses get `source.provider = "gcp"`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gcp_ranges: Option<PathBuf>,
+    /// Azure Service Tags JSON (`ServiceTags_Public_*.json`): `source.provider = "azure"`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub azure_ranges: Option<PathBuf>,
+}
+
+impl EnrichmentConfig {
+    /// Nothing configured.
+    pub fn is_empty(&self) -> bool {
+        self.databases.is_empty()
+            && self.aws_ranges.is_none()
+            && self.gcp_ranges.is_none()
+            && self.azure_ranges.is_none()
+    }
+
+    /// Reads every file; `None` when nothing is configured. Each unusable file is a problem
+    /// that names its key and path.
+    pub fn open(&self) -> Result<Option<std::sync::Arc<Enricher>>, ConfigError> {
+        if self.is_empty() {
+            return Ok(None);
+        }
+        let mut builder = Enricher::builder();
+        for (i, path) in self.databases.iter().enumerate() {
+            builder.database(&format!("enrichment.databases[{i}]"), path);
+        }
+        let ranges = [
+            (Provider::Aws, "enrichment.aws_ranges", &self.aws_ranges),
+            (Provider::Gcp, "enrichment.gcp_ranges", &self.gcp_ranges),
+            (Provider::Azure, "enrichment.azure_ranges", &self.azure_ranges),
+        ];
+        for (provider, key, path) in ranges {
+            if let Some(path) = path {
+                builder.provider_ranges(provider, key, path);
+            }
+        }
+        match builder.build() {
+            Ok(enricher) => Ok(Some(std::sync::Arc::new(enricher))),
+            Err(errors) => {
+                Err(ConfigError::Invalid(errors.iter().map(|e| Problem::new(e.key.clone(), e.message())).collect()))
+            }
         }
     }
 }
@@ -408,6 +471,9 @@ pub fn check_report(path: &Path) -> Result<String, ConfigError> {
             }
         }
     }
+    if let Err(ConfigError::Invalid(enrichment_problems)) = config.enrichment.open() {
+        problems.extend(enrichment_problems);
+    }
     if !problems.is_empty() {
         return Err(ConfigError::Invalid(problems));
     }
@@ -505,6 +571,18 @@ impl Config {
             self.engine.allowed_lateness,
             self.engine.max_event_bytes
         );
+        if !self.enrichment.is_empty() {
+            let e = &self.enrichment;
+            let files: Vec<String> = e
+                .databases
+                .iter()
+                .chain(&e.aws_ranges)
+                .chain(&e.gcp_ranges)
+                .chain(&e.azure_ranges)
+                .map(|p| p.display().to_string())
+                .collect();
+            let _ = writeln!(r, "  enrichment:  {}", files.join(", "));
+        }
         let _ = writeln!(r, "  admin:       {}", self.admin.listen);
         if let Some(query) = &self.admin.query {
             let _ = writeln!(

@@ -618,3 +618,41 @@ fn example_config_validates() {
     assert_eq!(config.output_names(), ["console", "siem", "archive", "oncall-email"]);
     assert_eq!(config.routes.len(), 2);
 }
+
+#[test]
+fn enrichment_files_are_read_at_start_and_each_problem_names_its_key_and_path() {
+    assert!(minimal().enrichment.open().unwrap().is_none(), "nothing configured, nothing to read");
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("GeoLite2-ASN.mmdb");
+    let not_mmdb = dir.path().join("country.mmdb");
+    std::fs::write(&not_mmdb, "plain text").unwrap();
+    let not_aws = dir.path().join("ip-ranges.json");
+    std::fs::write(&not_aws, r#"{"values": []}"#).unwrap();
+    let text = format!(
+        "{MINIMAL}\n[enrichment]\ndatabases = [{:?}, {:?}]\naws_ranges = {:?}\n",
+        missing.to_str().unwrap(),
+        not_mmdb.to_str().unwrap(),
+        not_aws.to_str().unwrap()
+    );
+    let config = load_from(&text, "enrich.toml", &[]).expect("the shape is valid; the files are read at start");
+    let Err(ConfigError::Invalid(problems)) = config.enrichment.open() else { panic!("the files are unusable") };
+    let problems: Vec<String> = problems.iter().map(Problem::to_string).collect();
+    assert_eq!(problems.len(), 3, "{problems:#?}");
+    assert!(problems[0].starts_with(&format!("enrichment.databases[0]: {}: cannot read it", missing.display())));
+    assert!(problems[1].starts_with(&format!(
+        "enrichment.databases[1]: {}: is not a MaxMind-format database (.mmdb)",
+        not_mmdb.display()
+    )));
+    assert!(
+        problems[2].starts_with(&format!("enrichment.aws_ranges: {}: is not an AWS ip-ranges.json", not_aws.display())),
+        "{}",
+        problems[2]
+    );
+
+    let text = format!("{MINIMAL}\n[enrichment]\ndatabases = [\"\"]\ngcp_ranges = \"\"\n");
+    let Err(ConfigError::Invalid(problems)) = load_from(&text, "enrich.toml", &[]) else { panic!("empty paths") };
+    let fields: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
+    assert_eq!(fields, ["enrichment.databases[0]", "enrichment.gcp_ranges"]);
+    let text = format!("{MINIMAL}\n[enrichment]\ndatabase = \"x.mmdb\"\n");
+    assert!(matches!(load_from(&text, "enrich.toml", &[]), Err(ConfigError::Parse { .. })), "unknown keys are refused");
+}

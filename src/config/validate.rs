@@ -137,6 +137,27 @@ impl Config {
         }
         positive(&mut out, "store.roll_age", self.store.roll_age);
 
+        // Whether the files exist and are usable is checked when they are read, at start.
+        let enrichment = &self.enrichment;
+        for (i, path) in enrichment.databases.iter().enumerate() {
+            if path.as_os_str().is_empty() {
+                out.push(Problem::new(format!("enrichment.databases[{i}]"), "must name a file"));
+            }
+        }
+        let ranges = [
+            ("aws_ranges", &enrichment.aws_ranges),
+            ("gcp_ranges", &enrichment.gcp_ranges),
+            ("azure_ranges", &enrichment.azure_ranges),
+        ];
+        for (key, path) in ranges {
+            if path.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
+                out.push(Problem::new(
+                    format!("enrichment.{key}"),
+                    "must name a file; leave it out to mark no provider",
+                ));
+            }
+        }
+
         if self.engine.max_accounts == 0 {
             out.push(Problem::new("engine.max_accounts", "must be greater than 0"));
         }

@@ -24,6 +24,18 @@ impl Network {
         }
     }
 
+    /// The wider network used when nothing else places an address: the /16 of an IPv4
+    /// address; for IPv6, the /48 (see [`CredentialProfile::knows_wide_network`]).
+    pub fn describe_wide(ip: IpAddr) -> String {
+        match ip {
+            IpAddr::V4(v4) => {
+                let o = v4.octets();
+                format!("{}.{}.0.0/16", o[0], o[1])
+            }
+            IpAddr::V6(_) => Network::describe(ip),
+        }
+    }
+
     pub fn describe(ip: IpAddr) -> String {
         match ip {
             IpAddr::V4(v4) => {
@@ -157,6 +169,19 @@ impl CredentialProfile {
 
     pub fn knows_network(&self, ip: IpAddr) -> bool {
         self.networks.contains(Network::of(ip).0)
+    }
+
+    /// Whether the key was used from the address's /16 (IPv4), read from the /24s it keeps.
+    /// An IPv6 network is kept as a hash of its /48, so for IPv6 this is [`Self::knows_network`].
+    pub fn knows_wide_network(&self, ip: IpAddr) -> bool {
+        match ip {
+            IpAddr::V4(v4) => {
+                let wide = u32::from(v4) >> 16;
+                // IPv4 networks are the /24 prefix with the low byte 1 (see `Network::of`).
+                self.networks.iter().any(|n| n & 0xFF == 1 && n >> 16 == wide)
+            }
+            IpAddr::V6(_) => self.knows_network(ip),
+        }
     }
 }
 

@@ -289,6 +289,14 @@ pub struct NewNetworkParams {
     pub min_uses: u32,
     pub min_age: Duration,
     pub require_new_asn_or_country: bool,
+    /// With `require_new_asn_or_country`, an event that has neither ASN nor country is judged
+    /// by network distance instead: it fires on a /16 (IPv6: /48) the key never used.
+    #[serde(default = "default_true")]
+    pub network_distance_fallback: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 /// Validated parameters, one variant per detector type.

@@ -1,8 +1,8 @@
 //! The streaming pipeline behind `auditwatch run` and `auditwatch demo`:
 //!
 //! ```text
-//! Kafka ──poll batch──► decode ──► Engine ──► alerts outbox ──► a worker per sink
-//!          (each topic's   │ bad / late        (durable log)     (stdout, file, Kafka)
+//! Kafka ──poll batch──► decode, enrich ──► Engine ──► alerts outbox ──► a worker per sink
+//!          (each topic's   │ bad / late                (durable log)     (stdout, file, Kafka)
 //!           format)        ▼
 //!                     dead-letter outbox ──► worker ──► dead-letter topic
 //! (every event and dead letter also to the store's segments, when `[store]` has a dir)
@@ -26,7 +26,7 @@
 //!
 //! The engine runs on the pipeline thread (it is single-threaded by design, and sees each
 //! partition's events in order); a large poll batch is decoded on several threads first
-//! (`decode`).
+//! and enriched there (`decode`).
 
 pub mod barrier;
 mod decode;
@@ -53,6 +53,7 @@ use crate::config::{Config, ConfigError, InputFormat};
 use crate::detection::alert::Alert;
 use crate::detection::definition::Detector;
 use crate::input::dead_letter::{DeadLetter, Origin, Rejection};
+use crate::input::enrich::Enricher;
 use crate::sinks::worker::{self, Plan};
 use crate::sinks::{kafka::KafkaSink, Feed, Sink, SinkError};
 use crate::state::checkpoint::{self, CheckpointError};
@@ -156,6 +157,8 @@ pub struct Pipeline<'a> {
     formats: Vec<InputFormat>,
     /// Threads a large batch is decoded on (the machine's parallelism).
     decode_threads: usize,
+    /// IP enrichment, when `[enrichment]` configures any file.
+    enricher: Option<Arc<Enricher>>,
     raised: Vec<Alert>,
     /// The store's id of each (topic index, partition) seen.
     store_sources: HashMap<(usize, i32), SourceId>,
@@ -177,6 +180,8 @@ impl<'a> Pipeline<'a> {
         control: Control,
     ) -> Result<Pipeline<'a>, ServiceError> {
         let options = config.engine.options();
+        // Enrichment files are read first: a missing one stops the start before anything else.
+        let enricher = config.enrichment.open()?;
         let state_dir = &config.state.dir;
         let restored = checkpoint::read(state_dir)?;
         let engine = EngineState::restore(restored.as_ref(), detectors, options)?;
@@ -261,6 +266,7 @@ impl<'a> Pipeline<'a> {
             topics,
             formats: config.topics.iter().map(|t| t.format).collect(),
             decode_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            enricher,
             raised: Vec::new(),
             store_sources: HashMap::new(),
             summary: RunSummary::default(),
@@ -341,7 +347,10 @@ impl<'a> Pipeline<'a> {
             batch.iter().map(|m| self.topics.iter().position(|t| t == m.topic()).unwrap_or(0)).collect();
         let inputs: Vec<(InputFormat, &[u8])> =
             batch.iter().zip(&topic_indexes).map(|(m, &t)| (self.formats[t], m.payload().unwrap_or(&[]))).collect();
-        let decoded = decode::decode_batch(&inputs, self.config.engine.max_event_bytes, self.decode_threads);
+        // A handle of its own, so events may borrow from it while `self` handles them.
+        let enricher = self.enricher.clone();
+        let decoded =
+            decode::decode_batch(&inputs, enricher.as_deref(), self.config.engine.max_event_bytes, self.decode_threads);
         for ((message, topic_index), decoded) in batch.iter().zip(topic_indexes).zip(decoded) {
             self.handle(message, topic_index, decoded, touched)?;
         }

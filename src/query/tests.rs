@@ -34,7 +34,7 @@ fn lines() -> String {
 fn replay_into(dir: &Path, detectors: Vec<Detector>, name: &str, input: &str) -> Vec<Alert> {
     let mut store = Store::open(dir, StoreOptions::default()).unwrap();
     let mut engine = Engine::new(detectors, EngineOptions::default());
-    let decoding = Decoding { format: InputFormat::Native, max_event_bytes: 1 << 20 };
+    let decoding = Decoding { format: InputFormat::Native, max_event_bytes: 1 << 20, enricher: None };
     let mut alerts = Vec::new();
     let mut on_alert = |alert| {
         alerts.push(alert);

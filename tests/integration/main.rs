@@ -6,6 +6,11 @@
 //! - [`cli`]: the `auditwatch` binary on files: replay with bad input mixed in, golden alerts
 //!   for a fixed generated scenario, detector checking and testing, detection quality on
 //!   generated traffic, CloudTrail records replayed with `--format`.
+//! - [`enrichment`]: IP enrichment through `replay`: MMDB files written by mmdb-writer at test
+//!   time fill ASN, organisation and country into CloudTrail records (GeoLite2 and ip-to-asn
+//!   layouts), AWS ranges mark the provider, `key-new-network` shows them (the service on the
+//!   mock cluster with `[enrichment]` too); without a database it judges by network distance
+//!   (a new /16); a missing or broken file names its option or key.
 //! - [`email`]: the email sink against a real SMTP server (aiosmtpd): STARTTLS with a private
 //!   CA and a login, implicit TLS, plain, refused and deferred recipients, a relay down or
 //!   silent, and the `.eml` directory.
@@ -40,6 +45,7 @@ mod cli;
 mod delivery;
 mod e2e;
 mod email;
+mod enrichment;
 mod forget;
 mod http_sinks;
 mod pipeline;

@@ -334,7 +334,7 @@ const EVENT_FIELDS: &[&str] = &[
 const REQUIRED_EVENT_FIELDS: &[&str] = &["time", "account", "action", "outcome"];
 const NESTED_EVENT_FIELDS: &[(&str, &[&str])] = &[
     ("credential", &["id", "type", "owner"]),
-    ("source", &["ip", "country", "asn", "user_agent"]),
+    ("source", &["ip", "country", "asn", "as_org", "provider", "user_agent"]),
     ("target", &["system", "resource"]),
 ];
 

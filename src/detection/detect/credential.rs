@@ -4,9 +4,14 @@
 //!
 //! These are rule-like: they need no account warm-up. "Established" (`min_uses`, `min_age`) is
 //! about the key, so a freshly rotated key learns its networks before it is judged. A new IP
-//! inside a /24 (or /48) the key already uses is not new. When the log carries neither ASN nor
-//! country, a new network alone does not fire (`require_new_asn_or_country`), because cloud
-//! clients change addresses all the time.
+//! inside a /24 (or /48) the key already uses is not new. A new network alone does not fire
+//! (`require_new_asn_or_country`), because cloud clients change addresses all the time; but when
+//! the event carries neither ASN nor country (even after enrichment), network distance decides
+//! (`network_distance_fallback`): a /16 the key never used (IPv4, derived from the /24s its
+//! profile keeps), or a /48 for IPv6 (the profile keeps only /48s). The evidence says which
+//! rule judged (`judged_by`).
+
+use std::net::IpAddr;
 
 use serde_json::json;
 
@@ -150,20 +155,49 @@ pub fn new_network(
     let new_asn = source.asn.filter(|&asn| !profile.asns.is_empty() && !profile.asns.contains(asn));
     let country = source.country.as_deref().map(country_code);
     let new_country = country.filter(|&c| !profile.countries.is_empty() && !profile.countries.contains(c));
-    if params.require_new_asn_or_country && new_asn.is_none() && new_country.is_none() {
+    // Without ASN or country (even after enrichment), the only measure left is how far the new
+    // network is from the key's known ones.
+    let placeless = source.asn.is_none() && source.country.is_none();
+    let by_distance = params.require_new_asn_or_country && placeless;
+    let judged_by = if !params.require_new_asn_or_country {
+        "a new network"
+    } else if new_asn.is_some() || new_country.is_some() {
+        "a new ASN or country"
+    } else if by_distance && params.network_distance_fallback && !profile.knows_wide_network(ip) {
+        match ip {
+            IpAddr::V4(_) => "network distance: a /16 the key never used; no ASN or country known",
+            IpAddr::V6(_) => "network distance: a /48 the key never used; no ASN or country known",
+        }
+    } else {
         return None;
-    }
+    };
     let network = Network::describe(ip);
     let mut new = vec![format!("network {network}")];
-    new.extend(new_asn.map(|a| format!("ASN {a}")));
+    if by_distance {
+        new.push(format!("network {}", Network::describe_wide(ip)));
+    }
+    new.extend(new_asn.map(|a| match source.as_org.as_deref() {
+        Some(org) => format!("ASN {a} ({org})"),
+        None => format!("ASN {a}"),
+    }));
     new.extend(source.country.as_deref().filter(|_| new_country.is_some()).map(|c| format!("country {c}")));
     let usual_asns: Vec<String> = profile.asns.iter().map(|a| format!("AS{a}")).collect();
     let usual_countries: Vec<String> = profile.countries.iter().map(country_name).collect();
-    let place = [source.asn.map(|a| format!("AS{a}")), source.country.as_deref().map(str::to_string)]
-        .into_iter()
-        .flatten()
-        .collect::<Vec<_>>()
-        .join(", ");
+    let place = [
+        source.asn.map(|a| format!("AS{a}")),
+        source.as_org.as_deref().map(str::to_string),
+        source.country.as_deref().map(str::to_string),
+        source.provider.as_deref().map(|p| format!("provider {p}")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>();
+    let place = if place.is_empty() { "no ASN or country known".to_string() } else { place.join(", ") };
+    let usual = if by_distance {
+        format!("{} network(s), none in {}", profile.networks.len(), Network::describe_wide(ip))
+    } else {
+        format!("{} network(s) in {} ({})", profile.networks.len(), usual_asns.join(", "), usual_countries.join(", "))
+    };
     Some(Finding {
         subject: ctx.account_subject(),
         observed: 1.0,
@@ -172,17 +206,19 @@ pub fn new_network(
         window_start: ctx.event.time,
         window_end: ctx.event.time,
         summary: format!(
-            "Key {key} of {} was used from {network} ({place}) for the first time in {} uses; it is usually used from {} network(s) in {} ({}). Confirm the move with its owner or revoke the key.",
+            "Key {key} of {} was used from {network} ({place}) for the first time in {} uses; it is usually used from {usual}. Confirm the move with its owner or revoke the key.",
             ctx.event.account,
             profile.uses,
-            profile.networks.len(),
-            usual_asns.join(", "),
-            usual_countries.join(", "),
         ),
         baseline: facts([
+            ("judged_by", json!(judged_by)),
             ("networks_known", json!(profile.networks.len())),
             ("usual_asns", json!(usual_asns)),
             ("usual_countries", json!(usual_countries)),
+            ("asn", json!(source.asn)),
+            ("as_org", json!(source.as_org)),
+            ("country", json!(source.country)),
+            ("provider", json!(source.provider)),
             ("uses", json!(profile.uses)),
             ("first_seen", json!(Rfc3339(profile.first_seen).to_string())),
         ]),

@@ -68,6 +68,11 @@ pub struct Source<'a> {
     pub ip: Option<IpAddr>,
     pub country: Option<Cow<'a, str>>,
     pub asn: Option<u32>,
+    /// The organisation that holds the ASN (`autonomous_system_organization`).
+    pub as_org: Option<Cow<'a, str>>,
+    /// The cloud provider that owns the address (`aws`, `gcp`, `azure` when auditwatch marks
+    /// it, see [`crate::input::enrich`]; any name when the producer says so).
+    pub provider: Option<Cow<'a, str>>,
     pub user_agent: Option<Cow<'a, str>>,
 }
 

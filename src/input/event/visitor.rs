@@ -314,7 +314,7 @@ impl<'de> serde::Deserialize<'de> for Source<'de> {
         impl<'de> Visitor<'de> for V {
             type Value = Source<'de>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("an object {ip, country, asn, user_agent}")
+                f.write_str("an object {ip, country, asn, as_org, provider, user_agent}")
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
                 let mut s = Source::default();
@@ -323,6 +323,8 @@ impl<'de> serde::Deserialize<'de> for Source<'de> {
                         "ip" => s.ip = nested::<Option<Ip>, _>(map, "ip")?.map(|ip| ip.0),
                         "country" => s.country = nested::<Option<Str>, _>(map, "country")?.map(|s| s.0),
                         "asn" => s.asn = nested::<Option<Asn>, _>(map, "asn")?.map(|a| a.0),
+                        "as_org" => s.as_org = nested::<Option<Str>, _>(map, "as_org")?.map(|s| s.0),
+                        "provider" => s.provider = nested::<Option<Str>, _>(map, "provider")?.map(|s| s.0),
                         "user_agent" => s.user_agent = nested::<Option<Str>, _>(map, "user_agent")?.map(|s| s.0),
                         _ => return Ok(false),
                     }

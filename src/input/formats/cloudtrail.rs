@@ -19,6 +19,9 @@
 //!   `iam.UpdateAccessKey` to `Inactive` → `credential.revoke`; only when they succeeded) and
 //!   `signin.ConsoleLogin` → `auth.login`. For the lifecycle, `credential` is the key acted on.
 //! - `outcome` comes from `errorCode`, see [`error_outcome`].
+//! - `source.ip` is `sourceIPAddress` when it is an address. When it names AWS instead (a
+//!   service endpoint such as `secretsmanager.amazonaws.com`, or `AWS Internal`) there is no IP
+//!   and `source.provider` is `aws`.
 //! - `credential.owner` is the account itself: AWS resolves the principal from the key, so a key
 //!   is never presented by anyone but its owner, and an assumed role's session keys belong to the
 //!   role (stating the session ARN would make every session look like a foreign key).
@@ -426,9 +429,11 @@ fn map_record<'a>(record: Record<'a>, at: Path) -> Result<AuditEvent<'a>, Decode
         credential,
         source: Source {
             // A call made by an AWS service on the caller's behalf names the service here.
-            ip: source_ip.and_then(|s| s.parse::<IpAddr>().ok()),
+            ip: source_ip.as_deref().and_then(|s| s.parse::<IpAddr>().ok()),
             country: None,
             asn: None,
+            as_org: None,
+            provider: source_ip.as_deref().filter(|s| is_aws_service_source(s)).map(|_| Cow::Borrowed("aws")),
             user_agent,
         },
         target: Target { system: Some(event_source), resource },
@@ -437,6 +442,12 @@ fn map_record<'a>(record: Record<'a>, at: Path) -> Result<AuditEvent<'a>, Decode
         reason: error_message.or(error_code),
         tenant,
     })
+}
+
+/// A `sourceIPAddress` that names AWS rather than an address: a service endpoint calling on
+/// the caller's behalf (`secretsmanager.amazonaws.com`) or `AWS Internal`.
+fn is_aws_service_source(source: &str) -> bool {
+    source.ends_with(".amazonaws.com") || source == "AWS Internal"
 }
 
 /// The key the caller signed with, if any (console sessions have none).

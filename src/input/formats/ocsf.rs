@@ -194,6 +194,8 @@ struct Location<'a> {
 struct AutonomousSystem<'a> {
     #[serde(borrow)]
     number: Option<Scalar<'a>>,
+    #[serde(borrow)]
+    name: Option<Scalar<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -445,6 +447,7 @@ fn source_of<'a>(
         }
         if let Some(asn) = at.object(src.autonomous_system, "src_endpoint.autonomous_system")? {
             source.asn = at.asn(asn.number, "src_endpoint.autonomous_system.number")?;
+            source.as_org = at.text(asn.name, "src_endpoint.autonomous_system.name")?;
         }
     }
     if let Some(http) = at.object(http_request, "http_request")? {

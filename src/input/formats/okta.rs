@@ -22,7 +22,7 @@
 //!   password, client secret or key was presented, only its kind
 //!   (`authenticationContext.credentialType`), so other calls carry no credential.
 //! - `source`: `client.ipAddress`, `client.geographicalContext.country` (a country name, such as
-//!   `United States`, not a code), `securityContext.asNumber`,
+//!   `United States`, not a code), `securityContext.asNumber` (and `asOrg`),
 //!   `client.userAgent.rawUserAgent`.
 //!
 //! Strictness: the fields every event has are checked like native fields; `debugData` differs
@@ -110,6 +110,8 @@ struct LogOutcome<'a> {
 struct SecurityContext<'a> {
     #[serde(rename = "asNumber", borrow)]
     as_number: Option<Scalar<'a>>,
+    #[serde(rename = "asOrg", borrow)]
+    as_org: Option<Scalar<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -245,6 +247,7 @@ fn map_event(e: LogEvent<'_>) -> Result<AuditEvent<'_>, DecodeError> {
     }
     if let Some(security) = at.object(e.security_context, "securityContext")? {
         source.asn = at.asn(security.as_number, "securityContext.asNumber")?;
+        source.as_org = at.text(security.as_org, "securityContext.asOrg")?;
     }
 
     // The API token the call was made with: `transaction.detail` is where Okta documents it;

@@ -19,6 +19,8 @@ fn cloudtrail_iam_user_call_with_an_access_key() {
             ip: Some("203.0.113.7".parse().unwrap()),
             country: None,
             asn: None,
+            as_org: None,
+            provider: None,
             user_agent: Some(
                 "[aws-sdk-go-v2/1.30.3 os/linux lang/go#1.22.5 md/GOOS#linux md/GOARCH#amd64 api/s3#1.58.2]".into(),
             ),
@@ -50,6 +52,8 @@ fn cloudtrail_assumed_role_is_its_role_for_every_session() {
             ip: Some("2001:db8:4006:812::200e".parse().unwrap()),
             country: None,
             asn: None,
+            as_org: None,
+            provider: None,
             user_agent: Some("aws-cli/2.17.20 md/awscrt#0.20.11 ua/2.0 os/linux#6.1.0 md/arch#x86_64 lang/python#3.11.9 cfg/retry-mode#standard md/installer#exe md/distrib#amzn.2023 command/ec2.describe-instances".into()),
         },
         target: Target { system: Some("ec2.amazonaws.com".into()), resource: None },
@@ -89,6 +93,8 @@ fn cloudtrail_failed_console_login_lands_on_the_users_arn() {
             ip: Some("198.51.100.23".parse().unwrap()),
             country: None,
             asn: None,
+            as_org: None,
+            provider: None,
             user_agent: Some("Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0".into()),
         },
         target: Target { system: Some("signin.amazonaws.com".into()), resource: None },
@@ -175,6 +181,8 @@ fn cloudtrail_access_key_lifecycle() {
             ip: Some("203.0.113.50".parse().unwrap()),
             country: None,
             asn: None,
+            as_org: None,
+            provider: None,
             user_agent: Some("AWS Internal".into()),
         },
         target: Target { system: Some("iam.amazonaws.com".into()), resource: None },
@@ -260,6 +268,8 @@ fn cloudtrail_eventbridge_envelope_maps_its_detail() {
             ip: Some("198.51.100.77".parse().unwrap()),
             country: None,
             asn: None,
+            as_org: None,
+            provider: None,
             user_agent: Some("aws-sdk-java/2.25.60 Linux/6.1.0 OpenJDK_64-Bit_Server_VM/21.0.3+9-LTS".into()),
         },
         target: Target {
@@ -283,8 +293,17 @@ fn cloudtrail_eventbridge_envelope_maps_its_detail() {
 #[test]
 fn cloudtrail_other_sources_and_resources() {
     // An AWS service calling on the caller's behalf names itself instead of an address.
+    // An AWS service calling on the caller's behalf names itself instead of an address: no IP,
+    // and the call is marked as AWS's.
     let via_service = edit(CT_IAM_USER_GET_OBJECT, |v| v["sourceIPAddress"] = json!("athena.amazonaws.com"));
-    assert_eq!(cloudtrail(&via_service).source.ip, None);
+    let source = cloudtrail(&via_service).source;
+    assert_eq!((source.ip, source.provider.as_deref()), (None, Some("aws")));
+    let internal = edit(CT_IAM_USER_GET_OBJECT, |v| v["sourceIPAddress"] = json!("AWS Internal"));
+    assert_eq!(cloudtrail(&internal).source.provider.as_deref(), Some("aws"));
+    let address = cloudtrail(CT_IAM_USER_GET_OBJECT).source;
+    assert_eq!((address.ip.is_some(), address.provider), (true, None), "an address is left to enrichment");
+    let lookalike = edit(CT_IAM_USER_GET_OBJECT, |v| v["sourceIPAddress"] = json!("evil.example.com"));
+    assert_eq!(cloudtrail(&lookalike).source.provider, None);
     // No `resources`: the bucket named in the request.
     let no_resources = edit(CT_IAM_USER_GET_OBJECT, |v| {
         v.as_object_mut().unwrap().remove("resources");
