@@ -269,9 +269,6 @@ fn consumer_overhead() {
     compare(n, bare_time, run_time, 0.5);
 }
 
-/// Ingestion with a sink that blocks for 60 s (a file sink on a FIFO nobody opens until then)
-/// against the same run without it; both also write to a plain file and the alerts topic.
-/// The measured ingestion lies wholly inside the block.
 /// The run path with retention against without, alternating, 3 runs each: with a store the
 /// pipeline thread copies each message's bytes and the checkpoint writer thread writes the
 /// files (target: within 10 %).
@@ -315,6 +312,9 @@ fn runs(v: &[f64]) -> Vec<f64> {
     v.iter().map(|r| r.round()).collect()
 }
 
+/// Ingestion with a sink that blocks for 60 s (a file sink on a FIFO nobody opens until then)
+/// against the same run without it; both also write to a plain file and the alerts topic.
+/// The measured ingestion lies wholly inside the block.
 fn blocked_sink() {
     const BLOCK: Duration = Duration::from_secs(60);
     let (cluster, n) = filled_mock_cluster();

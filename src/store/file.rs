@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use arrow::array::RecordBatch;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
 
 use super::{naming, schema, Claim, Segment, Table};
 
@@ -39,11 +40,16 @@ pub(super) fn write_batch(path: &Path, table: Table, batch: &RecordBatch) -> io:
         return Err(io::Error::other(format!("{} is not a file in a day directory", path.display())));
     };
     let temp = day.join(format!("{}{}", naming::TEMP_PREFIX, name.to_string_lossy()));
-    let props = WriterProperties::builder()
+    let mut props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-        .set_sorting_columns(schema::sorting(table))
-        .build();
+        .set_sorting_columns(schema::sorting(table));
+    for &column in schema::distinct_columns(table) {
+        props = props
+            .set_column_dictionary_enabled(ColumnPath::from(column), false)
+            .set_column_statistics_enabled(ColumnPath::from(column), EnabledStatistics::None);
+    }
+    let props = props.build();
     let file = File::create(&temp)?;
     let mut writer =
         ArrowWriter::try_new(BufWriter::new(file), batch.schema(), Some(props)).map_err(io::Error::other)?;

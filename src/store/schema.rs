@@ -2,10 +2,11 @@
 //! events are decoded again from their original bytes here (the decoder is deterministic), so
 //! the pipeline thread only copies bytes.
 //!
-//! `events`: the normalized fields of [`AuditEvent`], `attributes` as JSON text (native input
-//! only; the other formats have no such object), `id`, `origin` (`topic/partition/offset` or
-//! `file:line`, as dead-letter ids) and `raw`, the message as received. Rows are sorted by
-//! account, then time, so a reader filtering on an account skips most row groups.
+//! `events`: the normalized fields of [`AuditEvent`], `attributes` as the JSON text the
+//! producer wrote (native input only; the other formats have no such object), `id`, `origin`
+//! (`topic/partition/offset` or `file:line`, as dead-letter ids) and `raw`, the message as
+//! received. Rows are sorted by account, then time, so a reader filtering on an account skips
+//! most row groups. Columns whose values are all distinct get no dictionary and no statistics.
 //!
 //! `dead_letters`: `time` (the event's, for an event rejected as late, else when it was
 //! received from Kafka; null for a replayed line that is not an event), `kind`, `field`,
@@ -27,7 +28,7 @@ use parquet::file::metadata::SortingColumn;
 
 use super::{Segment, SourceKind, Table};
 use crate::input::event::AuditEvent;
-use crate::input::formats::{auto, decode_as, InputFormat};
+use crate::input::formats::decode_as;
 
 fn time_field(nullable: bool) -> Field {
     timestamp("time", nullable)
@@ -128,6 +129,16 @@ pub fn sorting(table: Table) -> Option<Vec<SortingColumn>> {
     matches!(table, Table::Events).then(|| vec![column(1), column(0)])
 }
 
+/// Columns whose values are (nearly) all distinct: a dictionary would only be built to be
+/// dropped, and min/max statistics prune nothing, so the writer skips both.
+pub fn distinct_columns(table: Table) -> &'static [&'static str] {
+    match table {
+        Table::Events => &["id", "origin", "attributes", "raw"],
+        Table::DeadLetters => &["origin", "raw"],
+        Table::Alerts => &[],
+    }
+}
+
 /// The record batch of a segment, rows in the table's order.
 pub fn batch(segment: &Segment) -> Result<RecordBatch, String> {
     match segment.table {
@@ -137,23 +148,34 @@ pub fn batch(segment: &Segment) -> Result<RecordBatch, String> {
     }
 }
 
-fn origin(kind: &SourceKind, position: i64) -> String {
-    match kind {
-        SourceKind::Kafka { topic, partition } => format!("{topic}/{partition}/{position}"),
-        SourceKind::File { name, records: false } => format!("{name}:{position}"),
-        SourceKind::File { name, records: true } => format!("{name}#{position}"),
+/// Where a row came from: `topic/partition/offset`, `file:line` or `file#record`.
+struct Origin<'a>(&'a SourceKind, i64);
+
+impl std::fmt::Display for Origin<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let position = self.1;
+        match self.0 {
+            SourceKind::Kafka { topic, partition } => write!(f, "{topic}/{partition}/{position}"),
+            SourceKind::File { name, records: false } => write!(f, "{name}:{position}"),
+            SourceKind::File { name, records: true } => write!(f, "{name}#{position}"),
+        }
     }
 }
 
 fn events_batch(segment: &Segment) -> Result<RecordBatch, String> {
     let format = segment.source.format;
-    let mut decoded: Vec<(AuditEvent<'_>, usize)> = Vec::with_capacity(segment.rows.len());
-    for (i, row) in segment.rows.iter().enumerate() {
+    let mut decoded: Vec<AuditEvent<'_>> = Vec::with_capacity(segment.rows.len());
+    for row in &segment.rows {
         let event = decode_as(format, segment.raw(row), usize::MAX)
-            .map_err(|e| format!("{} no longer decodes: {e}", origin(&segment.source.kind, row.position)))?;
-        decoded.push((event, i));
+            .map_err(|e| format!("{} no longer decodes: {e}", Origin(&segment.source.kind, row.position)))?;
+        decoded.push(event);
     }
-    decoded.sort_by(|(a, i), (b, j)| (&a.account, a.time, i).cmp(&(&b.account, b.time, j)));
+    // Sort row numbers, not the events: moving whole events costs more than the comparisons.
+    let mut order: Vec<u32> = (0..decoded.len() as u32).collect();
+    order.sort_unstable_by(|&i, &j| {
+        let (a, b) = (&decoded[i as usize], &decoded[j as usize]);
+        (&a.account, a.time, i).cmp(&(&b.account, b.time, j))
+    });
 
     let n = decoded.len();
     let text = || StringBuilder::with_capacity(n, n * 16);
@@ -165,8 +187,8 @@ fn events_batch(segment: &Segment) -> Result<RecordBatch, String> {
     let mut time = TimestampMillisecondBuilder::with_capacity(n);
     let mut source_asn = UInt32Builder::with_capacity(n);
     let (mut bytes, mut records) = (UInt64Builder::with_capacity(n), UInt64Builder::with_capacity(n));
-    for (event, i) in &decoded {
-        let row = &segment.rows[*i];
+    for &i in &order {
+        let (event, row) = (&decoded[i as usize], &segment.rows[i as usize]);
         let original = segment.raw(row);
         time.append_value(event.time);
         account.append_value(&event.account);
@@ -177,7 +199,10 @@ fn events_batch(segment: &Segment) -> Result<RecordBatch, String> {
         credential_id.append_option(credential.map(|c| &c.id));
         credential_kind.append_option(credential.and_then(|c| c.kind.as_deref()));
         credential_owner.append_option(credential.and_then(|c| c.owner.as_deref()));
-        source_ip.append_option(event.source.ip.map(|ip| ip.to_string()));
+        match event.source.ip {
+            Some(ip) => append_display(&mut source_ip, ip),
+            None => source_ip.append_null(),
+        }
         source_country.append_option(event.source.country.as_deref());
         source_asn.append_option(event.source.asn);
         user_agent.append_option(event.source.user_agent.as_deref());
@@ -186,16 +211,11 @@ fn events_batch(segment: &Segment) -> Result<RecordBatch, String> {
         bytes.append_option(event.bytes);
         records.append_option(event.records);
         reason.append_option(event.reason.as_deref());
-        // Only the native contract has `attributes`; under `auto` each row has its own format.
-        let native = match format {
-            InputFormat::Auto => auto::detect(original, usize::MAX) == Ok(InputFormat::Native),
-            format => format == InputFormat::Native,
-        };
-        attributes.append_option(if native { attributes_of(original) } else { None });
+        attributes.append_option(event.attributes);
         id.append_value(&event.id);
-        origins.append_value(origin(&segment.source.kind, row.position));
+        append_display(&mut origins, Origin(&segment.source.kind, row.position));
         // The decoder accepted these bytes, so they are UTF-8.
-        raw.append_value(String::from_utf8_lossy(original));
+        raw.append_value(std::str::from_utf8(original).map_err(|e| e.to_string())?);
     }
     let columns: Vec<ArrayRef> = vec![
         Arc::new(time.finish().with_timezone("UTC")),
@@ -223,14 +243,12 @@ fn events_batch(segment: &Segment) -> Result<RecordBatch, String> {
     RecordBatch::try_new(events(), columns).map_err(|e| e.to_string())
 }
 
-/// The `attributes` object of a native event, as JSON text. The decoder checks it is an
-/// object but keeps nothing of it, so it is read again here.
-fn attributes_of(raw: &[u8]) -> Option<String> {
-    #[derive(serde::Deserialize)]
-    struct Attributes {
-        attributes: Option<serde_json::Value>,
-    }
-    serde_json::from_slice::<Attributes>(raw).ok()?.attributes.map(|a| a.to_string())
+/// Append `value` as text without an intermediate `String` (the builder is a `fmt::Write`).
+fn append_display(builder: &mut StringBuilder, value: impl std::fmt::Display) {
+    use std::fmt::Write;
+    // Writing to an in-memory builder cannot fail.
+    let _ = write!(builder, "{value}");
+    builder.append_value("");
 }
 
 fn dead_letters_batch(segment: &Segment) -> Result<RecordBatch, String> {
@@ -252,7 +270,7 @@ fn dead_letters_batch(segment: &Segment) -> Result<RecordBatch, String> {
         kind.append_value(rejected.kind);
         field.append_option(rejected.field.as_deref());
         reason.append_value(&rejected.reason);
-        origins.append_value(origin(&segment.source.kind, row.position));
+        append_display(&mut origins, Origin(&segment.source.kind, row.position));
         raw.append_value(segment.raw(row));
     }
     let columns: Vec<ArrayRef> = vec![
@@ -308,7 +326,7 @@ fn alerts_batch(segment: &Segment) -> Result<RecordBatch, String> {
         score.append_value(number("score"));
         summary.append_value(field("summary").unwrap_or_default());
         evidence.append_value(alert.get("evidence").map(|e| e.to_string()).unwrap_or_default());
-        origins.append_value(origin(&segment.source.kind, row.position));
+        append_display(&mut origins, Origin(&segment.source.kind, row.position));
     }
     let columns: Vec<ArrayRef> = vec![
         Arc::new(time.finish().with_timezone("UTC")),

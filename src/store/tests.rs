@@ -97,8 +97,25 @@ fn a_checkpoint_writes_a_day_file_per_source_sorted_by_account_then_time() {
     assert_eq!(group.column(0).compression(), parquet::basic::Compression::ZSTD(Default::default()));
     let sorting: Vec<i32> = group.sorting_columns().unwrap().iter().map(|c| c.column_idx).collect();
     assert_eq!(sorting, [1, 0], "account, then time, in the metadata too");
+    let column = |name: &str| group.columns().iter().find(|c| c.column_path().string() == name).unwrap();
+    assert!(column("account").statistics().is_some() && column("time").statistics().is_some(), "for pruning");
+    for distinct in schema::distinct_columns(Table::Events) {
+        assert!(column(distinct).statistics().is_none(), "{distinct}: no min/max of values all distinct");
+    }
     assert!(checkpoint(&mut store).is_ok());
     assert_eq!(files(dir.path(), "events").len(), 2, "an empty epoch writes nothing");
+}
+
+#[test]
+fn attributes_are_kept_as_the_producer_wrote_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = store(dir.path(), 1 << 20);
+    let p0 = kafka(&mut store, 0);
+    let line = r#"{"time":"2026-01-19T10:00:00Z","account":"svc-a","action":"a","outcome":"success","attributes": { "z": 1, "a" : [true] }}"#;
+    store.event(p0, 1, millis("2026-01-19T10:00:00Z"), line.as_bytes());
+    store.write_all().unwrap();
+    let (batch, _) = read(&dir.path().join("events").join(&files(dir.path(), "events")[0]));
+    assert_eq!(strings(&batch, "attributes")[0].as_deref(), Some(r#"{ "z": 1, "a" : [true] }"#));
 }
 
 #[test]

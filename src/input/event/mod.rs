@@ -6,7 +6,7 @@
 //! and the problem, so a dead-letter entry tells the producer exactly what to fix.
 //!
 //! Unknown top-level fields are ignored (producers add fields over time); `attributes` must be an
-//! object and is kept in the raw message only, never interpreted.
+//! object and is kept as its text for retention, never interpreted.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -54,6 +54,9 @@ pub struct AuditEvent<'a> {
     pub records: Option<u64>,
     pub reason: Option<Cow<'a, str>>,
     pub tenant: Option<Cow<'a, str>>,
+    /// The native contract's `attributes` object as the producer wrote it (the other formats
+    /// have none); only retained, never interpreted.
+    pub attributes: Option<&'a str>,
 }
 
 #[derive(Clone, Debug, PartialEq, Default)]

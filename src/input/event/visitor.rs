@@ -90,6 +90,7 @@ impl<'de> Visitor<'de> for EventVisitor<'_> {
         let mut records = None;
         let mut reason = None;
         let mut tenant = None;
+        let mut attributes = None;
         let mut seen = 0u32;
         while let Some(key) = map.next_key::<Str<'de>>()? {
             let key = key.0;
@@ -129,9 +130,7 @@ impl<'de> Visitor<'de> for EventVisitor<'_> {
                 9 => records = field_value!(self, map, "records", Option<u64>),
                 10 => reason = field_value!(self, map, "reason", Option<Str<'de>>).map(|s| s.0),
                 11 => tenant = field_value!(self, map, "tenant", Option<Str<'de>>).map(|s| s.0),
-                _ => {
-                    field_value!(self, map, "attributes", Option<ObjectOnly>);
-                }
+                _ => attributes = field_value!(self, map, "attributes", Option<Attributes<'de>>).map(|a| a.0),
             }
         }
         let missing = |name: &str| DecodeError::field(DecodeErrorKind::MissingField, name, "is required but missing");
@@ -154,6 +153,7 @@ impl<'de> Visitor<'de> for EventVisitor<'_> {
                 records,
                 reason,
                 tenant,
+                attributes,
             },
         })
     }
@@ -238,23 +238,21 @@ pub(crate) fn truncate(s: &str, max: usize) -> &str {
     }
 }
 
-/// `attributes`: any JSON object, skipped without allocating.
-struct ObjectOnly;
+/// `attributes`: any JSON object, kept as its text in the message (no copy, not interpreted).
+struct Attributes<'a>(&'a str);
 
-impl<'de> serde::Deserialize<'de> for ObjectOnly {
+impl<'de> serde::Deserialize<'de> for Attributes<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = ObjectOnly;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("an object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(ObjectOnly)
-            }
-        }
-        d.deserialize_map(V)
+        let raw: &'de serde_json::value::RawValue = serde::Deserialize::deserialize(d)?;
+        let text = raw.get();
+        let unexpected = match text.as_bytes().first() {
+            Some(b'{') => return Ok(Attributes(text)),
+            Some(b'[') => de::Unexpected::Seq,
+            Some(b'"') => de::Unexpected::Other("string"),
+            Some(b't' | b'f') => de::Unexpected::Other("boolean"),
+            _ => de::Unexpected::Other("number"),
+        };
+        Err(de::Error::invalid_type(unexpected, &"an object"))
     }
 }
 

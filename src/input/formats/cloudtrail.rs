@@ -441,6 +441,7 @@ fn map_record<'a>(record: Record<'a>, at: Path) -> Result<AuditEvent<'a>, Decode
         records: None,
         reason: error_message.or(error_code),
         tenant,
+        attributes: None,
     })
 }
 

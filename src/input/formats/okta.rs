@@ -333,5 +333,6 @@ fn map_event(e: LogEvent<'_>) -> Result<AuditEvent<'_>, DecodeError> {
         records: None,
         reason,
         tenant: None,
+        attributes: None,
     })
 }

@@ -33,6 +33,7 @@ fn cloudtrail_iam_user_call_with_an_access_key() {
         records: None,
         reason: None,
         tenant: Some("111122223333".into()),
+        attributes: None,
     };
     assert_eq!(event, expected);
     assert!(matches!(event.account, Cow::Borrowed(_)), "strings borrow from the message");
@@ -61,6 +62,7 @@ fn cloudtrail_assumed_role_is_its_role_for_every_session() {
         records: None,
         reason: None,
         tenant: Some("111122223333".into()),
+        attributes: None,
     };
     assert_eq!(event, expected);
     let other_session = edit(CT_ASSUMED_ROLE, |v| {
@@ -102,6 +104,7 @@ fn cloudtrail_failed_console_login_lands_on_the_users_arn() {
         records: None,
         reason: Some("Failed authentication".into()),
         tenant: Some("111122223333".into()),
+        attributes: None,
     };
     assert_eq!(event, expected);
 
@@ -190,6 +193,7 @@ fn cloudtrail_access_key_lifecycle() {
         records: None,
         reason: None,
         tenant: Some("111122223333".into()),
+        attributes: None,
     };
     assert_eq!(created, expected);
     assert_eq!(created.lifecycle(), Some(Lifecycle::Create));
@@ -280,6 +284,7 @@ fn cloudtrail_eventbridge_envelope_maps_its_detail() {
         records: None,
         reason: Some("Rate exceeded".into()),
         tenant: Some("111122223333".into()),
+        attributes: None,
     };
     assert_eq!(event, expected);
 

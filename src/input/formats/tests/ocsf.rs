@@ -33,6 +33,7 @@ fn ocsf_successful_api_activity() {
         records: None,
         reason: None,
         tenant: Some("111122223333".into()),
+        attributes: None,
     };
     assert_eq!(event, expected);
     // The same call through the CloudTrail format is the same account doing the same action.
@@ -64,6 +65,7 @@ fn ocsf_failed_authentication() {
         records: None,
         reason: Some("INVALID_CREDENTIALS".into()),
         tenant: Some("acme".into()),
+        attributes: None,
     };
     assert_eq!(event, expected);
 
@@ -201,6 +203,7 @@ fn ocsf_account_change_of_a_key_is_its_lifecycle() {
         records: None,
         reason: None,
         tenant: Some("111122223333".into()),
+        attributes: None,
     };
     assert_eq!(disable, expected);
 

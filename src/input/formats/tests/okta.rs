@@ -30,6 +30,7 @@ fn okta_call_made_with_an_api_token() {
         records: None,
         reason: None,
         tenant: None,
+        attributes: None,
     };
     assert_eq!(event, expected);
     assert!(matches!(event.account, Cow::Borrowed(_)), "strings borrow from the message");
@@ -71,6 +72,7 @@ fn okta_failed_login_and_denied_sign_on() {
         records: None,
         reason: Some("INVALID_CREDENTIALS".into()),
         tenant: None,
+        attributes: None,
     };
     assert_eq!(failed, expected);
     // The same failed login through OCSF (an Okta product) lands on the same account.
