@@ -24,6 +24,7 @@
 
 use std::cell::Cell;
 use std::io::{self, BufRead, BufReader, Cursor, Read, Write};
+use std::sync::Arc;
 
 use serde::de::{Deserialize, IgnoredAny};
 
@@ -50,7 +51,7 @@ pub struct Decoding<'e> {
     /// Largest accepted line or record, in bytes.
     pub max_event_bytes: usize,
     /// IP enrichment, applied to each event right after it is decoded.
-    pub enricher: Option<&'e Enricher>,
+    pub enricher: Option<&'e Arc<Enricher>>,
 }
 
 /// Counts for the summary.

@@ -5,6 +5,7 @@
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{anyhow, bail, Context as _};
 
@@ -36,7 +37,7 @@ pub(crate) struct EnrichmentArgs {
 
 impl EnrichmentArgs {
     /// Reads every file given; `None` when none is. Each unusable file is named with its option.
-    pub(crate) fn open(&self) -> anyhow::Result<Option<Enricher>> {
+    pub(crate) fn open(&self) -> anyhow::Result<Option<Arc<Enricher>>> {
         let ranges = [
             (Provider::Aws, "--aws-ranges", &self.aws_ranges),
             (Provider::Gcp, "--gcp-ranges", &self.gcp_ranges),
@@ -54,7 +55,7 @@ impl EnrichmentArgs {
                 builder.provider_ranges(provider, option, path);
             }
         }
-        builder.build().map(Some).map_err(|problems| {
+        builder.build().map(|enricher| Some(Arc::new(enricher))).map_err(|problems| {
             let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
             anyhow!("cannot use the enrichment files:\n{}", lines.join("\n"))
         })
@@ -77,6 +78,10 @@ pub(crate) fn replay_files(
         ),
         None => None,
     };
+    // The writer decodes each event again, and enriches it as the replay did.
+    if let Some(store) = &mut store {
+        store.enrich_with(decoding.enricher.cloned());
+    }
     let mut dead: Box<dyn DeadLetterSink> = match dead_letter {
         Some(path) => Box::new(JsonLinesDeadLetter(BufWriter::new(
             File::create(path).with_context(|| format!("creating {}", path.display()))?,

@@ -237,7 +237,9 @@ impl<'a> Pipeline<'a> {
                     roll_age: Duration::from_millis(config.store.roll_age.millis() as u64),
                     retention: config.store.retention.map(|r| Duration::from_millis(r.millis() as u64)),
                 };
-                Some(Store::open(dir, options).map_err(ServiceError::Store)?)
+                let mut store = Store::open(dir, options).map_err(ServiceError::Store)?;
+                store.enrich_with(enricher.clone());
+                Some(store)
             }
             None => None,
         };

@@ -43,6 +43,7 @@ use std::time::{Duration, Instant};
 use crate::detection::alert::Alert;
 use crate::detection::time::Millis;
 use crate::input::dead_letter::Rejection;
+use crate::input::enrich::Enricher;
 use crate::input::formats::InputFormat;
 use crate::pipeline::barrier::{MakeDurable, Participant};
 
@@ -109,6 +110,8 @@ pub struct Source {
     /// The source part of its file names.
     name: String,
     format: InputFormat,
+    /// What the pipeline enriched its events with, so the writer fills the same columns.
+    enricher: Option<Arc<Enricher>>,
 }
 
 /// A handle on a registered source.
@@ -164,6 +167,7 @@ struct Pending {
 pub struct Store {
     dir: PathBuf,
     options: StoreOptions,
+    enricher: Option<Arc<Enricher>>,
     sources: Vec<(Arc<Source>, bool)>,
     open: HashMap<(SourceId, Table, i64), Segment>,
     sealed: Vec<Segment>,
@@ -187,6 +191,7 @@ impl Store {
         Ok(Store {
             dir: dir.to_path_buf(),
             options,
+            enricher: None,
             sources: Vec::new(),
             open: HashMap::new(),
             sealed: Vec::new(),
@@ -196,6 +201,12 @@ impl Store {
             pending: Arc::default(),
             expiry: Arc::new(Mutex::new((Instant::now(), expired))),
         })
+    }
+
+    /// Enrich events as the pipeline does (the writer decodes them again from their bytes);
+    /// applies to the sources registered after it.
+    pub fn enrich_with(&mut self, enricher: Option<Arc<Enricher>>) {
+        self.enricher = enricher;
     }
 
     /// Day partitions deleted by the retention limit since the store was opened.
@@ -212,7 +223,8 @@ impl Store {
             SourceKind::Kafka { topic, partition } => naming::kafka_source(topic, *partition),
             SourceKind::File { name, .. } => naming::file_source(name),
         };
-        self.sources.push((Arc::new(Source { kind, name, format }), false));
+        let enricher = self.enricher.clone();
+        self.sources.push((Arc::new(Source { kind, name, format, enricher }), false));
         SourceId(self.sources.len() as u32 - 1)
     }
 

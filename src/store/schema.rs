@@ -55,6 +55,8 @@ pub fn events() -> SchemaRef {
                 text("source_ip", true),
                 text("source_country", true),
                 Field::new("source_asn", DataType::UInt32, true),
+                text("source_as_org", true),
+                text("source_provider", true),
                 text("user_agent", true),
                 text("target_system", true),
                 text("target_resource", true),
@@ -166,8 +168,11 @@ fn events_batch(segment: &Segment) -> Result<RecordBatch, String> {
     let format = segment.source.format;
     let mut decoded: Vec<AuditEvent<'_>> = Vec::with_capacity(segment.rows.len());
     for row in &segment.rows {
-        let event = decode_as(format, segment.raw(row), usize::MAX)
+        let mut event = decode_as(format, segment.raw(row), usize::MAX)
             .map_err(|e| format!("{} no longer decodes: {e}", Origin(&segment.source.kind, row.position)))?;
+        if let Some(enricher) = &segment.source.enricher {
+            enricher.enrich(&mut event);
+        }
         decoded.push(event);
     }
     // Sort row numbers, not the events: moving whole events costs more than the comparisons.
@@ -182,6 +187,7 @@ fn events_batch(segment: &Segment) -> Result<RecordBatch, String> {
     let (mut account, mut tenant, mut action, mut outcome) = (text(), text(), text(), text());
     let (mut credential_id, mut credential_kind, mut credential_owner) = (text(), text(), text());
     let (mut source_ip, mut source_country, mut user_agent) = (text(), text(), text());
+    let (mut source_as_org, mut source_provider) = (text(), text());
     let (mut target_system, mut target_resource, mut reason, mut attributes) = (text(), text(), text(), text());
     let (mut id, mut origins, mut raw) = (text(), text(), StringBuilder::with_capacity(n, segment.raw.len()));
     let mut time = TimestampMillisecondBuilder::with_capacity(n);
@@ -205,6 +211,8 @@ fn events_batch(segment: &Segment) -> Result<RecordBatch, String> {
         }
         source_country.append_option(event.source.country.as_deref());
         source_asn.append_option(event.source.asn);
+        source_as_org.append_option(event.source.as_org.as_deref());
+        source_provider.append_option(event.source.provider.as_deref());
         user_agent.append_option(event.source.user_agent.as_deref());
         target_system.append_option(event.target.system.as_deref());
         target_resource.append_option(event.target.resource.as_deref());
@@ -229,6 +237,8 @@ fn events_batch(segment: &Segment) -> Result<RecordBatch, String> {
         Arc::new(source_ip.finish()),
         Arc::new(source_country.finish()),
         Arc::new(source_asn.finish()),
+        Arc::new(source_as_org.finish()),
+        Arc::new(source_provider.finish()),
         Arc::new(user_agent.finish()),
         Arc::new(target_system.finish()),
         Arc::new(target_resource.finish()),

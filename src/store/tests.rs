@@ -107,6 +107,31 @@ fn a_checkpoint_writes_a_day_file_per_source_sorted_by_account_then_time() {
 }
 
 #[test]
+fn an_enriched_source_fills_the_columns_the_pipeline_filled() {
+    let dir = tempfile::tempdir().unwrap();
+    let ranges = dir.path().join("ip-ranges.json");
+    std::fs::write(&ranges, r#"{"prefixes":[{"ip_prefix":"203.0.113.0/24","region":"eu-test-1","service":"EC2"}]}"#)
+        .unwrap();
+    let mut builder = crate::input::enrich::Enricher::builder();
+    builder.provider_ranges(crate::input::enrich::Provider::Aws, "aws_ranges", &ranges);
+    let mut store = store(&dir.path().join("store"), 1 << 20);
+    let plain = kafka(&mut store, 0);
+    store.enrich_with(Some(Arc::new(builder.build().unwrap())));
+    let enriched = kafka(&mut store, 1);
+    push(&mut store, plain, 1, "e1", "2026-01-19T10:00:00Z", "svc-a", 1);
+    push(&mut store, enriched, 1, "e2", "2026-01-19T10:00:00Z", "svc-a", 1);
+    store.write_all().unwrap();
+    let written = files(&dir.path().join("store"), "events");
+    let provider = |file: &String| {
+        let (batch, _) = read(&dir.path().join("store/events").join(file));
+        strings(&batch, "source_provider")[0].clone()
+    };
+    assert_eq!(written.len(), 2);
+    assert_eq!(provider(&written[0]), None, "registered before the enricher");
+    assert_eq!(provider(&written[1]).as_deref(), Some("aws"), "203.0.113.7 is in the AWS ranges");
+}
+
+#[test]
 fn attributes_are_kept_as_the_producer_wrote_them() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = store(dir.path(), 1 << 20);

@@ -97,7 +97,17 @@ fn replay_fills_asn_organisation_country_and_provider_from_databases() {
     );
     let input = history_then(&[("2026-01-20T10:00:00Z", "203.0.113.7")]);
     let (asn, country) = (path(&databases, "asn.mmdb"), path(&databases, "country.mmdb"));
-    let args = ["--ip-database", &asn, "--ip-database", &country, "--aws-ranges", aws.to_str().unwrap()];
+    let store = dir.path().join("store");
+    let args = [
+        "--ip-database",
+        &asn,
+        "--ip-database",
+        &country,
+        "--aws-ranges",
+        aws.to_str().unwrap(),
+        "--store",
+        store.to_str().unwrap(),
+    ];
     let (ok, alerts, stderr) = replay(&args, &input);
     assert!(ok, "{stderr}");
     let alerts = new_network_alerts(alerts);
@@ -118,6 +128,17 @@ fn replay_fills_asn_organisation_country_and_provider_from_databases() {
     assert_eq!(new, &json!(["network 203.0.113.0/24", "ASN 64510 (Example Hosting Ltd)", "country RO"]));
     let summary = alert["summary"].as_str().unwrap();
     assert!(summary.contains("(AS64510, Example Hosting Ltd, RO, provider aws)"), "{summary}");
+    // The store's writer decodes each event again and enriches it the same way.
+    let out = Command::new(binary())
+        .args(["query", "--store", store.to_str().unwrap(), "--format", "csv"])
+        .arg("SELECT source_asn, source_as_org, source_country, source_provider FROM events WHERE source_ip = '203.0.113.7'")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "source_asn,source_as_org,source_country,source_provider\n64510,Example Hosting Ltd,RO,aws\n"
+    );
 }
 
 #[test]
