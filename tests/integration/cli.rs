@@ -2,29 +2,11 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use base64::Engine as _;
 
-use crate::support::{binary, generate};
-
-fn replay(args: &[&str], stdin: Option<&[u8]>) -> (bool, String, String) {
-    let mut child = Command::new(binary())
-        .arg("replay")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    if let Some(input) = stdin {
-        child.stdin.take().unwrap().write_all(input).unwrap();
-    } else {
-        drop(child.stdin.take());
-    }
-    let out = child.wait_with_output().unwrap();
-    (out.status.success(), String::from_utf8(out.stdout).unwrap(), String::from_utf8_lossy(&out.stderr).into_owned())
-}
+use crate::support::{binary, generate, replay};
 
 #[test]
 fn replay_routes_every_bad_line_to_the_dead_letter_file_and_processes_every_good_one() {

@@ -5,9 +5,8 @@
 //! database it falls back to network distance; a missing or broken file stops the start, naming
 //! the option or config key.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use serde_json::{json, Value};
 
@@ -59,21 +58,11 @@ fn history_then(later: &[(&str, &str)]) -> String {
     lines
 }
 
+/// Replay CloudTrail `input`: (exit success, the alerts, stderr).
 fn replay(args: &[&str], input: &str) -> (bool, Vec<Value>, String) {
-    let mut child = Command::new(binary())
-        .arg("replay")
-        .args(["--format", "cloudtrail"])
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // A replay refused at start exits without reading its input.
-    let _ = child.stdin.take().unwrap().write_all(input.as_bytes());
-    let out = child.wait_with_output().unwrap();
-    let alerts = String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    (out.status.success(), alerts, String::from_utf8_lossy(&out.stderr).into_owned())
+    let args: Vec<&str> = ["--format", "cloudtrail"].into_iter().chain(args.iter().copied()).collect();
+    let (ok, stdout, stderr) = crate::support::replay(&args, Some(input.as_bytes()));
+    (ok, stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect(), stderr)
 }
 
 fn new_network_alerts(alerts: Vec<Value>) -> Vec<Value> {

@@ -285,6 +285,26 @@ pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_auditwatch")
 }
 
+/// `auditwatch replay ARGS` with `stdin` (or none) as its input: (exit success, stdout, stderr).
+pub fn replay(args: &[&str], stdin: Option<&[u8]>) -> (bool, String, String) {
+    let mut child = Command::new(binary())
+        .arg("replay")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(input) = stdin {
+        // A replay refused at start exits without reading its input.
+        let _ = child.stdin.take().unwrap().write_all(input);
+    } else {
+        drop(child.stdin.take());
+    }
+    let out = child.wait_with_output().unwrap();
+    (out.status.success(), String::from_utf8(out.stdout).unwrap(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
 /// Generated traffic as lines, with the labels.
 pub fn generate(seed: u64, accounts: usize, days: u32) -> (Vec<Vec<u8>>, auditwatch::synthetic::gen::Labels) {
     let mut out = Vec::new();
