@@ -22,6 +22,7 @@
 //! each input, so replaying an input again gives the same files and replaces them. A dead
 //! letter without an event time is filed under the day of the replay.
 
+use std::borrow::Cow;
 use std::cell::Cell;
 use std::io::{self, BufRead, BufReader, Cursor, Read, Write};
 use std::sync::Arc;
@@ -344,7 +345,7 @@ impl Run<'_> {
 
     fn one(&mut self, raw: &[u8], too_large: Option<usize>, at: At) -> io::Result<()> {
         let decoding = self.decoding;
-        let mut time = None;
+        let mut kept = None;
         let outcome = match too_large {
             Some(len) => Err(Rejection::Decode(DecodeError::too_large(len, decoding.max_event_bytes))),
             None => match decode_as(decoding.format, raw, decoding.max_event_bytes) {
@@ -353,13 +354,14 @@ impl Run<'_> {
                         enricher.enrich(&mut event);
                     }
                     self.summary.decoded += 1;
-                    time = Some(event.time);
-                    self.engine.process(&event, &mut self.alerts).map_err(Rejection::Late)
+                    let outcome = self.engine.process(&event, &mut self.alerts).map_err(Rejection::Late);
+                    kept = Some((event.time, event.account));
+                    outcome
                 }
                 Err(e) => Err(Rejection::Decode(e)),
             },
         };
-        self.retain(raw, at, time, outcome.as_ref().err())?;
+        self.retain(raw, at, kept, outcome.as_ref().err())?;
         match outcome {
             Ok(()) => self.summary.events += 1,
             Err(rejection) => {
@@ -392,7 +394,14 @@ impl Run<'_> {
 
 impl Run<'_> {
     /// Keep the line or record in the store, if there is one; a full segment is written now.
-    fn retain(&mut self, raw: &[u8], at: At, time: Option<i64>, rejection: Option<&Rejection>) -> io::Result<()> {
+    /// `kept`: the time and account of the event the bytes decoded to.
+    fn retain(
+        &mut self,
+        raw: &[u8],
+        at: At,
+        kept: Option<(i64, Cow<'_, str>)>,
+        rejection: Option<&Rejection>,
+    ) -> io::Result<()> {
         let Some((store, source)) = &mut self.store else { return Ok(()) };
         let (position, records) = match at {
             At::Line(line) => (line as i64, false),
@@ -401,9 +410,9 @@ impl Run<'_> {
         let source = *source.get_or_insert_with(|| {
             store.source(SourceKind::File { name: self.name.to_string(), records }, self.decoding.format)
         });
-        match (rejection, time) {
-            (None, Some(time)) => store.event(source, position, time, raw),
-            (Some(rejection), time) => store.dead_letter(source, position, time, rejection, raw),
+        match (rejection, kept) {
+            (None, Some((time, account))) => store.event(source, position, time, &account, raw),
+            (Some(rejection), kept) => store.dead_letter(source, position, kept.map(|(t, _)| t), rejection, raw),
             (None, None) => {}
         }
         if store.has_sealed() {

@@ -367,7 +367,9 @@ impl<'a> Pipeline<'a> {
         touched: &mut HashMap<(usize, i32), i64>,
     ) -> Result<(), ServiceError> {
         let partition = message.partition();
-        let time = decoded.as_ref().ok().map(|event| event.time);
+        // What the store needs of the event, which the engine consumes.
+        let kept = decoded.as_ref().ok().map(|event| (event.time, event.account.clone()));
+        let time = kept.as_ref().map(|(time, _)| *time);
         let outcome = match decoded {
             Ok(event) => self
                 .state
@@ -381,8 +383,9 @@ impl<'a> Pipeline<'a> {
             Ok(()) => {
                 self.metrics.event(topic_index);
                 self.summary.events += 1;
-                if let (Some((store, source)), Some(time)) = (self.store_source(topic_index, message), time) {
-                    store.event(source, message.offset(), time, message.payload().unwrap_or(&[]));
+                if let (Some((store, source)), Some((time, account))) = (self.store_source(topic_index, message), &kept)
+                {
+                    store.event(source, message.offset(), *time, account, message.payload().unwrap_or(&[]));
                 }
             }
             Err(rejection) => {

@@ -7,6 +7,7 @@ use std::io::{self, BufWriter};
 use std::path::{Path, PathBuf};
 
 use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
@@ -14,12 +15,12 @@ use parquet::schema::types::ColumnPath;
 
 use super::{naming, schema, Claim, Segment, Table};
 
-/// Rows per row group: large enough for zstd and for readers to skip by statistics.
-const ROW_GROUP_ROWS: usize = 128 * 1024;
+/// Rows per row group: large enough for zstd and for readers to skip by statistics (small in
+/// unit tests, so that they write files of several groups).
+const ROW_GROUP_ROWS: usize = if cfg!(test) { 64 } else { 128 * 1024 };
 
 /// Write a segment as its Parquet file; returns the file's path.
 pub(super) fn write_segment(dir: &Path, segment: &Segment) -> io::Result<PathBuf> {
-    let batch = schema::batch(segment).map_err(io::Error::other)?;
     let table = dir.join(segment.table.dir_name());
     let day = table.join(naming::day_dir(segment.day));
     let new_day = !day.exists();
@@ -29,13 +30,21 @@ pub(super) fn write_segment(dir: &Path, segment: &Segment) -> io::Result<PathBuf
         sync_dir(dir)?;
     }
     let path = day.join(naming::file_name(&segment.source.name, segment.first, segment.last));
-    write_batch(&path, segment.table, &batch)?;
+    // A batch per row group, so only one row group's columns are in memory at a time.
+    let order = schema::row_order(segment);
+    let schema = schema::of(segment.table);
+    write_batches(&path, segment.table, schema, order.chunks(ROW_GROUP_ROWS).map(|rows| schema::batch(segment, rows)))?;
     Ok(path)
 }
 
-/// Write `batch` as the Parquet file `path` (in an existing day directory): under a temporary
-/// name, fsynced, then renamed over whatever `path` held.
-pub(super) fn write_batch(path: &Path, table: Table, batch: &RecordBatch) -> io::Result<()> {
+/// Write `batches` as the Parquet file `path` (in an existing day directory): under a
+/// temporary name, fsynced, then renamed over whatever `path` held.
+pub(super) fn write_batches(
+    path: &Path,
+    table: Table,
+    schema: SchemaRef,
+    batches: impl IntoIterator<Item = Result<RecordBatch, String>>,
+) -> io::Result<()> {
     let (Some(day), Some(name)) = (path.parent(), path.file_name()) else {
         return Err(io::Error::other(format!("{} is not a file in a day directory", path.display())));
     };
@@ -50,12 +59,21 @@ pub(super) fn write_batch(path: &Path, table: Table, batch: &RecordBatch) -> io:
             .set_column_statistics_enabled(ColumnPath::from(column), EnabledStatistics::None);
     }
     let props = props.build();
-    let file = File::create(&temp)?;
-    let mut writer =
-        ArrowWriter::try_new(BufWriter::new(file), batch.schema(), Some(props)).map_err(io::Error::other)?;
-    writer.write(batch).map_err(io::Error::other)?;
-    let file = writer.into_inner().map_err(io::Error::other)?.into_inner().map_err(io::IntoInnerError::into_error)?;
-    file.sync_all()?;
+    let written = (|| {
+        let file = File::create(&temp)?;
+        let mut writer = ArrowWriter::try_new(BufWriter::new(file), schema, Some(props)).map_err(io::Error::other)?;
+        for batch in batches {
+            writer.write(&batch.map_err(io::Error::other)?).map_err(io::Error::other)?;
+        }
+        let file =
+            writer.into_inner().map_err(io::Error::other)?.into_inner().map_err(io::IntoInnerError::into_error)?;
+        file.sync_all()
+    })();
+    if let Err(e) = written {
+        // A batch that failed half-way leaves no temporary file behind (open removes them too).
+        let _ = fs::remove_file(&temp);
+        return Err(e);
+    }
     fs::rename(&temp, path)?;
     sync_dir(day)
 }

@@ -121,7 +121,7 @@ fn forget_in_file(
         }
         out.files_removed += 1;
     } else {
-        file::write_batch(path, table, &kept)?;
+        file::write_batches(path, table, kept.schema(), [Ok(kept)])?;
         out.files_rewritten += 1;
     }
     Ok(())

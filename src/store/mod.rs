@@ -8,7 +8,8 @@
 //! ```
 //!
 //! The pipeline thread only copies each message's bytes into the segment of its source
-//! (a Kafka partition or an input file) and day ([`Store::event`], [`Store::dead_letter`]);
+//! (a Kafka partition or an input file) and day, and numbers its account, so the writer sorts
+//! on integers ([`Store::event`], [`Store::dead_letter`]);
 //! an alert, rare, is kept as its JSON under the position of the event that raised it
 //! ([`Store::alert`]).
 //! In the service the store is a checkpoint participant: capture moves the segments out, and
@@ -118,10 +119,12 @@ pub struct Source {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct SourceId(u32);
 
-/// One row: where it came from, its time, and its bytes in the segment.
+/// One row: where it came from, its time, its account (an event's, as a segment-local id), and
+/// its bytes in the segment.
 struct Row {
     position: i64,
     time: Millis,
+    account: u32,
     raw: Range<usize>,
     rejected: Option<Box<Rejected>>,
 }
@@ -143,11 +146,53 @@ pub struct Segment {
     last: i64,
     raw: Vec<u8>,
     rows: Vec<Row>,
+    /// The distinct accounts of the rows, numbered as they came.
+    accounts: HashMap<Box<str>, u32>,
 }
 
 impl Segment {
     fn raw(&self, row: &Row) -> &[u8] {
         &self.raw[row.raw.clone()]
+    }
+
+    fn account_id(&mut self, account: &str) -> u32 {
+        if let Some(&id) = self.accounts.get(account) {
+            return id;
+        }
+        let id = self.accounts.len() as u32;
+        self.accounts.insert(account.into(), id);
+        id
+    }
+
+    /// Row indexes in (account, time, row) order. Accounts are ranked once, so the sort
+    /// compares packed integers, not account strings scattered over the segment.
+    fn account_time_order(&self) -> Vec<u32> {
+        let mut names: Vec<(&str, u32)> = self.accounts.iter().map(|(name, &id)| (&**name, id)).collect();
+        names.sort_unstable();
+        let mut rank = vec![0u32; names.len()];
+        for (r, &(_, id)) in names.iter().enumerate() {
+            rank[id as usize] = r as u32;
+        }
+        let mut keys: Vec<u128> = self
+            .rows
+            .iter()
+            .enumerate()
+            .map(|(i, row)| {
+                // The sign bit flipped, unsigned order is time order.
+                let time = (row.time as u64) ^ (1 << 63);
+                let rank = rank.get(row.account as usize).copied().unwrap_or_default();
+                (u128::from(rank) << 96) | (u128::from(time) << 32) | i as u128
+            })
+            .collect();
+        keys.sort_unstable();
+        keys.into_iter().map(|key| key as u32).collect()
+    }
+
+    /// Row indexes in position order (dead letters, alerts).
+    fn position_order(&self) -> Vec<u32> {
+        let mut order: Vec<u32> = (0..self.rows.len() as u32).collect();
+        order.sort_by_key(|&i| self.rows[i as usize].position);
+        order
     }
 }
 
@@ -228,9 +273,15 @@ impl Store {
         SourceId(self.sources.len() as u32 - 1)
     }
 
-    /// Keep a decoded event: its position in its source, its time, its bytes.
-    pub fn event(&mut self, source: SourceId, position: i64, time: Millis, raw: &[u8]) {
-        self.push(Table::Events, source, Row { position, time, raw: 0..0, rejected: None }, raw);
+    /// Keep a decoded event: its position in its source, its time and account, its bytes.
+    pub fn event(&mut self, source: SourceId, position: i64, time: Millis, account: &str, raw: &[u8]) {
+        self.push(
+            Table::Events,
+            source,
+            Row { position, time, account: 0, raw: 0..0, rejected: None },
+            Some(account),
+            raw,
+        );
     }
 
     /// Keep a dead letter. Its day is that of `time` (its event's time, or when it arrived),
@@ -252,8 +303,8 @@ impl Store {
             field: rejection.field().map(str::to_string),
             reason: rejection.reason(),
         };
-        let row = Row { position, time: day_time, raw: 0..0, rejected: Some(Box::new(rejected)) };
-        self.push(Table::DeadLetters, source, row, raw);
+        let row = Row { position, time: day_time, account: 0, raw: 0..0, rejected: Some(Box::new(rejected)) };
+        self.push(Table::DeadLetters, source, row, None, raw);
     }
 
     /// Keep an alert, at the position of the event that raised it. Without `detected_at` (the
@@ -263,10 +314,11 @@ impl Store {
         alert.detected_at = None;
         // An alert is strings and finite numbers: serializing it cannot fail.
         let body = serde_json::to_vec(&alert).unwrap_or_default();
-        self.push(Table::Alerts, source, Row { position, time: alert.time, raw: 0..0, rejected: None }, &body);
+        let row = Row { position, time: alert.time, account: 0, raw: 0..0, rejected: None };
+        self.push(Table::Alerts, source, row, None, &body);
     }
 
-    fn push(&mut self, table: Table, source: SourceId, mut row: Row, raw: &[u8]) {
+    fn push(&mut self, table: Table, source: SourceId, mut row: Row, account: Option<&str>, raw: &[u8]) {
         let (info, claimed) = &mut self.sources[source.0 as usize];
         if !*claimed {
             *claimed = true;
@@ -281,7 +333,11 @@ impl Store {
             last: row.position,
             raw: Vec::new(),
             rows: Vec::new(),
+            accounts: HashMap::new(),
         });
+        if let Some(account) = account {
+            row.account = segment.account_id(account);
+        }
         let start = segment.raw.len();
         segment.raw.extend_from_slice(raw);
         row.raw = start..segment.raw.len();

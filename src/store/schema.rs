@@ -1,12 +1,13 @@
-//! The tables' columns, and the Arrow record batch of a segment. Runs on the writer thread:
-//! events are decoded again from their original bytes here (the decoder is deterministic), so
-//! the pipeline thread only copies bytes.
+//! The tables' columns, and the Arrow record batches of a segment. Runs on the writer thread:
+//! events are decoded again from their original bytes here (the decoder is deterministic), one
+//! row at a time in the order they are written, so the pipeline thread only copies bytes.
 //!
-//! `events`: the normalized fields of [`AuditEvent`], `attributes` as the JSON text the
-//! producer wrote (native input only; the other formats have no such object), `id`, `origin`
-//! (`topic/partition/offset` or `file:line`, as dead-letter ids) and `raw`, the message as
-//! received. Rows are sorted by account, then time, so a reader filtering on an account skips
-//! most row groups. Columns whose values are all distinct get no dictionary and no statistics.
+//! `events`: the normalized fields of [`AuditEvent`](crate::input::event::AuditEvent),
+//! `attributes` as the JSON text the producer wrote (native input only; the other formats have
+//! no such object), `id`, `origin` (`topic/partition/offset` or `file:line`, as dead-letter
+//! ids) and `raw`, the message as received. Rows are sorted by account, then time, so a reader
+//! filtering on an account skips most row groups. Columns whose values are all distinct get no
+//! dictionary and no statistics.
 //!
 //! `dead_letters`: `time` (the event's, for an event rejected as late, else when it was
 //! received from Kafka; null for a replayed line that is not an event), `kind`, `field`,
@@ -27,7 +28,6 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use parquet::file::metadata::SortingColumn;
 
 use super::{Segment, SourceKind, Table};
-use crate::input::event::AuditEvent;
 use crate::input::formats::decode_as;
 
 fn time_field(nullable: bool) -> Field {
@@ -141,12 +141,21 @@ pub fn distinct_columns(table: Table) -> &'static [&'static str] {
     }
 }
 
-/// The record batch of a segment, rows in the table's order.
-pub fn batch(segment: &Segment) -> Result<RecordBatch, String> {
+/// A segment's row indexes in the table's order: events by account then time, the others as
+/// they came.
+pub(super) fn row_order(segment: &Segment) -> Vec<u32> {
     match segment.table {
-        Table::Events => events_batch(segment),
-        Table::DeadLetters => dead_letters_batch(segment),
-        Table::Alerts => alerts_batch(segment),
+        Table::Events => segment.account_time_order(),
+        Table::DeadLetters | Table::Alerts => segment.position_order(),
+    }
+}
+
+/// The record batch of the segment's rows `order` (indexes, in the order they are written).
+pub(super) fn batch(segment: &Segment, order: &[u32]) -> Result<RecordBatch, String> {
+    match segment.table {
+        Table::Events => events_batch(segment, order),
+        Table::DeadLetters => dead_letters_batch(segment, order),
+        Table::Alerts => alerts_batch(segment, order),
     }
 }
 
@@ -164,38 +173,30 @@ impl std::fmt::Display for Origin<'_> {
     }
 }
 
-fn events_batch(segment: &Segment) -> Result<RecordBatch, String> {
+/// Rows are decoded again here, one at a time in the order they are written, straight into the
+/// column builders: no decoded copy of the segment is held.
+fn events_batch(segment: &Segment, order: &[u32]) -> Result<RecordBatch, String> {
     let format = segment.source.format;
-    let mut decoded: Vec<AuditEvent<'_>> = Vec::with_capacity(segment.rows.len());
-    for row in &segment.rows {
-        let mut event = decode_as(format, segment.raw(row), usize::MAX)
-            .map_err(|e| format!("{} no longer decodes: {e}", Origin(&segment.source.kind, row.position)))?;
-        if let Some(enricher) = &segment.source.enricher {
-            enricher.enrich(&mut event);
-        }
-        decoded.push(event);
-    }
-    // Sort row numbers, not the events: moving whole events costs more than the comparisons.
-    let mut order: Vec<u32> = (0..decoded.len() as u32).collect();
-    order.sort_unstable_by(|&i, &j| {
-        let (a, b) = (&decoded[i as usize], &decoded[j as usize]);
-        (&a.account, a.time, i).cmp(&(&b.account, b.time, j))
-    });
-
-    let n = decoded.len();
+    let n = order.len();
+    let raw_len = order.iter().map(|&i| segment.rows[i as usize].raw.len()).sum();
     let text = || StringBuilder::with_capacity(n, n * 16);
     let (mut account, mut tenant, mut action, mut outcome) = (text(), text(), text(), text());
     let (mut credential_id, mut credential_kind, mut credential_owner) = (text(), text(), text());
     let (mut source_ip, mut source_country, mut user_agent) = (text(), text(), text());
     let (mut source_as_org, mut source_provider) = (text(), text());
     let (mut target_system, mut target_resource, mut reason, mut attributes) = (text(), text(), text(), text());
-    let (mut id, mut origins, mut raw) = (text(), text(), StringBuilder::with_capacity(n, segment.raw.len()));
+    let (mut id, mut origins, mut raw) = (text(), text(), StringBuilder::with_capacity(n, raw_len));
     let mut time = TimestampMillisecondBuilder::with_capacity(n);
     let mut source_asn = UInt32Builder::with_capacity(n);
     let (mut bytes, mut records) = (UInt64Builder::with_capacity(n), UInt64Builder::with_capacity(n));
-    for &i in &order {
-        let (event, row) = (&decoded[i as usize], &segment.rows[i as usize]);
+    for &i in order {
+        let row = &segment.rows[i as usize];
         let original = segment.raw(row);
+        let mut event = decode_as(format, original, usize::MAX)
+            .map_err(|e| format!("{} no longer decodes: {e}", Origin(&segment.source.kind, row.position)))?;
+        if let Some(enricher) = &segment.source.enricher {
+            enricher.enrich(&mut event);
+        }
         time.append_value(event.time);
         account.append_value(&event.account);
         tenant.append_option(event.tenant.as_deref());
@@ -261,10 +262,8 @@ fn append_display(builder: &mut StringBuilder, value: impl std::fmt::Display) {
     builder.append_value("");
 }
 
-fn dead_letters_batch(segment: &Segment) -> Result<RecordBatch, String> {
-    let n = segment.rows.len();
-    let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by_key(|&i| segment.rows[i].position);
+fn dead_letters_batch(segment: &Segment, order: &[u32]) -> Result<RecordBatch, String> {
+    let n = order.len();
     let mut time = TimestampMillisecondBuilder::with_capacity(n);
     let (mut kind, mut field, mut reason, mut origins) = (
         StringBuilder::with_capacity(n, n * 16),
@@ -272,9 +271,10 @@ fn dead_letters_batch(segment: &Segment) -> Result<RecordBatch, String> {
         StringBuilder::with_capacity(n, n * 64),
         StringBuilder::with_capacity(n, n * 32),
     );
-    let mut raw = BinaryBuilder::with_capacity(n, segment.raw.len());
-    for &i in &order {
-        let row = &segment.rows[i];
+    let raw_len = order.iter().map(|&i| segment.rows[i as usize].raw.len()).sum();
+    let mut raw = BinaryBuilder::with_capacity(n, raw_len);
+    for &i in order {
+        let row = &segment.rows[i as usize];
         let rejected = row.rejected.as_deref().ok_or("a dead letter without its rejection")?;
         time.append_option(rejected.time);
         kind.append_value(rejected.kind);
@@ -295,10 +295,8 @@ fn dead_letters_batch(segment: &Segment) -> Result<RecordBatch, String> {
 }
 
 /// Alerts in the order they were raised; each row is the alert's JSON (see [`super::Store::alert`]).
-fn alerts_batch(segment: &Segment) -> Result<RecordBatch, String> {
-    let n = segment.rows.len();
-    let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by_key(|&i| segment.rows[i].position);
+fn alerts_batch(segment: &Segment, order: &[u32]) -> Result<RecordBatch, String> {
+    let n = order.len();
     let text = || StringBuilder::with_capacity(n, n * 32);
     let (mut id, mut detector, mut category, mut severity, mut account) = (text(), text(), text(), text(), text());
     let (mut tenant, mut credential_id, mut source_ip, mut summary) = (text(), text(), text(), text());
@@ -310,8 +308,8 @@ fn alerts_batch(segment: &Segment) -> Result<RecordBatch, String> {
     );
     let (mut observed, mut expected, mut score) =
         (Float64Builder::with_capacity(n), Float64Builder::with_capacity(n), Float64Builder::with_capacity(n));
-    for &i in &order {
-        let row = &segment.rows[i];
+    for &i in order {
+        let row = &segment.rows[i as usize];
         let alert: serde_json::Value = serde_json::from_slice(segment.raw(row)).map_err(|e| e.to_string())?;
         let field = |name: &str| alert.get(name).and_then(serde_json::Value::as_str);
         let instant = |name: &str| {

@@ -27,7 +27,7 @@ fn kafka(store: &mut Store, partition: i32) -> SourceId {
 }
 
 fn push(store: &mut Store, source: SourceId, offset: i64, id: &str, time: &str, account: &str, bytes: u64) {
-    store.event(source, offset, millis(time), &event(id, time, account, bytes));
+    store.event(source, offset, millis(time), account, &event(id, time, account, bytes));
 }
 
 /// Run a checkpoint's work, as the writer thread does.
@@ -131,13 +131,37 @@ fn an_enriched_source_fills_the_columns_the_pipeline_filled() {
     assert_eq!(provider(&written[1]).as_deref(), Some("aws"), "203.0.113.7 is in the AWS ranges");
 }
 
+proptest::proptest! {
+    /// Rows are written in (account, time, arrival) order, whatever order they came in, also
+    /// across the row groups of a file.
+    #[test]
+    fn rows_are_written_by_account_then_time_then_arrival(
+        rows in proptest::collection::vec((0u8..5, 0i64..4), 1..300)
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = store(dir.path(), 1 << 30);
+        let p0 = kafka(&mut store, 0);
+        for (i, &(account, second)) in rows.iter().enumerate() {
+            let time = format!("2026-01-19T10:00:0{second}Z");
+            push(&mut store, p0, i as i64, &format!("e{i}"), &time, &format!("svc-{account}"), 1);
+        }
+        store.write_all().unwrap();
+        let (batch, _) = read(&dir.path().join("events").join(&files(dir.path(), "events")[0]));
+        let mut expected: Vec<usize> = (0..rows.len()).collect();
+        expected.sort_by_key(|&i| (rows[i].0, rows[i].1, i));
+        let expected: Vec<String> = expected.into_iter().map(|i| format!("e{i}")).collect();
+        let ids: Vec<String> = strings(&batch, "id").into_iter().flatten().collect();
+        proptest::prop_assert_eq!(ids, expected);
+    }
+}
+
 #[test]
 fn attributes_are_kept_as_the_producer_wrote_them() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = store(dir.path(), 1 << 20);
     let p0 = kafka(&mut store, 0);
     let line = r#"{"time":"2026-01-19T10:00:00Z","account":"svc-a","action":"a","outcome":"success","attributes": { "z": 1, "a" : [true] }}"#;
-    store.event(p0, 1, millis("2026-01-19T10:00:00Z"), line.as_bytes());
+    store.event(p0, 1, millis("2026-01-19T10:00:00Z"), "svc-a", line.as_bytes());
     store.write_all().unwrap();
     let (batch, _) = read(&dir.path().join("events").join(&files(dir.path(), "events")[0]));
     assert_eq!(strings(&batch, "attributes")[0].as_deref(), Some(r#"{ "z": 1, "a" : [true] }"#));
@@ -171,8 +195,8 @@ fn a_source_in_format_auto_keeps_the_attributes_of_its_native_rows() {
     let okta: serde_json::Value =
         serde_json::from_str(include_str!("../../tests/fixtures/okta/login-failure.json")).unwrap();
     let okta = okta.to_string();
-    store.event(mixed, 1, millis("2026-01-19T03:20:11.402Z"), okta.as_bytes());
-    store.event(mixed, 2, millis("2026-01-19T10:00:00Z"), &event("e1", "2026-01-19T10:00:00Z", "svc-a", 1));
+    store.event(mixed, 1, millis("2026-01-19T03:20:11.402Z"), "00u8f2kq1vEXAMPLE697", okta.as_bytes());
+    store.event(mixed, 2, millis("2026-01-19T10:00:00Z"), "svc-a", &event("e1", "2026-01-19T10:00:00Z", "svc-a", 1));
     store.write_all().unwrap();
     let written = files(dir.path(), "events");
     let (batch, _) = read(&dir.path().join("events").join(&written[0]));
