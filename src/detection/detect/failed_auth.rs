@@ -16,12 +16,17 @@ use statrs::distribution::{DiscreteCDF, Poisson};
 use super::{facts, human_duration, Context, Finding};
 use crate::detection::alert::{sql_literal, MAX_EVIDENCE_EVENTS};
 use crate::detection::definition::{FailureBurstParams, PasswordSprayParams};
-use crate::detection::time::{Millis, HOUR};
+use crate::detection::time::{Millis, HOUR, MINUTE};
 use crate::input::event::Outcome;
 use crate::state::codec::{CodecError, Reader, Writer};
 
 /// Lowest expected count: even an account that never failed may fail now and then.
 const MIN_EXPECTED: f64 = 0.05;
+
+/// Clock hours of counts kept for the longer windows: the open hour and six before it, so a
+/// sliding window of up to 6 hours is estimated like the short one (the oldest hour weighted
+/// by the share of it still inside the window).
+pub const LONG_HOURS: usize = 6;
 
 /// Per-account state of one burst detector; only exists for accounts that had such calls.
 #[derive(Clone, Debug, Default)]
@@ -30,6 +35,11 @@ pub struct BurstCounter {
     current: u32,
     previous: u32,
     started: Millis,
+    /// Clock hour of `hours[0]`; `hours[i]` counts the hour `hour - i`.
+    hour: i64,
+    hours: [u16; LONG_HOURS + 1],
+    /// First event since the hourly counts were last all zero.
+    run_started: Millis,
     event_ids: VecDeque<String>,
 }
 
@@ -47,12 +57,36 @@ impl BurstCounter {
             self.event_ids.clear();
         }
         self.current += 1;
+        self.add_hourly(t);
         if self.event_ids.len() == MAX_EVIDENCE_EVENTS {
             self.event_ids.pop_front();
         }
         self.event_ids.push_back(event_id.to_string());
         let carry = 1.0 - t.rem_euclid(window) as f64 / window as f64;
         f64::from(self.current) + carry * f64::from(self.previous)
+    }
+
+    fn add_hourly(&mut self, t: Millis) {
+        let hour = t.div_euclid(HOUR);
+        if hour > self.hour {
+            let shift = (hour - self.hour).min(LONG_HOURS as i64 + 1) as usize;
+            self.hours.rotate_right(shift);
+            self.hours[..shift].fill(0);
+            self.hour = hour;
+        }
+        if self.hours.iter().all(|&n| n == 0) {
+            self.run_started = t;
+        }
+        self.hours[0] = self.hours[0].saturating_add(1);
+    }
+
+    /// Events in the sliding `hours`-hour window ending at `t` (after `add` at `t`): the open
+    /// hour, the `hours - 1` before it, and the share of the oldest still inside the window.
+    fn sliding_hours(&self, t: Millis, hours: usize) -> f64 {
+        let hours = hours.clamp(1, LONG_HOURS);
+        let carry = 1.0 - t.rem_euclid(HOUR) as f64 / HOUR as f64;
+        let whole: u32 = self.hours[..hours].iter().map(|&n| u32::from(n)).sum();
+        f64::from(whole) + carry * f64::from(self.hours[hours])
     }
 }
 
@@ -69,21 +103,33 @@ fn load_strings(r: &mut Reader) -> Result<VecDeque<String>, CodecError> {
 }
 
 impl BurstCounter {
-    pub fn save(&self, w: &mut Writer) {
+    /// Checkpoint encoding of engine snapshot `format` (5 added the hourly counts).
+    pub fn save(&self, w: &mut Writer, format: u32) {
         w.i64(self.bucket);
         w.u32(self.current);
         w.u32(self.previous);
         w.i64(self.started);
+        if format >= 5 {
+            w.i64(self.hour);
+            for n in self.hours {
+                w.u16(n);
+            }
+            w.i64(self.run_started);
+        }
         save_strings(w, self.event_ids.iter());
     }
-    pub fn load(r: &mut Reader) -> Result<Self, CodecError> {
-        Ok(BurstCounter {
-            bucket: r.i64()?,
-            current: r.u32()?,
-            previous: r.u32()?,
-            started: r.i64()?,
-            event_ids: load_strings(r)?,
-        })
+    pub fn load(r: &mut Reader, format: u32) -> Result<Self, CodecError> {
+        let mut counter =
+            BurstCounter { bucket: r.i64()?, current: r.u32()?, previous: r.u32()?, started: r.i64()?, ..Default::default() };
+        if format >= 5 {
+            counter.hour = r.i64()?;
+            for n in &mut counter.hours {
+                *n = r.u16()?;
+            }
+            counter.run_started = r.i64()?;
+        }
+        counter.event_ids = load_strings(r)?;
+        Ok(counter)
     }
 }
 
@@ -96,7 +142,8 @@ impl SprayCounter {
         before - self.accounts.len() - self.names.len()
     }
 
-    pub fn save(&self, w: &mut Writer) {
+    /// Checkpoint encoding of engine snapshot `format` (5 added the long-window baseline).
+    pub fn save(&self, w: &mut Writer, format: u32) {
         w.u32(self.accounts.len() as u32);
         for (account, t) in &self.accounts {
             w.u64(*account);
@@ -105,11 +152,30 @@ impl SprayCounter {
         save_strings(w, self.names.iter());
         save_strings(w, self.event_ids.iter());
         w.i64(self.last);
+        if format >= 5 {
+            w.i64(self.bucket);
+            w.u16(self.bucket_new);
+            w.u8(self.buckets_learned);
+            w.f32(self.usual);
+        }
     }
-    pub fn load(r: &mut Reader) -> Result<Self, CodecError> {
+    pub fn load(r: &mut Reader, format: u32) -> Result<Self, CodecError> {
         let n = r.count(16)?;
         let accounts = (0..n).map(|_| Ok((r.u64()?, r.i64()?))).collect::<Result<_, CodecError>>()?;
-        Ok(SprayCounter { accounts, names: load_strings(r)?, event_ids: load_strings(r)?, last: r.i64()? })
+        let mut counter = SprayCounter {
+            accounts,
+            names: load_strings(r)?,
+            event_ids: load_strings(r)?,
+            last: r.i64()?,
+            ..Default::default()
+        };
+        if format >= 5 {
+            counter.bucket = r.i64()?;
+            counter.bucket_new = r.u16()?;
+            counter.buckets_learned = r.u8()?;
+            counter.usual = r.f32()?;
+        }
+        Ok(counter)
     }
 }
 
@@ -124,22 +190,50 @@ pub fn poisson_tail(lambda: f64, k: u64) -> f64 {
     }
 }
 
+/// Expected events in `window` at `rate_per_hour`, never below the floor of
+/// [`MIN_EXPECTED`] per 10 minutes (an account that never failed may fail now and then).
+fn expected_in(rate_per_hour: f64, window: Millis, short: bool) -> f64 {
+    let floor = if short { MIN_EXPECTED } else { MIN_EXPECTED * window as f64 / (10 * MINUTE) as f64 };
+    (rate_per_hour * window as f64 / HOUR as f64).max(floor)
+}
+
+/// The most improbable of the windows that reach their floor: (window, count, expected, p),
+/// or `None` when no window is both over its floor and at most `max_p_value`.
+/// `windows` holds (window, count in it, floor, is the short window).
+pub fn judge_windows(
+    rate_per_hour: f64,
+    windows: &[(Millis, f64, u32, bool)],
+    max_p_value: f64,
+) -> Option<(Millis, f64, f64, f64)> {
+    let mut best: Option<(Millis, f64, f64, f64)> = None;
+    for &(window, count, floor, short) in windows {
+        if count < f64::from(floor) {
+            continue;
+        }
+        let expected = expected_in(rate_per_hour, window, short);
+        let p = poisson_tail(expected, count.floor() as u64);
+        if p <= max_p_value && best.is_none_or(|(_, _, _, best_p)| p < best_p) {
+            best = Some((window, count, expected, p));
+        }
+    }
+    best
+}
+
 pub fn burst(ctx: &Context, params: &FailureBurstParams, counter: &mut BurstCounter) -> Option<Finding> {
     if ctx.event.outcome != params.outcome {
         return None;
     }
-    let window = params.window.millis();
-    let count = counter.add(ctx.t, window, &ctx.event.id);
-    if count < f64::from(params.min_count) {
-        return None;
+    let short_window = params.window.millis();
+    let short_count = counter.add(ctx.t, short_window, &ctx.event.id);
+    let mut windows = vec![(short_window, short_count, params.min_count, true)];
+    for longer in &params.longer_windows {
+        let window = longer.window.millis();
+        let count = counter.sliding_hours(ctx.t, (window / HOUR) as usize);
+        windows.push((window, count, longer.min_count, false));
     }
     let (failure_rate, denied_rate) = ctx.account.failure_rates();
     let rate = if params.outcome == Outcome::Denied { denied_rate } else { failure_rate };
-    let expected = (rate * window as f64 / HOUR as f64).max(MIN_EXPECTED);
-    let p = poisson_tail(expected, count.floor() as u64);
-    if p > params.max_p_value {
-        return None;
-    }
+    let (window, count, expected, p) = judge_windows(rate, &windows, params.max_p_value)?;
     let (verb, what) = match params.outcome {
         Outcome::Denied => {
             ("was denied", "its key may be probing for permissions it does not have; check what it tried to reach")
@@ -150,12 +244,18 @@ pub fn burst(ctx: &Context, params: &FailureBurstParams, counter: &mut BurstCoun
         ),
     };
     let from = ctx.event.source.ip.map(|ip| format!(" (latest from {ip})")).unwrap_or_default();
+    let started = if window == short_window { counter.started } else { counter.run_started };
+    let window_name = if window == short_window {
+        params.window.to_string()
+    } else {
+        params.longer_windows.iter().find(|l| l.window.millis() == window).map(|l| l.window.to_string()).unwrap_or_default()
+    };
     Some(Finding {
         subject: ctx.account_subject(),
         observed: count.round(),
         expected,
         score: -p.max(1e-300).log10(),
-        window_start: counter.started.max(ctx.t - window),
+        window_start: started.max(ctx.t - window),
         window_end: ctx.t,
         summary: format!(
             "{} {verb} {} times in {}{from}; it usually has {:.1} in that time. {}.",
@@ -169,7 +269,7 @@ pub fn burst(ctx: &Context, params: &FailureBurstParams, counter: &mut BurstCoun
             ("rate_per_hour", json!(round3(rate))),
             ("expected_in_window", json!(round3(expected))),
             ("p_value", json!(p)),
-            ("window", json!(params.window.to_string())),
+            ("window", json!(window_name)),
         ]),
         new: Vec::new(),
         event_ids: counter.event_ids.iter().cloned().collect(),
@@ -185,13 +285,24 @@ pub struct SprayCounter {
     names: VecDeque<String>,
     event_ids: VecDeque<String>,
     pub last: Millis,
+    /// The long window's fixed bucket (`t / long_window`) and the accounts new to the
+    /// source's list in it: what the source's usual count learns from when it closes.
+    bucket: i64,
+    bucket_new: u16,
+    buckets_learned: u8,
+    /// Distinct accounts this source usually fails against in a long window (EWMA).
+    usual: f32,
 }
 
 const MAX_SPRAY_ACCOUNTS: usize = 64;
 
+/// How fast a source's usual count follows its closed long windows.
+const USUAL_ALPHA: f32 = 0.2;
+
 impl SprayCounter {
-    fn add(&mut self, t: Millis, window: Millis, account: u64, name: &str, event_id: &str) -> usize {
-        self.accounts.retain(|&(_, seen)| t - seen < window);
+    /// Count a failure against `account`; entries older than `keep` leave.
+    fn add(&mut self, t: Millis, keep: Millis, account: u64, name: &str, event_id: &str) {
+        self.accounts.retain(|&(_, seen)| t - seen < keep);
         self.last = t;
         match self.accounts.iter_mut().find(|(a, _)| *a == account) {
             Some(entry) => entry.1 = t,
@@ -200,6 +311,7 @@ impl SprayCounter {
                     self.accounts.remove(0);
                 }
                 self.accounts.push((account, t));
+                self.bucket_new = self.bucket_new.saturating_add(1);
                 if self.names.len() == MAX_EVIDENCE_EVENTS {
                     self.names.pop_front();
                 }
@@ -210,11 +322,45 @@ impl SprayCounter {
             self.event_ids.pop_front();
         }
         self.event_ids.push_back(event_id.to_string());
-        self.accounts.len()
     }
 
-    fn first(&self) -> Millis {
-        self.accounts.iter().map(|&(_, t)| t).min().unwrap_or(self.last)
+    /// Roll the long window's bucket to `t`, learning the closed ones (idle ones as zero, up to
+    /// four): a running mean over the first four, then an EWMA whose input is capped at 2× the
+    /// usual count + 3, so a spray does not teach an established source to expect sprays.
+    fn roll(&mut self, t: Millis, long_window: Millis) {
+        let bucket = t.div_euclid(long_window);
+        if bucket <= self.bucket {
+            return;
+        }
+        if self.bucket != 0 || self.bucket_new != 0 {
+            let closed = (bucket - self.bucket).min(4);
+            let mut seen = f32::from(self.bucket_new);
+            for _ in 0..closed {
+                self.buckets_learned = self.buckets_learned.saturating_add(1);
+                let (input, alpha) = match self.buckets_learned {
+                    n @ 1..=4 => (seen, 1.0 / f32::from(n)),
+                    _ => (seen.min(2.0 * self.usual + 3.0), USUAL_ALPHA),
+                };
+                self.usual += alpha * (input - self.usual);
+                seen = 0.0;
+            }
+        }
+        self.bucket = bucket;
+        self.bucket_new = 0;
+    }
+
+    /// Distinct accounts failed against in the `window` ending at `t`.
+    fn accounts_within(&self, t: Millis, window: Millis) -> usize {
+        self.accounts.iter().filter(|&&(_, seen)| t - seen < window).count()
+    }
+
+    fn first_within(&self, t: Millis, window: Millis) -> Millis {
+        self.accounts.iter().map(|&(_, seen)| seen).filter(|&seen| t - seen < window).min().unwrap_or(self.last)
+    }
+
+    /// The count a long window must reach for this source: the floor, or 4× its usual count.
+    pub fn long_threshold(&self, floor: u32) -> usize {
+        (floor as usize).max((4.0 * f64::from(self.usual)).ceil() as usize)
     }
 }
 
@@ -229,23 +375,46 @@ pub fn spray(
         return None;
     }
     let window = params.window.millis();
-    let accounts = counter.add(ctx.event.time, window, account_key, &ctx.event.account, &ctx.event.id);
-    if accounts < params.min_accounts as usize {
-        return None;
+    let t = ctx.event.time;
+    let long = params.long_window.zip(params.long_min_accounts);
+    let keep = long.map_or(window, |(long_window, _)| long_window.millis().max(window));
+    if let Some((long_window, _)) = long {
+        counter.roll(t, long_window.millis());
     }
+    counter.add(t, keep, account_key, &ctx.event.account, &ctx.event.id);
+    let short = counter.accounts_within(t, window);
+    let (window, accounts, usual, name) = if short >= params.min_accounts as usize {
+        (window, short, None, params.window.to_string())
+    } else {
+        let (long_window, floor) = long?;
+        let accounts = counter.accounts_within(t, long_window.millis());
+        if accounts < counter.long_threshold(floor) {
+            return None;
+        }
+        (long_window.millis(), accounts, Some(f64::from(counter.usual)), long_window.to_string())
+    };
+    let mut baseline =
+        facts([("accounts_failed", json!(accounts)), ("accounts", json!(counter.names)), ("window", json!(name))]);
+    let usually = match usual {
+        Some(usual) => {
+            baseline.insert("usual_accounts_in_window".into(), json!(round3(usual)));
+            format!(", where it usually fails against {usual:.1}")
+        }
+        None => String::new(),
+    };
     Some(Finding {
         subject: format!("source {ip}"),
         observed: accounts as f64,
-        expected: 1.0,
+        expected: usual.unwrap_or(1.0).max(1.0),
         score: accounts as f64,
-        window_start: counter.first(),
-        window_end: ctx.event.time,
+        window_start: counter.first_within(t, window),
+        window_end: t,
         summary: format!(
-            "{ip} failed to authenticate against {accounts} different accounts in {} (latest {}); likely a password spray: block the source and check for a success from it.",
+            "{ip} failed to authenticate against {accounts} different accounts in {}{usually} (latest {}); likely a password spray: block the source and check for a success from it.",
             human_duration(window),
             ctx.event.account
         ),
-        baseline: facts([("accounts_failed", json!(accounts)), ("accounts", json!(counter.names)), ("window", json!(params.window.to_string()))]),
+        baseline,
         new: Vec::new(),
         event_ids: counter.event_ids.iter().cloned().collect(),
         sql_filter: format!("source_ip = {}", sql_literal(&ip.to_string())),
@@ -288,7 +457,162 @@ mod tests {
         assert_eq!(c.add(4 * w, w, "e"), 1.0);
     }
 
+    /// The pack's windows for failed authentications: 10 min ≥ 10, 1 h ≥ 20, 6 h ≥ 40.
+    fn pack_params() -> FailureBurstParams {
+        use crate::detection::definition::LongerWindow;
+        use crate::detection::time::Duration;
+        FailureBurstParams {
+            outcome: Outcome::Failure,
+            window: Duration(10 * MINUTE),
+            min_count: 10,
+            max_p_value: 1e-6,
+            longer_windows: vec![
+                LongerWindow { window: Duration(HOUR), min_count: 20 },
+                LongerWindow { window: Duration(6 * HOUR), min_count: 40 },
+            ],
+        }
+    }
+
+    /// Tiny deterministic generator for the simulations (xorshift64*).
+    struct Noise(u64);
+    impl Noise {
+        fn uniform(&mut self) -> f64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
+        }
+    }
+
+    /// Alarms of the pack's failed-auth windows over `hours` of stationary traffic: a call every
+    /// 10 minutes and failures at Poisson times, `rate` an hour, judged against a real account
+    /// baseline learning as the engine does (the first day is learning and not counted).
+    fn stationary_alarms(rate: f64, hours: i64, seed: u64) -> usize {
+        use crate::detection::baseline::AccountBaseline;
+        use crate::input::event::decode;
+        let params = pack_params();
+        let start = 1_767_571_200_000; // 2026-01-05T00:00:00Z
+        let mut noise = Noise(seed | 1);
+        let mut baseline = AccountBaseline::new(start);
+        let mut counter = BurstCounter::default();
+        let line = r#"{"id":"f","time":"2026-01-05T00:00:00Z","account":"svc","action":"auth.token","outcome":"failure"}"#;
+        let event = decode(line.as_bytes(), 1 << 20).unwrap();
+        let (mut next_failure, mut next_call, mut alarms) = (start, start, 0);
+        while next_failure.min(next_call) < start + hours * HOUR {
+            let failure = next_failure <= next_call;
+            let t = next_failure.min(next_call);
+            baseline.advance(t);
+            baseline.count(0, 0, failure, false);
+            if failure {
+                let ctx = Context { event: &event, t, account: &baseline, warmed_up: true };
+                if burst(&ctx, &params, &mut counter).is_some() && t >= start + 24 * HOUR {
+                    alarms += 1;
+                }
+                next_failure += (-(1.0 - noise.uniform()).ln() / rate * HOUR as f64) as i64 + 1;
+            } else {
+                next_call += 10 * MINUTE;
+            }
+            baseline.learn_activity(t);
+        }
+        alarms
+    }
+
+    /// The false-alarm budget of `failure_burst` with the pack's windows: no more than 1 alarm
+    /// per 10,000 account-hours of stationary failures, at any rate from rare to 30 an hour.
+    #[test]
+    fn stationary_failures_stay_within_the_false_alarm_budget() {
+        let mut hours = 0;
+        let mut alarms = 0;
+        for (i, rate) in [0.05, 0.5, 2.0, 5.0, 10.0, 20.0, 30.0].into_iter().enumerate() {
+            alarms += stationary_alarms(rate, 2_000, 7 + i as u64);
+            hours += 2_000 - 24;
+        }
+        assert!(alarms as f64 / hours as f64 <= 1e-4, "{alarms} alarms in {hours} account-hours");
+    }
+
+    #[test]
+    fn slow_probing_at_one_a_minute_fires_within_the_hour() {
+        // The pack's denied-burst windows: 10 min ≥ 15, 1 h ≥ 30, 6 h ≥ 60.
+        let mut counter = BurstCounter::default();
+        let start = 1_767_571_200_000 + 10 * MINUTE;
+        let fired = (0..50).position(|minute| {
+            let t = start + minute * MINUTE;
+            let count = counter.add(t, 10 * MINUTE, "e");
+            let windows = [
+                (10 * MINUTE, count, 15, true),
+                (HOUR, counter.sliding_hours(t, 1), 30, false),
+                (6 * HOUR, counter.sliding_hours(t, 6), 60, false),
+            ];
+            judge_windows(0.2, &windows, 1e-6).is_some()
+        });
+        // The 10-minute window never holds more than 10, under its floor; the hour fires at 30.
+        assert_eq!(fired, Some(29));
+    }
+
+    #[test]
+    fn hourly_counts_roll_and_slide() {
+        let mut c = BurstCounter::default();
+        c.add_hourly(HOUR / 2);
+        c.add_hourly(HOUR + HOUR / 2);
+        assert_eq!(c.sliding_hours(HOUR + HOUR / 2, 1), 1.5, "half of the previous hour still counts");
+        assert_eq!(c.sliding_hours(HOUR + HOUR / 2, 6), 2.0);
+        c.add_hourly(20 * HOUR);
+        assert_eq!(c.sliding_hours(20 * HOUR, 6), 1.0, "a long gap clears every hour");
+        for format in [4, 5] {
+            let mut w = Writer::default();
+            c.save(&mut w, format);
+            let back = BurstCounter::load(&mut Reader::new(&w.buf), format).unwrap();
+            assert_eq!(back.sliding_hours(20 * HOUR, 6), if format >= 5 { 1.0 } else { 0.0 });
+        }
+    }
+
+    #[test]
+    fn a_slow_spray_is_judged_against_the_sources_usual_count() {
+        let mut c = SprayCounter::default();
+        let long = 6 * HOUR;
+        // A gateway that fails against 12 accounts every 6 hours, for 5 windows.
+        for window in 0..5 {
+            for a in 0..12u64 {
+                let t = window * long + a as i64 * 20 * MINUTE;
+                c.roll(t, long);
+                c.add(t, long, a + window as u64 * 100, "svc", "e");
+            }
+        }
+        c.roll(5 * long, long);
+        assert!((f64::from(c.usual) - 12.0).abs() < 0.5, "{}", c.usual);
+        assert_eq!(c.long_threshold(20), 48);
+        assert_eq!(SprayCounter::default().long_threshold(20), 20, "a new source: the floor");
+    }
+
     proptest! {
+        #[test]
+        fn more_failures_never_make_a_window_less_suspicious(
+            rate in 0.0f64..40.0,
+            counts in proptest::collection::vec(0.0f64..120.0, 3),
+            extra in 0.0f64..50.0,
+            which in 0usize..3,
+            more_rate in 0.0f64..20.0,
+        ) {
+            let windows = |c: &[f64]| [
+                (10 * MINUTE, c[0], 10, true),
+                (HOUR, c[1], 20, false),
+                (6 * HOUR, c[2], 40, false),
+            ];
+            let p_of = |r: f64, c: &[f64]| judge_windows(r, &windows(c), 1e-6).map(|(_, _, _, p)| p);
+            let base = p_of(rate, &counts);
+            let mut more = counts.clone();
+            more[which] += extra;
+            let with_more = p_of(rate, &more);
+            // Monotone in the counts: what fired still fires, at a p no larger.
+            if let Some(p) = base {
+                prop_assert!(with_more.is_some_and(|q| q <= p + 1e-18));
+            }
+            // Monotone in the account's own rate: a noisier account is never more suspicious.
+            if let Some(p) = p_of(rate + more_rate, &counts) {
+                prop_assert!(base.is_some_and(|q| q <= p + 1e-18));
+            }
+        }
+
         #[test]
         fn poisson_tail_is_monotonic(lambda in 0.01f64..50.0, k in 1u64..200) {
             let a = poisson_tail(lambda, k);
