@@ -119,8 +119,13 @@ impl BurstCounter {
         save_strings(w, self.event_ids.iter());
     }
     pub fn load(r: &mut Reader, format: u32) -> Result<Self, CodecError> {
-        let mut counter =
-            BurstCounter { bucket: r.i64()?, current: r.u32()?, previous: r.u32()?, started: r.i64()?, ..Default::default() };
+        let mut counter = BurstCounter {
+            bucket: r.i64()?,
+            current: r.u32()?,
+            previous: r.u32()?,
+            started: r.i64()?,
+            ..Default::default()
+        };
         if format >= 5 {
             counter.hour = r.i64()?;
             for n in &mut counter.hours {
@@ -248,7 +253,12 @@ pub fn burst(ctx: &Context, params: &FailureBurstParams, counter: &mut BurstCoun
     let window_name = if window == short_window {
         params.window.to_string()
     } else {
-        params.longer_windows.iter().find(|l| l.window.millis() == window).map(|l| l.window.to_string()).unwrap_or_default()
+        params
+            .longer_windows
+            .iter()
+            .find(|l| l.window.millis() == window)
+            .map(|l| l.window.to_string())
+            .unwrap_or_default()
     };
     Some(Finding {
         subject: ctx.account_subject(),
@@ -495,7 +505,8 @@ mod tests {
         let mut noise = Noise(seed | 1);
         let mut baseline = AccountBaseline::new(start);
         let mut counter = BurstCounter::default();
-        let line = r#"{"id":"f","time":"2026-01-05T00:00:00Z","account":"svc","action":"auth.token","outcome":"failure"}"#;
+        let line =
+            r#"{"id":"f","time":"2026-01-05T00:00:00Z","account":"svc","action":"auth.token","outcome":"failure"}"#;
         let event = decode(line.as_bytes(), 1 << 20).unwrap();
         let (mut next_failure, mut next_call, mut alarms) = (start, start, 0);
         while next_failure.min(next_call) < start + hours * HOUR {

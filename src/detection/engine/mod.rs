@@ -270,6 +270,8 @@ impl Engine {
                     let counter = match bursts.iter().position(|(i, _)| usize::from(*i) == index) {
                         Some(at) => &mut bursts[at].1,
                         None => {
+                            // Exact: most accounts that fail have one burst detector's counter.
+                            bursts.reserve_exact(1);
                             bursts.push((index as u16, BurstCounter::default()));
                             &mut bursts.last_mut().expect("just pushed").1
                         }

@@ -311,7 +311,8 @@ fn one_account_failing_alone_alerts_at_once_even_beside_other_failures() {
     lines.truncate(4);
     let attack: Vec<String> = (0..12)
         .map(|i| {
-            let extra = r#","reason":"token service unavailable","target":{"system":"crm"},"source":{"ip":"203.0.113.9"}"#;
+            let extra =
+                r#","reason":"token service unavailable","target":{"system":"crm"},"source":{"ip":"203.0.113.9"}"#;
             event(MONDAY + 60_000 + i * 1000, "svc-victim", "failure", extra)
         })
         .collect();
