@@ -23,9 +23,10 @@ use std::hash::{BuildHasherDefault, Hasher};
 use crate::detection::alert::{alert_id, evidence_sql, Alert, Evidence, MAX_EVIDENCE_EVENTS};
 use crate::detection::baseline::{country_code, AccountBaseline, CredentialProfile, UseSource};
 use crate::detection::definition::{Category, Detector, DetectorKind};
-use crate::detection::detect::failed_auth::{BurstCounter, SprayCounter};
+use crate::detection::detect::failed_auth::BurstCounter;
+use crate::detection::detect::spray::SprayCounter;
 use crate::detection::detect::sustained_excess::{self, ExcessCusum};
-use crate::detection::detect::{credential, data_volume, failed_auth, off_hours, Context, Finding};
+use crate::detection::detect::{credential, data_volume, failed_auth, off_hours, spray, Context, Finding};
 use crate::detection::time::{self, Duration, Millis, DAY, HOUR};
 use crate::input::event::{AuditEvent, Lifecycle, Outcome};
 
@@ -284,9 +285,9 @@ impl Engine {
                         let source_key = key_of(&[&(index as u64).to_le_bytes(), &ip_bytes(ip)]);
                         let room = self.sprays.len() < self.options.max_spray_sources;
                         match self.sprays.get_mut(&source_key) {
-                            Some(counter) => failed_auth::spray(&ctx, p, account_key, counter),
+                            Some(counter) => spray::spray(&ctx, p, account_key, counter),
                             None if room => {
-                                failed_auth::spray(&ctx, p, account_key, self.sprays.entry(source_key).or_default())
+                                spray::spray(&ctx, p, account_key, self.sprays.entry(source_key).or_default())
                             }
                             None => None,
                         }

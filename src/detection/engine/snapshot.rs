@@ -5,7 +5,8 @@
 use super::{AccountState, CauseWindow, Engine, EngineOptions, OpenIncident};
 use crate::detection::baseline::{AccountBaseline, CredentialProfile};
 use crate::detection::definition::Detector;
-use crate::detection::detect::failed_auth::{BurstCounter, SprayCounter};
+use crate::detection::detect::failed_auth::BurstCounter;
+use crate::detection::detect::spray::SprayCounter;
 use crate::detection::detect::sustained_excess::ExcessCusum;
 use crate::state::codec::{CodecError, Reader, Writer};
 
