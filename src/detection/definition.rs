@@ -205,6 +205,18 @@ pub struct FailureBurstParams {
     pub window: Duration,
     pub min_count: u32,
     pub max_p_value: f64,
+    /// Longer windows judged too (whole hours, up to 6h), each with its own floor, so a long
+    /// run at a low rate is caught like a short burst.
+    #[serde(default)]
+    pub longer_windows: Vec<LongerWindow>,
+}
+
+/// One more window of a `failure_burst` detector: `{ window = "1h", min_count = 30 }`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LongerWindow {
+    pub window: Duration,
+    pub min_count: u32,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -212,6 +224,10 @@ pub struct FailureBurstParams {
 pub struct PasswordSprayParams {
     pub window: Duration,
     pub min_accounts: u32,
+    /// A slow spray: distinct accounts over this longer window too, against a floor of
+    /// `long_min_accounts` and of 4× the accounts the source usually fails against in it.
+    pub long_window: Option<Duration>,
+    pub long_min_accounts: Option<u32>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -425,12 +441,42 @@ fn build_kind(detector_type: DetectorType, params: toml::Value) -> Result<Detect
             check(&mut problems, p.window.millis() > 0, "window", "must be longer than 0s");
             check(&mut problems, p.min_count >= 2, "min_count", "must be at least 2 (one failure is not a burst)");
             check(&mut problems, p.max_p_value > 0.0 && p.max_p_value < 1.0, "max_p_value", "must be between 0 and 1");
+            for (i, longer) in p.longer_windows.iter().enumerate() {
+                let hours = longer.window.millis();
+                check(
+                    &mut problems,
+                    hours > 0 && hours % crate::detection::time::HOUR == 0 && hours <= 6 * crate::detection::time::HOUR,
+                    &format!("longer_windows[{i}].window"),
+                    "must be whole hours, from 1h to 6h (they are counted in clock hours)",
+                );
+                check(
+                    &mut problems,
+                    longer.min_count > p.min_count,
+                    &format!("longer_windows[{i}].min_count"),
+                    "must be above the short window's min_count",
+                );
+            }
             DetectorKind::FailureBurst(p)
         }
         DetectorType::PasswordSpray => {
             let p: PasswordSprayParams = typed(params)?;
             check(&mut problems, p.window.millis() > 0, "window", "must be longer than 0s");
             check(&mut problems, (2..=64).contains(&p.min_accounts), "min_accounts", "must be between 2 and 64");
+            check(
+                &mut problems,
+                p.long_window.is_some() == p.long_min_accounts.is_some(),
+                "long_window",
+                "`long_window` and `long_min_accounts` go together",
+            );
+            if let (Some(long), Some(min)) = (p.long_window, p.long_min_accounts) {
+                check(&mut problems, long.millis() > p.window.millis(), "long_window", "must be longer than `window`");
+                check(
+                    &mut problems,
+                    min > p.min_accounts && min <= 64,
+                    "long_min_accounts",
+                    "must be above `min_accounts` and at most 64",
+                );
+            }
             DetectorKind::PasswordSpray(p)
         }
         DetectorType::VolumeBurst => {

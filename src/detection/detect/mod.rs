@@ -8,6 +8,7 @@ pub mod credential;
 pub mod data_volume;
 pub mod failed_auth;
 pub mod off_hours;
+pub mod spray;
 pub mod sustained_excess;
 
 use serde_json::{Map, Value};

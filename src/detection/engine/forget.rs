@@ -1,5 +1,5 @@
 //! Erasure of one account (`auditwatch forget`): its baseline, the keys it used, its place
-//! among other keys' users and owners, its entries in spray windows, and its open incidents.
+//! among other keys' users and owners, its entries in spray and shared-cause windows, and its open incidents.
 
 use super::{key_of, short_key, Engine};
 
@@ -10,6 +10,7 @@ pub struct Forgotten {
     pub keys: usize,
     /// Other keys that listed the account as a user or as their owner.
     pub key_references: usize,
+    /// Entries in spray windows and in the windows of shared causes.
     pub spray_entries: usize,
     pub incidents: usize,
 }
@@ -36,6 +37,9 @@ impl Engine {
         }
         for spray in self.sprays.values_mut() {
             out.spray_entries += spray.forget(account_key, account);
+        }
+        for cause in self.causes.values_mut() {
+            out.spray_entries += cause.forget(account_key);
         }
         let subject = format!("{tenant}/{account}");
         for index in 0..self.detectors.len() as u64 {

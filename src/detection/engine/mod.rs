@@ -9,7 +9,9 @@
 //! 3. runs every selected detector against the baseline as it was *before* the event;
 //! 4. learns from the event (activity, credential facts, lifecycle);
 //! 5. folds findings into open incidents: a repeat within the cooldown of the last one only
-//!    increments the incident's count; anything else raises a new alert.
+//!    increments the incident's count; anything else raises a new alert. Findings on failed or
+//!    denied calls of many accounts that share a cause (system and reason) are one incident
+//!    across accounts, raised once ([`shared_cause`]).
 //!
 //! State is bounded: accounts, credentials and spray sources have ceilings (counted in
 //! [`EngineStats`] when reached), idle entries expire, and every per-account structure is
@@ -21,9 +23,10 @@ use std::hash::{BuildHasherDefault, Hasher};
 use crate::detection::alert::{alert_id, evidence_sql, Alert, Evidence, MAX_EVIDENCE_EVENTS};
 use crate::detection::baseline::{country_code, AccountBaseline, CredentialProfile, UseSource};
 use crate::detection::definition::{Category, Detector, DetectorKind};
-use crate::detection::detect::failed_auth::{BurstCounter, SprayCounter};
+use crate::detection::detect::failed_auth::BurstCounter;
+use crate::detection::detect::spray::SprayCounter;
 use crate::detection::detect::sustained_excess::{self, ExcessCusum};
-use crate::detection::detect::{credential, data_volume, failed_auth, off_hours, Context, Finding};
+use crate::detection::detect::{credential, data_volume, failed_auth, off_hours, spray, Context, Finding};
 use crate::detection::time::{self, Duration, Millis, DAY, HOUR};
 use crate::input::event::{AuditEvent, Lifecycle, Outcome};
 
@@ -137,6 +140,8 @@ pub struct Engine {
     credentials: IdMap<Box<CredentialProfile>>,
     sprays: IdMap<SprayCounter>,
     incidents: IdMap<OpenIncident>,
+    /// Accounts failing recently, by shared cause (tenant, system, outcome, reason).
+    causes: IdMap<CauseWindow>,
     watermark: Millis,
     swept_hour: i64,
     stats: EngineStats,
@@ -173,6 +178,7 @@ impl Engine {
             credentials: IdMap::default(),
             sprays: IdMap::default(),
             incidents: IdMap::default(),
+            causes: IdMap::default(),
             watermark: time::MIN_TIME,
             swept_hour: 0,
             stats: EngineStats::default(),
@@ -265,6 +271,8 @@ impl Engine {
                     let counter = match bursts.iter().position(|(i, _)| usize::from(*i) == index) {
                         Some(at) => &mut bursts[at].1,
                         None => {
+                            // Exact: most accounts that fail have one burst detector's counter.
+                            bursts.reserve_exact(1);
                             bursts.push((index as u16, BurstCounter::default()));
                             &mut bursts.last_mut().expect("just pushed").1
                         }
@@ -277,9 +285,9 @@ impl Engine {
                         let source_key = key_of(&[&(index as u64).to_le_bytes(), &ip_bytes(ip)]);
                         let room = self.sprays.len() < self.options.max_spray_sources;
                         match self.sprays.get_mut(&source_key) {
-                            Some(counter) => failed_auth::spray(&ctx, p, account_key, counter),
+                            Some(counter) => spray::spray(&ctx, p, account_key, counter),
                             None if room => {
-                                failed_auth::spray(&ctx, p, account_key, self.sprays.entry(source_key).or_default())
+                                spray::spray(&ctx, p, account_key, self.sprays.entry(source_key).or_default())
                             }
                             None => None,
                         }
@@ -312,8 +320,14 @@ impl Engine {
         if let (Some(credential), Some(credential_key)) = (&event.credential, credential_key) {
             self.learn_credential(event, credential, credential_key, account_key);
         }
+        let cause = shared_cause::cause_key(event, key_of);
+        if let Some(cause) = cause {
+            if self.causes.len() < shared_cause::MAX_CAUSES || self.causes.contains_key(&cause) {
+                self.causes.entry(cause).or_default().add(event.time, account_key, &event.account, event.source.ip);
+            }
+        }
         for (index, finding) in findings {
-            if let Some(alert) = self.decide(index, finding, event) {
+            if let Some(alert) = self.decide(index, finding, event, cause) {
                 self.stats.alerts += 1;
                 self.stats.alerts_by_category[category_index(alert.category)] += 1;
                 alerts.push(alert);
@@ -377,21 +391,31 @@ impl Engine {
     }
 
     /// One alert per incident: fold repeats within the cooldown, raise the rest.
-    fn decide(&mut self, index: usize, finding: Finding, event: &AuditEvent) -> Option<Alert> {
-        let detector = &self.detectors[index];
+    /// A finding on a failed or denied call whose cause many accounts share is one incident
+    /// across them: raised once, later accounts fold into it.
+    fn decide(&mut self, index: usize, finding: Finding, event: &AuditEvent, cause: Option<u64>) -> Option<Alert> {
         let incident_key = key_of(&[&(index as u64).to_le_bytes(), finding.subject.as_bytes()]);
-        let cooldown = detector.cooldown.millis();
-        match self.incidents.get_mut(&incident_key) {
-            Some(open) if event.time - open.last < cooldown => {
-                open.last = open.last.max(event.time);
-                open.count += 1;
-                self.stats.folded_repeats += 1;
+        let cooldown = self.detectors[index].cooldown.millis();
+        if self.fold(incident_key, event.time, cooldown) {
+            return None;
+        }
+        self.incidents.insert(incident_key, OpenIncident { last: event.time, cooldown, count: 1 });
+        let per_account = !matches!(self.detectors[index].kind, DetectorKind::PasswordSpray(_));
+        let shared = cause
+            .filter(|_| per_account)
+            .and_then(|cause| Some((cause, self.causes.get(&cause)?.shared(event.time, event)?)));
+        let mut finding = finding;
+        let mut subject = finding.subject.clone();
+        if let Some((cause, shared)) = shared {
+            let group_key = key_of(&[&(index as u64).to_le_bytes(), b"shared", &cause.to_le_bytes()]);
+            if self.fold(group_key, event.time, cooldown) {
                 return None;
             }
-            _ => {
-                self.incidents.insert(incident_key, OpenIncident { last: event.time, cooldown, count: 1 });
-            }
+            self.incidents.insert(group_key, OpenIncident { last: event.time, cooldown, count: 1 });
+            subject = format!("{}/shared {}", event.tenant(), shared.describe());
+            finding = shared_finding(finding, &shared, event);
         }
+        let detector = &self.detectors[index];
         let mut event_ids = finding.event_ids;
         if !event_ids.iter().any(|id| id == event.id.as_ref()) {
             event_ids.push(event.id.to_string());
@@ -399,7 +423,7 @@ impl Engine {
         let excess = event_ids.len().saturating_sub(MAX_EVIDENCE_EVENTS);
         event_ids.drain(..excess);
         Some(Alert {
-            id: alert_id(&detector.name, &finding.subject, &event.id),
+            id: alert_id(&detector.name, &subject, &event.id),
             detector: detector.name.clone(),
             category: detector.category,
             severity: detector.severity,
@@ -425,6 +449,19 @@ impl Engine {
         })
     }
 
+    /// Fold a finding into the incident `key` if it is open at `t`; `true` if it was.
+    fn fold(&mut self, key: u64, t: Millis, cooldown: Millis) -> bool {
+        match self.incidents.get_mut(&key) {
+            Some(open) if t - open.last < cooldown => {
+                open.last = open.last.max(t);
+                open.count += 1;
+                self.stats.folded_repeats += 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Once per hour of event time, forget what went idle.
     fn sweep(&mut self) {
         let hour = time::hour_index(self.watermark);
@@ -441,10 +478,49 @@ impl Engine {
             now - c.last_seen < if retired { 4 * idle } else { idle }
         });
         self.sprays.retain(|_, s| now - s.last < DAY);
+        self.causes.retain(|_, c| now - c.last < HOUR);
         // Partitions read in parallel are skewed in event time, so the newest time seen can be
         // far ahead of a given account's: forget an incident only when even a skewed account
         // can no longer repeat into it (whether a repeat folds is decided by its own time).
         self.incidents.retain(|_, i| now - i.last < i.cooldown.max(idle));
+    }
+}
+
+/// The finding of the account that raised a shared alert, widened to the cause: the accounts,
+/// what they share, and evidence that selects all of them.
+fn shared_finding(finding: Finding, shared: &SharedCause, event: &AuditEvent) -> Finding {
+    use crate::detection::alert::sql_literal;
+    let column = |name: &str, value: Option<&str>| match value {
+        Some(v) => format!("{name} = {}", sql_literal(v)),
+        None => format!("{name} IS NULL"),
+    };
+    let mut filter = vec![
+        column("target_system", shared.system.as_deref()),
+        format!("outcome = '{}'", shared.outcome.as_str()),
+        column("reason", shared.reason.as_deref()),
+    ];
+    if let Some(tenant) = &event.tenant {
+        filter.insert(0, format!("tenant = {}", sql_literal(tenant)));
+    }
+    let mut baseline = finding.baseline;
+    baseline.insert(
+        "shared".into(),
+        serde_json::json!({
+            "system": shared.system,
+            "reason": shared.reason,
+            "outcome": shared.outcome.as_str(),
+            "source": shared.source.map(|ip| ip.to_string()),
+        }),
+    );
+    baseline.insert("accounts".into(), serde_json::json!(shared.accounts));
+    baseline.insert("accounts_failing".into(), serde_json::json!(shared.account_count));
+    Finding {
+        subject: finding.subject,
+        summary: format!("{} Latest: {}", shared.summary(), finding.summary),
+        window_start: finding.window_start.min(event.time - shared_cause::CAUSE_WINDOW),
+        baseline,
+        sql_filter: filter.join(" AND "),
+        ..finding
     }
 }
 
@@ -465,7 +541,10 @@ pub fn category_index(category: Category) -> usize {
 }
 
 mod forget;
+pub mod shared_cause;
 mod snapshot;
+
+use shared_cause::{CauseWindow, SharedCause};
 
 pub use forget::Forgotten;
 #[cfg(test)]

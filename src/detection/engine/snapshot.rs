@@ -2,10 +2,11 @@
 //! the `state_bytes` metric. Detectors and options are configuration, not state: per-detector
 //! state is saved with the names of the detectors it belongs to.
 
-use super::{AccountState, Engine, EngineOptions, OpenIncident};
+use super::{AccountState, CauseWindow, Engine, EngineOptions, OpenIncident};
 use crate::detection::baseline::{AccountBaseline, CredentialProfile};
 use crate::detection::definition::Detector;
-use crate::detection::detect::failed_auth::{BurstCounter, SprayCounter};
+use crate::detection::detect::failed_auth::BurstCounter;
+use crate::detection::detect::spray::SprayCounter;
 use crate::detection::detect::sustained_excess::ExcessCusum;
 use crate::state::codec::{CodecError, Reader, Writer};
 
@@ -14,8 +15,11 @@ use crate::state::codec::{CodecError, Reader, Writer};
 const FORMAT_TAG: u32 = u32::MAX;
 /// 2: a key's users as `KeyUsers` (up to 4, with last-seen hour and decaying hour counts)
 /// instead of a `RecentSet<2>`. 3: an account's previous-hour event count (off-hours on a
-/// sliding hour). 4: an account's `sustained_excess` CUSUM (10 bytes).
-pub const FORMAT: u32 = 4;
+/// sliding hour). 4: an account's `sustained_excess` CUSUM (10 bytes). 5: burst counters keep
+/// hourly counts (the longer windows of `failure_burst`), spray windows a source's usual count
+/// of accounts in a long window (`password_spray`), and the shared-cause windows follow
+/// the open incidents.
+pub const FORMAT: u32 = 5;
 
 impl Engine {
     /// Rough bytes held by the state, for the `state_bytes` metric (the memory bench measures
@@ -31,7 +35,8 @@ impl Engine {
         let credentials = self.credentials.capacity() * (8 + 8 + 1)
             + self.credentials.len() * (std::mem::size_of::<CredentialProfile>() + 24);
         let sprays = self.sprays.len() * 2048;
-        (accounts + bursts + credentials + sprays) as u64
+        let causes = self.causes.len() * 4096;
+        (accounts + bursts + credentials + sprays + causes) as u64
     }
 
     /// Encode the engine's state for a checkpoint. Detectors and options are configuration and
@@ -73,7 +78,7 @@ impl Engine {
             w.u32(state.bursts.len() as u32);
             for (index, counter) in &state.bursts {
                 w.u16(*index);
-                counter.save(w);
+                counter.save(w, format);
             }
             if format >= 4 {
                 state.excess.save(w);
@@ -87,7 +92,7 @@ impl Engine {
         w.u32(self.sprays.len() as u32);
         for (key, spray) in &self.sprays {
             w.u64(*key);
-            spray.save(w);
+            spray.save(w, format);
         }
         w.u32(self.incidents.len() as u32);
         for (key, incident) in &self.incidents {
@@ -95,6 +100,13 @@ impl Engine {
             w.i64(incident.last);
             w.i64(incident.cooldown);
             w.u32(incident.count);
+        }
+        if format >= 5 {
+            w.u32(self.causes.len() as u32);
+            for (key, cause) in &self.causes {
+                w.u64(*key);
+                cause.save(w);
+            }
         }
     }
 
@@ -142,7 +154,7 @@ impl Engine {
             let mut bursts = Vec::with_capacity(if same_detectors { bursts_n } else { 0 });
             for _ in 0..bursts_n {
                 let index = r.u16()?;
-                let counter = BurstCounter::load(r)?;
+                let counter = BurstCounter::load(r, format)?;
                 if same_detectors {
                     bursts.push((index, counter));
                 }
@@ -160,7 +172,7 @@ impl Engine {
         let n = r.count(24)?;
         for _ in 0..n {
             let key = r.u64()?;
-            let spray = SprayCounter::load(r)?;
+            let spray = SprayCounter::load(r, format)?;
             if same_detectors {
                 engine.sprays.insert(key, spray);
             }
@@ -170,6 +182,14 @@ impl Engine {
             let (key, last, cooldown, count) = (r.u64()?, r.i64()?, r.i64()?, r.u32()?);
             if same_detectors {
                 engine.incidents.insert(key, OpenIncident { last, cooldown, count });
+            }
+        }
+        if format >= 5 {
+            // Not per detector: what failed recently stays true whatever the detector set.
+            let n = r.count(12)?;
+            for _ in 0..n {
+                let key = r.u64()?;
+                engine.causes.insert(key, CauseWindow::load(r)?);
             }
         }
         Ok(engine)

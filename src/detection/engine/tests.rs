@@ -270,3 +270,90 @@ fn an_accounts_cusum_survives_a_checkpoint_and_format_3_state_still_loads() {
     // Written before the CUSUM existed: the baseline is kept, the CUSUM starts at 0.
     assert_eq!(restore(3), (1, ExcessCusum::default()));
 }
+
+/// A token-service outage: `accounts` accounts of `crm` failing every 20 s each with the same
+/// reason, interleaved, each from its own address.
+fn outage(at: Millis, accounts: usize, minutes: i64) -> Vec<String> {
+    let mut lines = Vec::new();
+    for step in 0..minutes * 3 {
+        for a in 0..accounts {
+            let t = at + step * 20_000 + a as i64 * 500;
+            let extra = format!(
+                r#","reason":"token service unavailable","target":{{"system":"crm"}},"source":{{"ip":"10.0.{a}.5"}}"#
+            );
+            lines.push(event(t, &format!("svc-{a:02}"), "failure", &extra));
+        }
+    }
+    lines
+}
+
+#[test]
+fn an_outage_across_accounts_is_one_incident_naming_them() {
+    let mut engine = Engine::new(pack(), EngineOptions::default());
+    let alerts = run(&mut engine, &outage(MONDAY, 7, 15));
+    assert_eq!(alerts.len(), 1, "{alerts:#?}");
+    let alert = &alerts[0];
+    assert_eq!(alert.detector, "failed-auth-burst");
+    assert!(alert.summary.starts_with("7 accounts of crm failed to authenticate"), "{}", alert.summary);
+    assert!(alert.summary.contains("token service unavailable"));
+    let listed = alert.evidence.baseline["accounts"].as_array().unwrap();
+    assert_eq!(listed.len(), 7);
+    assert_eq!(alert.evidence.baseline["shared"]["system"], "crm");
+    assert_eq!(alert.evidence.baseline["shared"]["source"], serde_json::Value::Null, "each from its own address");
+    assert!(alert.evidence.sql.contains("target_system = 'crm'"), "{}", alert.evidence.sql);
+    assert!(engine.stats().folded_repeats >= 6);
+}
+
+#[test]
+fn one_account_failing_alone_alerts_at_once_even_beside_other_failures() {
+    // Two other accounts of the system fail with the same reason: not yet a shared cause.
+    let mut lines = outage(MONDAY, 2, 2);
+    lines.truncate(4);
+    let attack: Vec<String> = (0..12)
+        .map(|i| {
+            let extra =
+                r#","reason":"token service unavailable","target":{"system":"crm"},"source":{"ip":"203.0.113.9"}"#;
+            event(MONDAY + 60_000 + i * 1000, "svc-victim", "failure", extra)
+        })
+        .collect();
+    lines.extend(attack);
+    let mut engine = Engine::new(pack(), EngineOptions::default());
+    let alerts = run(&mut engine, &lines);
+    assert_eq!(alerts.len(), 1, "{alerts:#?}");
+    assert_eq!(alerts[0].account, "svc-victim");
+    assert!(alerts[0].summary.starts_with("svc-victim failed to authenticate 10 times"), "{}", alerts[0].summary);
+    assert!(!alerts[0].evidence.baseline.contains_key("shared"));
+}
+
+#[test]
+fn many_accounts_failing_from_one_source_say_so() {
+    let mut lines = Vec::new();
+    for step in 0..40 {
+        for a in 0..4 {
+            let extra = r#","reason":"invalid secret","target":{"system":"vault"},"source":{"ip":"198.51.100.66"}"#;
+            lines.push(event(MONDAY + step * 5_000 + a * 100, &format!("svc-{a}"), "failure", extra));
+        }
+    }
+    let alerts = run(&mut Engine::new(pack(), EngineOptions::default()), &lines);
+    let shared: Vec<_> = alerts.iter().filter(|a| a.evidence.baseline.contains_key("shared")).collect();
+    assert_eq!(shared.len(), 1, "{alerts:#?}");
+    assert_eq!(shared[0].evidence.baseline["shared"]["source"], "198.51.100.66");
+    assert!(shared[0].summary.contains("All from 198.51.100.66"));
+    assert!(alerts.iter().filter(|a| a.detector == "failed-auth-burst").count() <= 2);
+}
+
+#[test]
+fn shared_causes_survive_a_checkpoint() {
+    let lines = outage(MONDAY, 5, 15);
+    let (head, tail) = lines.split_at(12);
+    let mut whole = Engine::new(pack(), EngineOptions::default());
+    let expected = run(&mut whole, &lines);
+    let mut first = Engine::new(pack(), EngineOptions::default());
+    let mut got = run(&mut first, head);
+    let mut w = Writer::default();
+    first.save(&mut w);
+    let mut restored = Engine::restore(pack(), EngineOptions::default(), &mut Reader::new(&w.buf)).unwrap();
+    got.extend(run(&mut restored, tail));
+    assert_eq!(got, expected);
+    assert_eq!(expected.len(), 1);
+}
