@@ -954,6 +954,15 @@ fn detector_schema_required_fields_match_the_loader() {
         let detector_type = doc["type"].as_str().unwrap();
         let params = params_def(&s, detector_type);
         let required = strings(&params["required"]);
+        // Parameters that go together (`dependentRequired`): removing one of a pair that is
+        // present is an error too.
+        let needed_by_others = |key: &str| {
+            params["dependentRequired"].as_object().is_some_and(|pairs| {
+                pairs.iter().any(|(other, needs)| {
+                    other != key && doc["params"].get(other).is_some() && strings(needs).iter().any(|n| n == key)
+                })
+            })
+        };
         assert!(load(doc).is_ok(), "{detector_type}");
         for key in keys(&params["properties"]) {
             let mut d = doc.clone();
@@ -961,7 +970,8 @@ fn detector_schema_required_fields_match_the_loader() {
                 d["params"].as_object_mut().unwrap().remove(&key).is_some(),
                 "{detector_type}: no `{key}` to remove"
             );
-            assert_eq!(load(&d).is_err(), required.contains(&key), "{detector_type}: removing params.{key}");
+            let must_fail = required.contains(&key) || needed_by_others(&key);
+            assert_eq!(load(&d).is_err(), must_fail, "{detector_type}: removing params.{key}");
         }
     }
     // Declared schedules, inline tests, histories and expected alerts.
@@ -1085,7 +1095,11 @@ fn detector_schema_agrees_with_the_loader_on_values() {
         ("failed-auth-burst.toml", "/params/max_p_value", json!(1.0), false),
         ("failed-auth-burst.toml", "/params/max_p_value", json!(0.0), false),
         ("failed-auth-burst.toml", "/params/max_p_value", json!("0.5"), false),
-        ("password-spray.toml", "/params/min_accounts", json!(64), true),
+        ("password-spray.toml", "/params/min_accounts", json!(19), true),
+        ("password-spray.toml", "/params/long_min_accounts", json!(64), true),
+        ("password-spray.toml", "/params/long_min_accounts", json!(65), false),
+        ("password-spray.toml", "/params/long_window", json!("0s"), false),
+        ("failed-auth-burst.toml", "/params/longer_windows/0/min_count", json!(0), false),
         ("password-spray.toml", "/params/min_accounts", json!(65), false),
         ("password-spray.toml", "/params/min_accounts", json!(1), false),
         ("bulk-export.toml", "/params/min_bytes", json!("20 MB"), true),
@@ -1160,8 +1174,12 @@ fn detector_schema_agrees_with_the_loader_on_values() {
         assert_eq!(errors.is_empty(), valid, "{file} {pointer} = {value}: the schema says {errors:?}");
     }
     // Where the loader is stricter than the schema: names that must resolve (time zones),
-    // day and hour ranges it parses, and event lines that must decode.
+    // day and hour ranges it parses, event lines that must decode, and floors that must rise
+    // with the window (a longer window's floor above the shorter one's).
     let stricter: Vec<(&str, &str, Value)> = vec![
+        ("password-spray.toml", "/params/min_accounts", json!(64)),
+        ("failed-auth-burst.toml", "/params/longer_windows/0/min_count", json!(5)),
+        ("failed-auth-burst.toml", "/params/longer_windows/0/window", json!("90m")),
         ("off-hours.toml", "/params/schedules", schedule("mon-fry", "07:00-19:00", "UTC")),
         ("off-hours.toml", "/params/schedules", schedule("mon-fri", "7am-7pm", "UTC")),
         ("off-hours.toml", "/params/schedules", schedule("mon-fri", "07:00-07:00", "UTC")),
