@@ -17,8 +17,14 @@ use super::{facts, Context, Finding};
 use crate::detection::definition::OffHoursParams;
 use crate::detection::schedule::Schedule;
 use crate::detection::time::{self, HOUR, HOURS_PER_WEEK};
+use crate::input::event::Outcome;
 
 pub fn check(ctx: &Context, params: &OffHoursParams, schedules: &[Schedule]) -> Option<Finding> {
+    // A failed authentication is someone trying the account, not the account acting: the
+    // failure rules judge it. (It still counts towards the hour once the account gets in.)
+    if ctx.event.outcome == Outcome::Failure {
+        return None;
+    }
     // Cheap tests first: this runs for every event.
     let events = ctx.account.current_hour().events;
     // The clock hour alone, or else the sliding hour ending now: a short session across an
