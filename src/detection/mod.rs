@@ -1,7 +1,7 @@
 //! The pure core: event time ([`time`]), detector definitions ([`definition`], [`schedule`],
 //! the shipped [`pack`] and the [`inline_test`]s inside definition files), what is normal per
-//! account and key ([`baseline`]), the detector logic per category ([`detect`]), state, dedup
-//! and cooldown ([`engine`]), the output contract ([`alert`]), and the volume model on a bare
+//! account and key ([`baseline`]) and in the month ([`calendar`]), the detector logic per
+//! category ([`detect`]), state, dedup and cooldown ([`engine`]), the output contract ([`alert`]), and the volume model on a bare
 //! time series ([`series`]).
 //!
 //! Nothing here reads the clock, the network or the disk: event time drives every window and
@@ -9,6 +9,7 @@
 
 pub mod alert;
 pub mod baseline;
+pub mod calendar;
 pub mod credential_profile;
 pub mod definition;
 pub mod detect;

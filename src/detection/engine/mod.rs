@@ -11,7 +11,9 @@
 //! 5. folds findings into open incidents: a repeat within the cooldown of the last one only
 //!    increments the incident's count; anything else raises a new alert. Findings on failed or
 //!    denied calls of many accounts that share a cause (system and reason) are one incident
-//!    across accounts, raised once ([`shared_cause`]).
+//!    across accounts, raised once ([`shared_cause`]). A volume or off-hours finding on the
+//!    same day of the month and hour as one a month before is a recurrence, not an alert
+//!    ([`calendar`]).
 //!
 //! State is bounded: accounts, credentials and spray sources have ceilings (counted in
 //! [`EngineStats`] when reached), idle entries expire, and every per-account structure is
@@ -22,6 +24,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::detection::alert::{alert_id, evidence_sql, Alert, Evidence, MAX_EVIDENCE_EVENTS};
 use crate::detection::baseline::{country_code, AccountBaseline, CredentialProfile, UseSource};
+use crate::detection::calendar::{self, MonthlyCalendar};
 use crate::detection::definition::{Category, Detector, DetectorKind};
 use crate::detection::detect::failed_auth::BurstCounter;
 use crate::detection::detect::spray::SprayCounter;
@@ -109,6 +112,8 @@ struct AccountState {
     bursts: Vec<(u16, BurstCounter)>,
     /// The CUSUM of the (one) `sustained_excess` detector.
     excess: ExcessCusum,
+    /// Where its volume and off-hours findings fell in the month.
+    calendar: MonthlyCalendar,
 }
 
 impl AccountState {
@@ -118,6 +123,7 @@ impl AccountState {
             partition: NO_PARTITION,
             bursts: Vec::new(),
             excess: ExcessCusum::default(),
+            calendar: MonthlyCalendar::default(),
         }
     }
 }
@@ -240,7 +246,7 @@ impl Engine {
             }
             state.partition = partition;
         }
-        let AccountState { baseline, bursts, excess, .. } = state;
+        let AccountState { baseline, bursts, excess, calendar, .. } = state;
         let t = event.time.max(baseline.last_seen);
         baseline.advance(t);
         baseline.count(
@@ -313,6 +319,8 @@ impl Engine {
                 findings.push((index, finding));
             }
         }
+        // A monthly job is normal from its second month on.
+        findings.retain(|(index, _)| !(calendar::applies_to(self.detectors[*index].category) && calendar.recurs(t)));
 
         baseline.learn_activity(t);
         self.watermark = self.watermark.max(event.time);

@@ -4,6 +4,7 @@
 
 use super::{AccountState, CauseWindow, Engine, EngineOptions, OpenIncident};
 use crate::detection::baseline::{AccountBaseline, CredentialProfile};
+use crate::detection::calendar::MonthlyCalendar;
 use crate::detection::definition::Detector;
 use crate::detection::detect::failed_auth::BurstCounter;
 use crate::detection::detect::spray::SprayCounter;
@@ -18,8 +19,8 @@ const FORMAT_TAG: u32 = u32::MAX;
 /// sliding hour). 4: an account's `sustained_excess` CUSUM (10 bytes). 5: burst counters keep
 /// hourly counts (the longer windows of `failure_burst`), spray windows a source's usual count
 /// of accounts in a long window (`password_spray`), and the shared-cause windows follow
-/// the open incidents.
-pub const FORMAT: u32 = 5;
+/// the open incidents. 6: an account's monthly calendar marks (1 byte, plus 8 per mark).
+pub const FORMAT: u32 = 6;
 
 impl Engine {
     /// Rough bytes held by the state, for the `state_bytes` metric (the memory bench measures
@@ -82,6 +83,9 @@ impl Engine {
             }
             if format >= 4 {
                 state.excess.save(w);
+            }
+            if format >= 6 {
+                state.calendar.save(w);
             }
         }
         w.u32(self.credentials.len() as u32);
@@ -161,7 +165,8 @@ impl Engine {
             }
             let excess = if format >= 4 { ExcessCusum::load(r)? } else { ExcessCusum::default() };
             let excess = if same_detectors { excess } else { ExcessCusum::default() };
-            engine.accounts.insert(key, Box::new(AccountState { baseline, partition, bursts, excess }));
+            let calendar = if format >= 6 { MonthlyCalendar::load(r)? } else { MonthlyCalendar::default() };
+            engine.accounts.insert(key, Box::new(AccountState { baseline, partition, bursts, excess, calendar }));
         }
         let n = r.count(100)?;
         engine.credentials.reserve(n);
