@@ -63,8 +63,9 @@ impl SprayCounter {
     }
 
     /// Roll the long window's bucket to `t`, learning the closed ones (idle ones as zero, up to
-    /// four): a running mean over the first four, then an EWMA whose input is capped at 2× the
-    /// usual count + 3, so a spray does not teach an established source to expect sprays.
+    /// four): a running mean over the first four, then an EWMA, each input capped at 2× the
+    /// usual count + 3, so a spray does not teach a source to expect sprays (not even a fresh
+    /// source whose slow spray outlasts the fixed window it started in).
     fn roll(&mut self, t: Millis, long_window: Millis) {
         let bucket = t.div_euclid(long_window);
         if bucket <= self.bucket {
@@ -75,11 +76,11 @@ impl SprayCounter {
             let mut seen = f32::from(self.bucket_new);
             for _ in 0..closed {
                 self.buckets_learned = self.buckets_learned.saturating_add(1);
-                let (input, alpha) = match self.buckets_learned {
-                    n @ 1..=4 => (seen, 1.0 / f32::from(n)),
-                    _ => (seen.min(2.0 * self.usual + 3.0), USUAL_ALPHA),
+                let alpha = match self.buckets_learned {
+                    n @ 1..=4 => 1.0 / f32::from(n),
+                    _ => USUAL_ALPHA,
                 };
-                self.usual += alpha * (input - self.usual);
+                self.usual += alpha * (seen.min(2.0 * self.usual + 3.0) - self.usual);
                 seen = 0.0;
             }
         }
@@ -214,17 +215,37 @@ mod tests {
     fn a_slow_spray_is_judged_against_the_sources_usual_count() {
         let mut c = SprayCounter::default();
         let long = 6 * HOUR;
-        // A gateway that fails against 12 accounts every 6 hours, for 5 windows.
-        for window in 0..5 {
+        // A gateway that fails against 12 accounts every 6 hours is learned within a few days.
+        let windows = 16;
+        for window in 0..windows {
             for a in 0..12u64 {
                 let t = window * long + a as i64 * 20 * MINUTE;
                 c.roll(t, long);
                 c.add(t, long, a + window as u64 * 100, "svc", "e");
             }
         }
-        c.roll(5 * long, long);
+        c.roll(windows * long, long);
         assert!((f64::from(c.usual) - 12.0).abs() < 0.5, "{}", c.usual);
-        assert_eq!(c.long_threshold(20), 48);
+        assert!((46..=48).contains(&c.long_threshold(20)), "{}", c.long_threshold(20));
         assert_eq!(SprayCounter::default().long_threshold(20), 20, "a new source: the floor");
+    }
+
+    #[test]
+    fn a_slow_spray_across_a_window_boundary_does_not_teach_itself() {
+        let mut c = SprayCounter::default();
+        let long = 6 * HOUR;
+        // A fresh source fails against 16 accounts in the last 100 minutes of a fixed window...
+        for a in 0..16u64 {
+            let t = long - 100 * MINUTE + a as i64 * 6 * MINUTE;
+            c.roll(t, long);
+            c.add(t, long, a, "svc", "e");
+        }
+        // ...and goes on after it closed: the closed window teaches at most the cap.
+        let t = long + 10 * MINUTE;
+        c.roll(t, long);
+        c.add(t, long, 99, "svc", "e");
+        assert!(c.usual <= 3.0, "{}", c.usual);
+        assert_eq!(c.long_threshold(20), 20);
+        assert_eq!(c.accounts_within(t, long), 17);
     }
 }
