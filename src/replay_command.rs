@@ -156,7 +156,7 @@ pub(crate) fn replay_files(
             err,
             "  {:<18} {}",
             category.as_str(),
-            stats.alerts_by_category[auditwatch::detection::engine::category_index(category)]
+            stats.alerts_by_category[category.index()]
         )?;
     }
     match undecoded.as_slice() {

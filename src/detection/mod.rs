@@ -1,6 +1,6 @@
 //! The pure core: event time ([`time`]), detector definitions ([`definition`], [`schedule`],
 //! the shipped [`pack`] and the [`inline_test`]s inside definition files), what is normal per
-//! account and key ([`baseline`]), the detector logic per category ([`detect`]), state, dedup
+//! account and key ([`baseline`]; the terms an account used, [`terms`]), the detector logic per category ([`detect`]), state, dedup
 //! and cooldown ([`engine`]), the output contract ([`alert`]), and the volume model on a bare
 //! time series ([`series`]).
 //!
@@ -18,4 +18,5 @@ pub mod key_users;
 pub mod pack;
 pub mod schedule;
 pub mod series;
+pub mod terms;
 pub mod time;

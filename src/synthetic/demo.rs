@@ -322,7 +322,7 @@ impl DemoReport {
             println!(
                 "  {:<18}{}",
                 category.as_str(),
-                s.alerts_by_category[crate::detection::engine::category_index(category)]
+                s.alerts_by_category[category.index()]
             );
         }
         println!("checkpoints         {}", s.checkpoints);
