@@ -865,7 +865,9 @@ target_actions = ["iam.CreateLoginProfile"]
 usual_after = 3
 "#;
         assert!(parse(Path::new("x.toml"), text).is_ok());
-        assert!(parse(Path::new("x.toml"), &text.replace("target_actions = [\"iam.CreateLoginProfile\"]\n", "")).is_ok());
+        assert!(
+            parse(Path::new("x.toml"), &text.replace("target_actions = [\"iam.CreateLoginProfile\"]\n", "")).is_ok()
+        );
         let bad = text
             .replace("privilege_change", "persistence")
             .replace("usual_after = 3", "usual_after = 17")

@@ -76,7 +76,10 @@ pub fn check(
     };
     let before = match others_before {
         0 => "it never created credentials for another principal before".to_string(),
-        n => format!("it did so for {n} other principal(s) before, fewer than the {} that make it usual", params.usual_after),
+        n => format!(
+            "it did so for {n} other principal(s) before, fewer than the {} that make it usual",
+            params.usual_after
+        ),
     };
     Some(Finding {
         subject: ctx.account_subject(),
@@ -158,7 +161,9 @@ mod tests {
     fn a_login_profile_for_another_user_fires_through_its_target() {
         let bob = r#","target":{"system":"iam.amazonaws.com","resource":"arn:aws:iam::111122223333:user/bob"}"#;
         let found = judge(&event(ADMIN, "iam.CreateLoginProfile", "success", bob), false, 0).expect("fires");
-        assert!(found.summary.contains("created a credential (iam.CreateLoginProfile) for arn:aws:iam::111122223333:user/bob"));
+        assert!(found
+            .summary
+            .contains("created a credential (iam.CreateLoginProfile) for arn:aws:iam::111122223333:user/bob"));
         let own = r#","target":{"resource":"arn:aws:iam::111122223333:user/ops-admin"}"#;
         assert!(judge(&event(ADMIN, "iam.CreateLoginProfile", "success", own), false, 0).is_none());
         assert!(judge(&event(ADMIN, "iam.CreateLoginProfile", "success", ""), false, 0).is_none(), "no target");

@@ -391,7 +391,10 @@ fn a_new_term_fires_after_the_warm_up_and_an_established_one_never() {
     assert!(run(&mut engine, &[call(later, "svc-trails", "cloudtrail.UpdateTrail")]).is_empty());
     let alerts = run(&mut engine, &[call(later + 60_000, "svc-trails", "cloudtrail.StopLogging")]);
     assert_eq!(alerts.len(), 1, "{alerts:#?}");
-    assert_eq!((alerts[0].category, alerts[0].severity), (Category::DefenseEvasion, crate::detection::definition::Severity::High));
+    assert_eq!(
+        (alerts[0].category, alerts[0].severity),
+        (Category::DefenseEvasion, crate::detection::definition::Severity::High)
+    );
     assert_eq!(alerts[0].evidence.baseline["terms_known"], 1, "UpdateTrail");
     assert_eq!(engine.stats().alerts_by_category[Category::DefenseEvasion.index()], 1);
     // Used once, it is in the history: after the cooldown it is not new any more.
@@ -423,7 +426,10 @@ fn terms_survive_a_checkpoint_and_format_5_state_loads_without_them() {
     assert!(run(&mut current, &update).is_empty(), "the term is kept");
     // Written before terms existed: the account keeps its baseline, its terms start empty.
     let mut before = restore(5);
-    assert_eq!(before.accounts.values().next().unwrap().baseline.events, engine.accounts.values().next().unwrap().baseline.events);
+    assert_eq!(
+        before.accounts.values().next().unwrap().baseline.events,
+        engine.accounts.values().next().unwrap().baseline.events
+    );
     assert_eq!(run(&mut before, &update).len(), 1, "nothing remembered, so UpdateTrail is new");
 }
 

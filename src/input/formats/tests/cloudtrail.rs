@@ -259,7 +259,10 @@ fn cloudtrail_login_profile_names_the_user_it_is_for() {
     let with_resource = edit(CT_CREATE_LOGIN_PROFILE, |v| {
         v["resources"] = json!([{"ARN": "arn:aws:iam::444455556666:user/ops/mira.okafor"}]);
     });
-    assert_eq!(cloudtrail(&with_resource).target.resource.as_deref(), Some("arn:aws:iam::444455556666:user/ops/mira.okafor"));
+    assert_eq!(
+        cloudtrail(&with_resource).target.resource.as_deref(),
+        Some("arn:aws:iam::444455556666:user/ops/mira.okafor")
+    );
     let odd = edit(CT_CREATE_LOGIN_PROFILE, |v| v["requestParameters"]["userName"] = json!(17));
     assert_eq!(cloudtrail(&odd).target.resource.as_deref(), Some(PROVISIONER));
     // Other calls naming a user keep the resource they had.

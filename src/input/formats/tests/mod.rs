@@ -137,5 +137,12 @@ fn a_key_used_after_delete_access_key_raises_revoked_key_use() {
     }
     let fired: Vec<(&str, Option<&str>, &str)> =
         alerts.iter().map(|a| (a.detector.as_str(), a.credential_id.as_deref(), a.account.as_str())).collect();
-    assert_eq!(fired, vec![("revoked-key-use", Some("AKIAIOSFODNN7EXAMPLE"), SVC_REPORTING)]);
+    // The admin created the key for another user, who used it after its deletion.
+    assert_eq!(
+        fired,
+        vec![
+            ("credential-for-other", Some("AKIAI44QH8DHBEXAMPLE"), "arn:aws:iam::111122223333:user/ops-admin"),
+            ("revoked-key-use", Some("AKIAIOSFODNN7EXAMPLE"), SVC_REPORTING)
+        ]
+    );
 }
