@@ -46,8 +46,8 @@ pub fn term<'a>(event: &'a AuditEvent<'_>, params: &'a RareActionParams) -> Opti
     };
     let seed = match params.term {
         NewTerm::Action => 0x6163_7469_6f6e,
-        NewTerm::Class => 0x636c_6173_73,
-        NewTerm::Service => 0x7365_7276_6963_65,
+        NewTerm::Class => 0x0063_6c61_7373,
+        NewTerm::Service => 0x0073_6572_7669_6365,
     };
     Some(Term { class, value, hash: xxhash_rust::xxh3::xxh3_64_with_seed(value.as_bytes(), seed) })
 }
