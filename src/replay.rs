@@ -546,7 +546,7 @@ mod tests {
         .expect("no I/O error");
         assert_eq!((summary.lines, summary.events, summary.rejected), (5, 3, 1));
         let detectors: Vec<&str> = alerts.iter().map(|a| a.detector.as_str()).collect();
-        assert_eq!(detectors, ["revoked-key-use"]);
+        assert_eq!(detectors, STORY_ALERTS);
         let entry: serde_json::Value = serde_json::from_slice(&dead.0).expect("one JSON line");
         assert_eq!((entry["kind"].as_str(), entry["field"].as_str()), (Some("invalid_field"), Some("Records")));
         assert_eq!(entry["source"]["line"], 2);
@@ -580,7 +580,12 @@ mod tests {
         serde_json::from_slice(&std::fs::read(path).expect("fixture")).expect("fixture is JSON")
     }
 
-    /// Create, delete, then use a key: `revoked-key-use`.
+    /// What the story raises: an admin creating a key for another user, then the key's use
+    /// after its deletion.
+    const STORY_ALERTS: [&str; 2] = ["credential-for-other", "revoked-key-use"];
+
+    /// Create (an admin, for another user), delete, then use a key: `credential-for-other`,
+    /// `revoked-key-use`.
     fn revoked_key_story() -> Vec<serde_json::Value> {
         let mut late_use = fixture("iam-user-get-object.json");
         late_use["eventTime"] = "2026-01-19T12:00:00Z".into();
@@ -599,7 +604,7 @@ mod tests {
         for input in [file.clone().into_bytes(), gzip(file.as_bytes()), gzip(format!("\n{file}\n\n").as_bytes())] {
             let (summary, dead, detectors) = replay_cloudtrail(&input);
             assert_eq!((summary.records, summary.events, summary.rejected), (3, 3, 0), "{dead:?}");
-            assert_eq!(detectors, ["revoked-key-use"]);
+            assert_eq!(detectors, STORY_ALERTS);
         }
     }
 
@@ -611,7 +616,7 @@ mod tests {
         for input in [pretty, array] {
             let (summary, _, detectors) = replay_cloudtrail(input.as_bytes());
             assert_eq!((summary.records, summary.events, summary.rejected), (3, 3, 0));
-            assert_eq!(detectors, ["revoked-key-use"]);
+            assert_eq!(detectors, STORY_ALERTS);
         }
         let one = serde_json::to_string_pretty(&story[0]).expect("JSON");
         let (summary, _, _) = replay_cloudtrail(one.as_bytes());
@@ -644,7 +649,7 @@ mod tests {
             let (summary, dead, detectors) = replay_cloudtrail(input.as_bytes());
             assert_eq!((summary.records, summary.events, summary.rejected), (0, 3, 1), "{input}");
             assert_eq!(dead[0]["source"]["line"], rejected_line, "{input}");
-            assert_eq!(detectors, ["revoked-key-use"]);
+            assert_eq!(detectors, STORY_ALERTS);
         }
     }
 

@@ -152,12 +152,7 @@ pub(crate) fn replay_files(
         engine.accounts_tracked()
     )?;
     for category in Category::ALL {
-        writeln!(
-            err,
-            "  {:<18} {}",
-            category.as_str(),
-            stats.alerts_by_category[auditwatch::detection::engine::category_index(category)]
-        )?;
+        writeln!(err, "  {:<18} {}", category.as_str(), stats.alerts_by_category[category.index()])?;
     }
     match undecoded.as_slice() {
         [] => Ok(()),

@@ -134,11 +134,12 @@ pub(crate) fn forget(at: &StoreAt, account: &str, tenant: Option<&str>) -> anyho
         engine_state::forget_in(&mut cp, detectors, config.engine.options(), &tenants, account, &removed.keys)?;
     checkpoint::write(state, &cp)?;
     println!(
-        "checkpoint {}: account state {}; {} key(s) dropped; {} other key(s) no longer list it; {} spray entr(ies), {} open incident(s) removed",
+        "checkpoint {}: account state {}; {} key(s) dropped; {} other key(s) no longer list it; {} other account(s) no longer remember creating a credential for it; {} spray entr(ies), {} open incident(s) removed",
         state.display(),
         if forgotten.account { "dropped" } else { "not found" },
         forgotten.keys,
         forgotten.key_references,
+        forgotten.creator_references,
         forgotten.spray_entries,
         forgotten.incidents
     );

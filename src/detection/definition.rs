@@ -18,6 +18,8 @@ use crate::detection::time::Duration;
 use crate::input::event::{AuditEvent, Outcome};
 use crate::problem::Problem;
 
+// The order is that of `Category::ALL`; new categories go at the end, since counters indexed
+// by it are kept in checkpoints. (Plain comments: the doc comment is the config schema's.)
 /// What kind of threat a detector reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -26,19 +28,48 @@ pub enum Category {
     DataVolume,
     OffHours,
     CredentialMisuse,
+    // Audit logging, flow logs or threat detection stopped, changed or deleted.
+    DefenseEvasion,
+    // A new way back in: users, keys, login profiles, roles, trust anchors, admin policies.
+    Persistence,
+    // Data made public or shared outside: snapshots, images, buckets, open security groups.
+    Exfiltration,
+    // Secrets read, parameters or data keys decrypted.
+    SecretAccess,
+    // A principal given another principal's credentials or rights.
+    PrivilegeChange,
 }
 
 impl Category {
-    pub const ALL: [Category; 4] =
-        [Category::FailedAuth, Category::DataVolume, Category::OffHours, Category::CredentialMisuse];
+    pub const ALL: [Category; 9] = [
+        Category::FailedAuth,
+        Category::DataVolume,
+        Category::OffHours,
+        Category::CredentialMisuse,
+        Category::DefenseEvasion,
+        Category::Persistence,
+        Category::Exfiltration,
+        Category::SecretAccess,
+        Category::PrivilegeChange,
+    ];
 
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             Category::FailedAuth => "failed_auth",
             Category::DataVolume => "data_volume",
             Category::OffHours => "off_hours",
             Category::CredentialMisuse => "credential_misuse",
+            Category::DefenseEvasion => "defense_evasion",
+            Category::Persistence => "persistence",
+            Category::Exfiltration => "exfiltration",
+            Category::SecretAccess => "secret_access",
+            Category::PrivilegeChange => "privilege_change",
         }
+    }
+
+    /// Position in [`Category::ALL`], for counters indexed by category.
+    pub const fn index(self) -> usize {
+        self as usize
     }
 }
 
@@ -83,7 +114,8 @@ impl std::str::FromStr for Severity {
     }
 }
 
-/// The detector types implemented in `src/detect`. Each belongs to one category.
+/// The detector types implemented in `src/detect`. Each reports one category, except
+/// `rare_action`, whose definition says what its new terms are a sign of.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DetectorType {
@@ -96,19 +128,30 @@ pub enum DetectorType {
     RevokedCredential,
     ForeignCredential,
     NewNetwork,
+    RareAction,
+    CredentialCreatedForOther,
 }
 
 impl DetectorType {
-    pub fn category(self) -> Category {
+    /// The categories a definition of this type may report.
+    pub fn categories(self) -> &'static [Category] {
         match self {
-            DetectorType::FailureBurst | DetectorType::PasswordSpray => Category::FailedAuth,
+            DetectorType::FailureBurst | DetectorType::PasswordSpray => &[Category::FailedAuth],
             DetectorType::VolumeBurst | DetectorType::SustainedVolume | DetectorType::SustainedExcess => {
-                Category::DataVolume
+                &[Category::DataVolume]
             }
-            DetectorType::OffHours => Category::OffHours,
+            DetectorType::OffHours => &[Category::OffHours],
             DetectorType::RevokedCredential | DetectorType::ForeignCredential | DetectorType::NewNetwork => {
-                Category::CredentialMisuse
+                &[Category::CredentialMisuse]
             }
+            DetectorType::RareAction => &[
+                Category::DefenseEvasion,
+                Category::Persistence,
+                Category::Exfiltration,
+                Category::SecretAccess,
+                Category::PrivilegeChange,
+            ],
+            DetectorType::CredentialCreatedForOther => &[Category::PrivilegeChange],
         }
     }
 }
@@ -150,6 +193,12 @@ impl Selection {
         (self.outcomes.is_empty() || self.outcomes.contains(&event.outcome))
             && (self.actions.is_empty() || self.actions.iter().any(|p| glob_match(p, &event.action)))
     }
+}
+
+/// What is wrong with an action pattern, if anything: `*` is only allowed at the end.
+fn glob_problem(pattern: &str) -> Option<String> {
+    (pattern.is_empty() || pattern.trim_end_matches('*').contains('*') || pattern.matches('*').count() > 1)
+        .then(|| format!("`{pattern}`: `*` is only allowed at the end"))
 }
 
 /// `*` alone matches everything, `auth.*` matches a prefix, anything else is exact.
@@ -315,6 +364,53 @@ fn default_true() -> bool {
     true
 }
 
+/// What a `rare_action` detector counts as new for an account.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NewTerm {
+    /// The exact action (`cloudtrail.StopLogging`).
+    Action,
+    /// The class that matched (`cloudtrail.Stop*`): another action of a class it used is not new.
+    Class,
+    /// The service, the action up to its first `.` (`cloudtrail`).
+    Service,
+}
+
+impl NewTerm {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NewTerm::Action => "action",
+            NewTerm::Class => "class",
+            NewTerm::Service => "service",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RareActionParams {
+    /// Action classes, patterns as in `select.actions` (exact, or a prefix ending in `*`): the
+    /// calls judged and remembered; the first that matches is the call's class.
+    pub classes: Vec<String>,
+    /// What counts as new: the exact action, its class, or its service.
+    pub term: NewTerm,
+    /// Events the account must have had before it may fire (besides the top-level `warmup`).
+    pub min_events: u64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialCreatedForOtherParams {
+    /// Calls that give the principal named in `target.resource` a credential
+    /// (`iam.CreateLoginProfile`); `credential.create` of a key owned by another principal
+    /// always counts.
+    #[serde(default)]
+    pub target_actions: Vec<String>,
+    /// Distinct other principals the account must have created credentials for before, for it
+    /// to be what the account usually does.
+    pub usual_after: u8,
+}
+
 /// Validated parameters, one variant per detector type.
 #[derive(Clone, Debug)]
 pub enum DetectorKind {
@@ -327,6 +423,8 @@ pub enum DetectorKind {
     RevokedCredential(RevokedCredentialParams),
     ForeignCredential(ForeignCredentialParams),
     NewNetwork(NewNetworkParams),
+    RareAction(RareActionParams),
+    CredentialCreatedForOther(CredentialCreatedForOtherParams),
 }
 
 /// A validated detector definition.
@@ -362,13 +460,15 @@ pub fn parse(file: &Path, text: &str) -> Result<Detector, Vec<Problem>> {
     if raw.name.trim().is_empty() || !raw.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
         problems.push(problem("name", "must be non-empty and use only letters, digits, `-` and `_`".into()));
     }
-    if raw.category != raw.detector_type.category() {
+    let categories = raw.detector_type.categories();
+    if !categories.contains(&raw.category) {
+        let allowed: Vec<&str> = categories.iter().map(|c| c.as_str()).collect();
         problems.push(problem(
             "category",
             format!(
                 "type `{:?}` reports category `{}`, not `{}`",
                 raw.detector_type,
-                raw.detector_type.category().as_str(),
+                allowed.join("`, `"),
                 raw.category.as_str()
             ),
         ));
@@ -380,16 +480,31 @@ pub fn parse(file: &Path, text: &str) -> Result<Detector, Vec<Problem>> {
         problems.push(problem("runbook", "must say what the responder should do".into()));
     }
     for pattern in &raw.select.actions {
-        if pattern.is_empty() || pattern.trim_end_matches('*').contains('*') || pattern.matches('*').count() > 1 {
-            problems.push(problem("select.actions", format!("`{pattern}`: `*` is only allowed at the end")));
+        if let Some(message) = glob_problem(pattern) {
+            problems.push(problem("select.actions", message));
         }
     }
-    if raw.detector_type == DetectorType::SustainedExcess
-        && !(raw.select.actions.is_empty() && raw.select.outcomes.is_empty())
-    {
+    let selects = !(raw.select.actions.is_empty() && raw.select.outcomes.is_empty());
+    let own_events = match raw.detector_type {
         // It follows the account's clock hours: an event it did not see would hide an hour.
-        problems
-            .push(problem("select", "`sustained_excess` looks at every event of an account; remove `select`".into()));
+        DetectorType::SustainedExcess => Some("looks at every event of an account"),
+        // Their parameters pick the events; a `select` would also hide them from the history.
+        DetectorType::RareAction => Some("judges the successful calls that match `params.classes`"),
+        DetectorType::CredentialCreatedForOther => {
+            Some("judges `credential.create` and the calls of `params.target_actions`")
+        }
+        _ => None,
+    };
+    if let Some(what) = own_events.filter(|_| selects) {
+        let name = serde_json::to_value(raw.detector_type).ok().and_then(|v| v.as_str().map(str::to_string));
+        problems.push(problem("select", format!("`{}` {what}; remove `select`", name.unwrap_or_default())));
+    }
+    if raw.detector_type == DetectorType::RareAction && raw.warmup.millis() <= 0 {
+        // Without history every term is new: the warm-up is what makes a term rare.
+        problems.push(problem(
+            "warmup",
+            "`rare_action` needs a warm-up longer than 0s (e.g. \"7d\"): without history every term is new".into(),
+        ));
     }
     let params = toml::Value::Table(raw.params.clone().unwrap_or_default());
     let kind = match build_kind(raw.detector_type, params) {
@@ -529,6 +644,39 @@ fn build_kind(detector_type: DetectorType, params: toml::Value) -> Result<Detect
             check(&mut problems, p.min_uses >= 1, "min_uses", "must be at least 1");
             DetectorKind::NewNetwork(p)
         }
+        DetectorType::RareAction => {
+            let p: RareActionParams = typed(params)?;
+            check(&mut problems, !p.classes.is_empty(), "classes", "must name at least one action class");
+            for (i, class) in p.classes.iter().enumerate() {
+                if let Some(message) = glob_problem(class) {
+                    problems.push((format!("params.classes[{i}]"), message));
+                }
+                // Terms are kept per account: `*` would keep them for every account there is.
+                check(
+                    &mut problems,
+                    class.as_str() != "*",
+                    &format!("classes[{i}]"),
+                    "`*` alone is not a class; name a service or an action prefix (`iam.Create*`)",
+                );
+            }
+            check(&mut problems, p.min_events >= 1, "min_events", "must be at least 1");
+            DetectorKind::RareAction(p)
+        }
+        DetectorType::CredentialCreatedForOther => {
+            let p: CredentialCreatedForOtherParams = typed(params)?;
+            for (i, action) in p.target_actions.iter().enumerate() {
+                if let Some(message) = glob_problem(action) {
+                    problems.push((format!("params.target_actions[{i}]"), message));
+                }
+            }
+            check(
+                &mut problems,
+                (1..=crate::detection::terms::MAX_TARGETS as u8).contains(&p.usual_after),
+                "usual_after",
+                &format!("must be between 1 and {}", crate::detection::terms::MAX_TARGETS),
+            );
+            DetectorKind::CredentialCreatedForOther(p)
+        }
     };
     if problems.is_empty() {
         Ok(kind)
@@ -663,6 +811,81 @@ min_bytes_per_hour = "200KB"
         let both = load_sources([(Path::new("a.toml"), text), (Path::new("b.toml"), second.as_str())]);
         let problems = both.unwrap_err().0;
         assert!(problems.len() == 1 && problems[0].to_string().contains("only one `sustained_excess`"), "{problems:?}");
+    }
+
+    const RARE: &str = r#"
+name = "audit-log-tampering"
+category = "defense_evasion"
+type = "rare_action"
+severity = "high"
+description = "d"
+runbook = "r"
+warmup = "7d"
+cooldown = "6h"
+[params]
+classes = ["cloudtrail.Stop*", "ec2.DeleteFlowLogs"]
+term = "action"
+min_events = 100
+"#;
+
+    #[test]
+    fn rare_action_definitions_name_every_bad_field() {
+        let d = parse(Path::new("x.toml"), RARE).unwrap();
+        assert!(matches!(d.kind, DetectorKind::RareAction(ref p) if p.term == NewTerm::Action && p.classes.len() == 2));
+        assert!(parse(Path::new("x.toml"), &RARE.replace("defense_evasion", "secret_access")).is_ok());
+        let text = RARE
+            .replace("category = \"defense_evasion\"", "category = \"failed_auth\"")
+            .replace("warmup = \"7d\"", "warmup = \"0s\"")
+            .replace("\"cloudtrail.Stop*\", \"ec2.DeleteFlowLogs\"", "\"*\", \"ec2.*Flow*\"")
+            .replace("min_events = 100", "min_events = 0")
+            .replace("[params]", "[select]\noutcomes = [\"success\"]\n[params]");
+        let found = problems(&text);
+        for field in ["category", "warmup", "select", "params.classes[0]", "params.classes[1]", "params.min_events"] {
+            assert!(found.iter().any(|p| p.starts_with(&format!("x.toml: {field}:"))), "{field}: {found:#?}");
+        }
+        assert_eq!(found.len(), 6, "{found:#?}");
+        let found = problems(&RARE.replace("term = \"action\"", "term = \"verb\""));
+        assert!(found.len() == 1 && found[0].contains("unknown variant `verb`"), "{found:?}");
+        let found = problems(&RARE.replace("classes = [\"cloudtrail.Stop*\", \"ec2.DeleteFlowLogs\"]", "classes = []"));
+        assert!(found.len() == 1 && found[0].starts_with("x.toml: params.classes:"), "{found:?}");
+    }
+
+    #[test]
+    fn credential_created_for_other_definitions_name_every_bad_field() {
+        let text = r#"
+name = "credential-for-other"
+category = "privilege_change"
+type = "credential_created_for_other"
+severity = "medium"
+description = "d"
+runbook = "r"
+cooldown = "24h"
+[params]
+target_actions = ["iam.CreateLoginProfile"]
+usual_after = 3
+"#;
+        assert!(parse(Path::new("x.toml"), text).is_ok());
+        assert!(
+            parse(Path::new("x.toml"), &text.replace("target_actions = [\"iam.CreateLoginProfile\"]\n", "")).is_ok()
+        );
+        let bad = text
+            .replace("privilege_change", "persistence")
+            .replace("usual_after = 3", "usual_after = 17")
+            .replace("\"iam.CreateLoginProfile\"", "\"iam.*LoginProfile\"");
+        let found = problems(&bad);
+        for field in ["category", "params.usual_after", "params.target_actions[0]"] {
+            assert!(found.iter().any(|p| p.starts_with(&format!("x.toml: {field}:"))), "{field}: {found:#?}");
+        }
+        assert_eq!(found.len(), 3, "{found:#?}");
+        let found = problems(&text.replace("[params]", "[select]\nactions = [\"iam.*\"]\n[params]"));
+        assert!(found.len() == 1 && found[0].contains("`credential_created_for_other` judges"), "{found:?}");
+    }
+
+    #[test]
+    fn category_indexes_follow_the_list() {
+        for (i, category) in Category::ALL.into_iter().enumerate() {
+            assert_eq!(category.index(), i, "{category:?}");
+        }
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The pure core: event time ([`time`]), detector definitions ([`definition`], [`schedule`],
 //! the shipped [`pack`] and the [`inline_test`]s inside definition files), what is normal per
-//! account and key ([`baseline`]) and in the month ([`calendar`]), the detector logic per
-//! category ([`detect`]), state, dedup and cooldown ([`engine`]), the output contract ([`alert`]), and the volume model on a bare
+//! account and key ([`baseline`]; the terms an account used, [`terms`]) and in the month
+//! ([`calendar`]), the detector logic per category ([`detect`]), state, dedup and cooldown
+//! ([`engine`]), the output contract ([`alert`]), and the volume model on a bare
 //! time series ([`series`]).
 //!
 //! Nothing here reads the clock, the network or the disk: event time drives every window and
@@ -19,4 +20,5 @@ pub mod key_users;
 pub mod pack;
 pub mod schedule;
 pub mod series;
+pub mod terms;
 pub mod time;

@@ -6,14 +6,19 @@ use std::path::Path;
 use crate::detection::definition::{load_sources, Detector, Problems};
 
 pub const FILES: &[(&str, &str)] = &[
+    ("detectors/audit-log-tampering.toml", include_str!("../../detectors/audit-log-tampering.toml")),
     ("detectors/bulk-export.toml", include_str!("../../detectors/bulk-export.toml")),
+    ("detectors/credential-for-other.toml", include_str!("../../detectors/credential-for-other.toml")),
     ("detectors/denied-burst.toml", include_str!("../../detectors/denied-burst.toml")),
     ("detectors/failed-auth-burst.toml", include_str!("../../detectors/failed-auth-burst.toml")),
     ("detectors/foreign-key-use.toml", include_str!("../../detectors/foreign-key-use.toml")),
+    ("detectors/iam-persistence.toml", include_str!("../../detectors/iam-persistence.toml")),
     ("detectors/key-new-network.toml", include_str!("../../detectors/key-new-network.toml")),
     ("detectors/off-hours.toml", include_str!("../../detectors/off-hours.toml")),
     ("detectors/password-spray.toml", include_str!("../../detectors/password-spray.toml")),
+    ("detectors/public-sharing.toml", include_str!("../../detectors/public-sharing.toml")),
     ("detectors/revoked-key-use.toml", include_str!("../../detectors/revoked-key-use.toml")),
+    ("detectors/secret-access.toml", include_str!("../../detectors/secret-access.toml")),
     ("detectors/slow-exfiltration.toml", include_str!("../../detectors/slow-exfiltration.toml")),
     ("detectors/sustained-exfiltration.toml", include_str!("../../detectors/sustained-exfiltration.toml")),
 ];

@@ -121,7 +121,7 @@ pub struct RunSummary {
     /// Alerts raised again (events replayed after a restart) and already in the outbox.
     pub alerts_already_in_outbox: u64,
     pub checkpoints: u64,
-    pub alerts_by_category: [u64; 4],
+    pub alerts_by_category: [u64; crate::detection::definition::Category::ALL.len()],
     /// False if some sink still had entries to deliver when the pipeline stopped (they go out
     /// after the next start).
     pub sinks_drained: bool,
@@ -445,7 +445,7 @@ impl<'a> Pipeline<'a> {
         }
         self.metrics.alert(alert.category.as_str(), alert.severity.as_str());
         self.summary.alerts += 1;
-        self.summary.alerts_by_category[crate::detection::engine::category_index(alert.category)] += 1;
+        self.summary.alerts_by_category[alert.category.index()] += 1;
         Ok(())
     }
 

@@ -53,6 +53,7 @@ pub fn forget_in(
         forgotten.keys += f.keys;
         forgotten.key_references += f.key_references;
         forgotten.spray_entries += f.spray_entries;
+        forgotten.creator_references += f.creator_references;
         forgotten.incidents += f.incidents;
     }
     let mut w = Writer { buf: Vec::new() };

@@ -319,11 +319,7 @@ impl DemoReport {
         println!("dead-lettered       {} (malformed messages, kept with their reason)", s.dead_letters);
         println!("alerts              {}", s.alerts);
         for category in Category::ALL {
-            println!(
-                "  {:<18}{}",
-                category.as_str(),
-                s.alerts_by_category[crate::detection::engine::category_index(category)]
-            );
+            println!("  {:<18}{}", category.as_str(), s.alerts_by_category[category.index()]);
         }
         println!("checkpoints         {}", s.checkpoints);
         println!(

@@ -92,8 +92,8 @@ fn replay_reads_standard_input_and_exits_non_zero_only_on_io_errors() {
     assert!(stderr.contains("/nonexistent/events.jsonl"), "{stderr}");
 }
 
-/// One CloudTrail record per line, from the fixtures: a key revoked with `DeleteAccessKey` and
-/// used afterwards is caught; a log file on one line among others is dead-lettered with the
+/// One CloudTrail record per line, from the fixtures: a key created by an admin for another
+/// user, revoked with `DeleteAccessKey` and used afterwards is caught twice; a log file on one line among others is dead-lettered with the
 /// hint to split it.
 #[test]
 fn replay_reads_cloudtrail_records_with_format_cloudtrail() {
@@ -121,11 +121,15 @@ fn replay_reads_cloudtrail_records_with_format_cloudtrail() {
     assert!(ok, "{stderr}");
     assert!(stderr.contains("replayed 4 events") && stderr.contains("1 bad line(s)"), "{stderr}");
     let alerts: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    assert_eq!(alerts.len(), 1, "{stdout}");
-    assert_eq!(alerts[0]["detector"], "revoked-key-use");
-    assert_eq!(alerts[0]["account"], "arn:aws:iam::111122223333:user/svc-reporting");
-    assert_eq!(alerts[0]["credential_id"], "AKIAIOSFODNN7EXAMPLE");
-    assert_eq!(alerts[0]["tenant"], "111122223333");
+    assert_eq!(alerts.len(), 2, "{stdout}");
+    // The admin created the key for another user.
+    assert_eq!(alerts[0]["detector"], "credential-for-other");
+    assert_eq!(alerts[0]["account"], "arn:aws:iam::111122223333:user/ops-admin");
+    assert_eq!(alerts[0]["evidence"]["baseline"]["created_for"], "arn:aws:iam::111122223333:user/svc-reporting");
+    assert_eq!(alerts[1]["detector"], "revoked-key-use");
+    assert_eq!(alerts[1]["account"], "arn:aws:iam::111122223333:user/svc-reporting");
+    assert_eq!(alerts[1]["credential_id"], "AKIAIOSFODNN7EXAMPLE");
+    assert_eq!(alerts[1]["tenant"], "111122223333");
     let entry: serde_json::Value = serde_json::from_str(std::fs::read_to_string(&dead).unwrap().trim()).unwrap();
     assert_eq!((entry["kind"].as_str(), entry["field"].as_str()), (Some("invalid_field"), Some("Records")));
     assert!(entry["reason"].as_str().unwrap().contains("split it so that each message holds one record"), "{entry}");
@@ -144,7 +148,12 @@ fn cloudtrail_fixture(name: &str) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
-/// A key created, deleted, then used: one `revoked-key-use` alert when read in this order.
+/// What the key story raises: the admin creating a key for another user, then the key used after
+/// its deletion.
+const KEY_STORY_ALERTS: [&str; 2] = ["\"credential-for-other\"", "\"revoked-key-use\""];
+
+/// A key created (by an admin, for another user), deleted, then used: a `credential-for-other`
+/// and a `revoked-key-use` alert when read in this order.
 fn revoked_key_records() -> Vec<serde_json::Value> {
     let mut late_use = cloudtrail_fixture("iam-user-get-object.json");
     late_use["eventTime"] = "2026-01-19T12:00:00Z".into();
@@ -172,7 +181,7 @@ fn replay_reads_a_gzip_cloudtrail_log_file() {
     let (ok, stdout, stderr) = replay(&["--format", "cloudtrail", file.to_str().unwrap()], None);
     assert!(ok, "{stderr}");
     assert!(stderr.contains("replayed 3 events from 1 file(s); 0 bad line(s)"), "{stderr}");
-    assert_eq!(detectors_of(&stdout), ["\"revoked-key-use\""], "{stdout}");
+    assert_eq!(detectors_of(&stdout), KEY_STORY_ALERTS, "{stdout}");
 }
 
 /// A JSON array and a pretty-printed log file, on standard input; a pretty-printed record.
@@ -185,7 +194,7 @@ fn replay_reads_a_json_array_a_pretty_log_file_and_a_pretty_record() {
         let (ok, stdout, stderr) = replay(&["--format", "cloudtrail"], Some(input.as_bytes()));
         assert!(ok, "{stderr}");
         assert!(stderr.contains("replayed 3 events from 1 file(s); 0 bad line(s)"), "{stderr}");
-        assert_eq!(detectors_of(&stdout), ["\"revoked-key-use\""], "{stdout}");
+        assert_eq!(detectors_of(&stdout), KEY_STORY_ALERTS, "{stdout}");
     }
     let record = serde_json::to_string_pretty(&cloudtrail_fixture("access-denied.json")).unwrap();
     assert!(record.lines().count() > 10);
@@ -211,7 +220,7 @@ fn replay_reads_every_file_of_a_directory_in_name_order() {
     let (ok, stdout, stderr) = replay(&args, None);
     assert!(ok, "{stderr}");
     assert!(stderr.contains("replayed 3 events from 3 file(s); 3 bad line(s)"), "{stderr}");
-    assert_eq!(detectors_of(&stdout), ["\"revoked-key-use\""], "{stdout}");
+    assert_eq!(detectors_of(&stdout), KEY_STORY_ALERTS, "{stdout}");
     let sources: Vec<String> = std::fs::read_to_string(&dead)
         .unwrap()
         .lines()
@@ -237,7 +246,7 @@ fn replay_dead_letters_a_failing_record_of_a_log_file_with_its_index() {
     let (ok, stdout, stderr) = replay(&args, None);
     assert!(ok, "{stderr}");
     assert!(stderr.contains("replayed 3 events from 1 file(s); 1 bad line(s) or record(s)"), "{stderr}");
-    assert_eq!(detectors_of(&stdout), ["\"revoked-key-use\""], "{stdout}");
+    assert_eq!(detectors_of(&stdout), KEY_STORY_ALERTS, "{stdout}");
     let entry: serde_json::Value = serde_json::from_str(std::fs::read_to_string(&dead).unwrap().trim()).unwrap();
     assert_eq!(entry["source"], serde_json::json!({"file": file.to_str().unwrap(), "index": 1}), "{entry}");
     assert_eq!(entry["kind"], "missing_field", "{entry}");

@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 mod sinks;
-use crate::detection::definition::Severity;
+use crate::detection::definition::{Category, Severity};
 use crate::lock::lock;
 pub use sinks::SinkMetrics;
 
@@ -32,7 +32,15 @@ pub const DECODE_REASONS: [&str; 8] =
     ["too_large", "invalid_utf8", "malformed_json", "not_an_object", "missing_field", "invalid_field", "late", OTHER];
 
 /// Alert categories and severities; each list ends in `other` for values added later.
-pub const ALERT_CATEGORIES: [&str; 5] = ["failed_auth", "data_volume", "off_hours", "credential_misuse", OTHER];
+pub const ALERT_CATEGORIES: [&str; Category::ALL.len() + 1] = {
+    let mut names = [OTHER; Category::ALL.len() + 1];
+    let mut i = 0;
+    while i < Category::ALL.len() {
+        names[i] = Category::ALL[i].as_str();
+        i += 1;
+    }
+    names
+};
 pub const ALERT_SEVERITIES: [&str; 5] =
     [Severity::Low.as_str(), Severity::Medium.as_str(), Severity::High.as_str(), Severity::Critical.as_str(), OTHER];
 

@@ -145,8 +145,11 @@ fn render_is_parseable_and_complete() {
     expect("auditwatch_state_bytes", &[], 30.0);
     expect("auditwatch_account_partition_changes_total", &[], 1.0);
     expect("auditwatch_untracked_account_events_total", &[], 4.0);
-    // The full label sets exist from the start: 16 alert cells, 8 decode reasons.
-    assert_eq!(samples.iter().filter(|s| s.0 == "auditwatch_alerts_total").count(), 16);
+    // The full label sets exist from the start: a cell per category and severity, 8 decode reasons.
+    let cells = Category::ALL.len() * Severity::ALL.len();
+    assert_eq!(cells, 36);
+    assert_eq!(samples.iter().filter(|s| s.0 == "auditwatch_alerts_total").count(), cells);
+    expect("auditwatch_alerts_total", &[("category", "privilege_change"), ("severity", "medium")], 0.0);
     assert_eq!(samples.iter().filter(|s| s.0 == "auditwatch_decode_errors_total").count(), 8);
 }
 
@@ -212,7 +215,10 @@ fn unknown_alert_labels_count_as_other_and_appear_only_when_used() {
     let samples = parse(&metrics.render(0));
     let other = [("category", "other"), ("severity", "high")];
     assert_eq!(value(&samples, "auditwatch_alerts_total", &other), Some(1.0));
-    assert_eq!(samples.iter().filter(|s| s.0 == "auditwatch_alerts_total").count(), 17);
+    assert_eq!(
+        samples.iter().filter(|s| s.0 == "auditwatch_alerts_total").count(),
+        Category::ALL.len() * Severity::ALL.len() + 1
+    );
 }
 
 #[test]

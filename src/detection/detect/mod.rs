@@ -1,13 +1,16 @@
-//! Detector logic, one module per category. Each function judges one event against the
-//! baseline *as it was before the event* and returns a [`Finding`] when it fires; turning
-//! findings into alerts (ids, dedup, cooldown) is the engine's job.
+//! Detector logic, one module per category or detector type. Each function judges one event
+//! against the baseline *as it was before the event* and returns a [`Finding`] when it fires;
+//! turning findings into alerts (ids, dedup, cooldown) and learning from the event are the
+//! engine's job.
 //!
 //! Functions here are pure: they read event time from the [`Context`], never the clock.
 
+pub mod created_for_other;
 pub mod credential;
 pub mod data_volume;
 pub mod failed_auth;
 pub mod off_hours;
+pub mod rare_action;
 pub mod spray;
 pub mod sustained_excess;
 

@@ -1,7 +1,9 @@
 //! Erasure of one account (`auditwatch forget`): its baseline, the keys it used, its place
-//! among other keys' users and owners, its entries in spray and shared-cause windows, and its open incidents.
+//! among other keys' users and owners, its entries in spray and shared-cause windows, its place
+//! among the principals other accounts created credentials for, and its open incidents.
 
 use super::{key_of, short_key, Engine};
+use crate::detection::terms::TermKind;
 
 /// What [`Engine::forget`] removed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -12,6 +14,8 @@ pub struct Forgotten {
     pub key_references: usize,
     /// Entries in spray windows and in the windows of shared causes.
     pub spray_entries: usize,
+    /// Other accounts that remembered creating a credential for it.
+    pub creator_references: usize,
     pub incidents: usize,
 }
 
@@ -34,6 +38,9 @@ impl Engine {
                 touched = true;
             }
             out.key_references += usize::from(touched);
+        }
+        for state in self.accounts.values_mut() {
+            out.creator_references += usize::from(state.terms.remove(TermKind::CreatedFor, account_key));
         }
         for spray in self.sprays.values_mut() {
             out.spray_entries += spray.forget(account_key, account);

@@ -29,7 +29,10 @@ use crate::detection::definition::{Category, Detector, DetectorKind};
 use crate::detection::detect::failed_auth::BurstCounter;
 use crate::detection::detect::spray::SprayCounter;
 use crate::detection::detect::sustained_excess::{self, ExcessCusum};
-use crate::detection::detect::{credential, data_volume, failed_auth, off_hours, spray, Context, Finding};
+use crate::detection::detect::{
+    created_for_other, credential, data_volume, failed_auth, off_hours, rare_action, spray, Context, Finding,
+};
+use crate::detection::terms::{AccountTerms, TermKind};
 use crate::detection::time::{self, Duration, Millis, DAY, HOUR};
 use crate::input::event::{AuditEvent, Lifecycle, Outcome};
 
@@ -66,7 +69,8 @@ pub struct EngineStats {
     pub untracked_account_events: u64,
     pub untracked_credential_events: u64,
     pub alerts: u64,
-    pub alerts_by_category: [u64; 4],
+    /// By [`Category::index`].
+    pub alerts_by_category: [u64; Category::ALL.len()],
     /// Findings folded into an already open incident.
     pub folded_repeats: u64,
     /// Accounts seen on a partition other than the one they were last seen on.
@@ -112,6 +116,8 @@ struct AccountState {
     bursts: Vec<(u16, BurstCounter)>,
     /// The CUSUM of the (one) `sustained_excess` detector.
     excess: ExcessCusum,
+    /// Terms of `rare_action` and principals of `credential_created_for_other` it used.
+    terms: AccountTerms,
     /// Where its volume and off-hours findings fell in the month.
     calendar: MonthlyCalendar,
 }
@@ -123,6 +129,7 @@ impl AccountState {
             partition: NO_PARTITION,
             bursts: Vec::new(),
             excess: ExcessCusum::default(),
+            terms: AccountTerms::default(),
             calendar: MonthlyCalendar::default(),
         }
     }
@@ -246,7 +253,7 @@ impl Engine {
             }
             state.partition = partition;
         }
-        let AccountState { baseline, bursts, excess, calendar, .. } = state;
+        let AccountState { baseline, bursts, excess, terms, calendar, .. } = state;
         let t = event.time.max(baseline.last_seen);
         baseline.advance(t);
         baseline.count(
@@ -265,6 +272,8 @@ impl Engine {
         let profile = credential_key.and_then(|k| self.credentials.get(&k)).map(|p| &**p);
         let key = event.credential.as_ref().map(|c| c.id.as_ref()).unwrap_or("");
         let mut findings: Vec<(usize, Finding)> = Vec::new();
+        // Terms to learn once every detector has judged the event against the old history.
+        let mut learned: Vec<(TermKind, u64)> = Vec::new();
         for (index, detector) in self.detectors.iter().enumerate() {
             if !detector.select.matches(event) {
                 continue;
@@ -314,6 +323,17 @@ impl Engine {
                 DetectorKind::NewNetwork(p) => {
                     profile.filter(|_| authenticated_use).and_then(|prof| credential::new_network(&ctx, p, key, prof))
                 }
+                DetectorKind::RareAction(p) => rare_action::term(event, p).and_then(|term| {
+                    learned.push((TermKind::Used, term.hash));
+                    rare_action::check(&ctx, p, &term, terms)
+                }),
+                DetectorKind::CredentialCreatedForOther(p) => created_for_other::target(event, p).and_then(|target| {
+                    // The principal's account key: what erasure of that principal looks for.
+                    let principal = key_of(&[tenant, target.principal.as_bytes()]);
+                    learned.push((TermKind::CreatedFor, principal));
+                    let known = terms.contains(TermKind::CreatedFor, principal);
+                    created_for_other::check(&ctx, p, &target, known, terms.count(TermKind::CreatedFor))
+                }),
             };
             if let Some(finding) = finding {
                 findings.push((index, finding));
@@ -323,6 +343,9 @@ impl Engine {
         findings.retain(|(index, _)| !(calendar::applies_to(self.detectors[*index].category) && calendar.recurs(t)));
 
         baseline.learn_activity(t);
+        for (kind, hash) in learned {
+            terms.learn(kind, hash, t);
+        }
         self.watermark = self.watermark.max(event.time);
         self.sweep();
         if let (Some(credential), Some(credential_key)) = (&event.credential, credential_key) {
@@ -337,7 +360,7 @@ impl Engine {
         for (index, finding) in findings {
             if let Some(alert) = self.decide(index, finding, event, cause) {
                 self.stats.alerts += 1;
-                self.stats.alerts_by_category[category_index(alert.category)] += 1;
+                self.stats.alerts_by_category[alert.category.index()] += 1;
                 alerts.push(alert);
             }
         }
@@ -536,15 +559,6 @@ fn ip_bytes(ip: std::net::IpAddr) -> [u8; 16] {
     match ip {
         std::net::IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
         std::net::IpAddr::V6(v6) => v6.octets(),
-    }
-}
-
-pub fn category_index(category: Category) -> usize {
-    match category {
-        Category::FailedAuth => 0,
-        Category::DataVolume => 1,
-        Category::OffHours => 2,
-        Category::CredentialMisuse => 3,
     }
 }
 

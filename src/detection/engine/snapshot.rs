@@ -9,6 +9,7 @@ use crate::detection::definition::Detector;
 use crate::detection::detect::failed_auth::BurstCounter;
 use crate::detection::detect::spray::SprayCounter;
 use crate::detection::detect::sustained_excess::ExcessCusum;
+use crate::detection::terms::AccountTerms;
 use crate::state::codec::{CodecError, Reader, Writer};
 
 /// The engine section starts with this tag and its format number. Format 1 had neither and
@@ -19,8 +20,13 @@ const FORMAT_TAG: u32 = u32::MAX;
 /// sliding hour). 4: an account's `sustained_excess` CUSUM (10 bytes). 5: burst counters keep
 /// hourly counts (the longer windows of `failure_burst`), spray windows a source's usual count
 /// of accounts in a long window (`password_spray`), and the shared-cause windows follow
-/// the open incidents. 6: an account's monthly calendar marks (1 byte, plus 8 per mark).
+/// the open incidents. 6: an account's terms (`rare_action`, `credential_created_for_other`)
+/// and monthly calendar marks (1 byte, plus 8 per mark), and the alert counters by category
+/// with their count (there are more than four).
 pub const FORMAT: u32 = 6;
+
+/// Categories counted before format 6.
+const CATEGORIES_BEFORE_6: usize = 4;
 
 impl Engine {
     /// Rough bytes held by the state, for the `state_bytes` metric (the memory bench measures
@@ -31,7 +37,7 @@ impl Engine {
         let bursts: usize = self
             .accounts
             .values()
-            .map(|a| a.bursts.capacity() * (std::mem::size_of::<(u16, BurstCounter)>() + 64))
+            .map(|a| a.bursts.capacity() * (std::mem::size_of::<(u16, BurstCounter)>() + 64) + a.terms.heap_bytes())
             .sum();
         let credentials = self.credentials.capacity() * (8 + 8 + 1)
             + self.credentials.len() * (std::mem::size_of::<CredentialProfile>() + 24);
@@ -68,7 +74,13 @@ impl Engine {
         ] {
             w.u64(v);
         }
-        for v in s.alerts_by_category {
+        let categories = if format >= 6 {
+            w.u8(s.alerts_by_category.len() as u8);
+            &s.alerts_by_category[..]
+        } else {
+            &s.alerts_by_category[..CATEGORIES_BEFORE_6]
+        };
+        for &v in categories {
             w.u64(v);
         }
         w.u32(self.accounts.len() as u32);
@@ -85,6 +97,7 @@ impl Engine {
                 state.excess.save(w);
             }
             if format >= 6 {
+                state.terms.save(w);
                 state.calendar.save(w);
             }
         }
@@ -145,7 +158,11 @@ impl Engine {
         ] {
             *v = r.u64()?;
         }
-        for v in &mut s.alerts_by_category {
+        let categories = if format >= 6 { usize::from(r.u8()?) } else { CATEGORIES_BEFORE_6 };
+        if categories > s.alerts_by_category.len() {
+            return Err(r.invalid("alert category count (written by a newer build?)"));
+        }
+        for v in &mut s.alerts_by_category[..categories] {
             *v = r.u64()?;
         }
         let n = r.count(150)?;
@@ -165,8 +182,12 @@ impl Engine {
             }
             let excess = if format >= 4 { ExcessCusum::load(r)? } else { ExcessCusum::default() };
             let excess = if same_detectors { excess } else { ExcessCusum::default() };
+            // Not per detector: what the account did stays true whatever the detector set.
+            let terms = if format >= 6 { AccountTerms::load(r)? } else { AccountTerms::default() };
             let calendar = if format >= 6 { MonthlyCalendar::load(r)? } else { MonthlyCalendar::default() };
-            engine.accounts.insert(key, Box::new(AccountState { baseline, partition, bursts, excess, calendar }));
+            engine
+                .accounts
+                .insert(key, Box::new(AccountState { baseline, partition, bursts, excess, terms, calendar }));
         }
         let n = r.count(100)?;
         engine.credentials.reserve(n);

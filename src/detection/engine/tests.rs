@@ -236,9 +236,10 @@ fn a_format_1_engine_state_is_restored() {
     run(&mut engine, &[event(MONDAY, "svc-a", "success", "")]);
     engine.accounts.clear();
     let mut w = Writer::default();
-    engine.save(&mut w);
-    // Without accounts and credentials, format 1 is today's without the tag and format number
-    // (the per-account and per-key formats are tested in `baseline`).
+    engine.save_format(&mut w, 5);
+    // Without accounts and credentials, format 1 is format 5's without the tag and format number
+    // (the per-account and per-key formats are tested in `baseline`; format 6 counts more
+    // categories).
     let legacy = &w.buf[8..];
     let restored = Engine::restore(pack(), EngineOptions::default(), &mut Reader::new(legacy)).unwrap();
     assert_eq!(restored.stats(), engine.stats());
@@ -356,4 +357,121 @@ fn shared_causes_survive_a_checkpoint() {
     got.extend(run(&mut restored, tail));
     assert_eq!(got, expected);
     assert_eq!(expected.len(), 1);
+}
+
+fn call(t: Millis, account: &str, action: &str) -> String {
+    format!(
+        r#"{{"id":"{account}-{t}-{action}","time":"{}","account":"{account}","action":"{action}","outcome":"success"}}"#,
+        format_rfc3339(t)
+    )
+}
+
+fn only(name: &str) -> Vec<Detector> {
+    pack().into_iter().filter(|d| d.name == name).collect()
+}
+
+/// `days` of hourly trail reads by `account`, with a daily `cloudtrail.UpdateTrail` from the
+/// first day on (in its warm-up).
+fn trail_keeper(account: &str, days: i64) -> Vec<String> {
+    let mut lines = Vec::new();
+    for h in 0..days * 24 {
+        lines.push(call(MONDAY + h * HOUR, account, "cloudtrail.DescribeTrails"));
+        if h % 24 == 6 {
+            lines.push(call(MONDAY + h * HOUR + 60_000, account, "cloudtrail.UpdateTrail"));
+        }
+    }
+    lines
+}
+
+#[test]
+fn a_new_term_fires_after_the_warm_up_and_an_established_one_never() {
+    let mut engine = Engine::new(only("audit-log-tampering"), EngineOptions::default());
+    assert!(run(&mut engine, &trail_keeper("svc-trails", 10)).is_empty(), "learned during its warm-up");
+    let later = MONDAY + 10 * DAY + HOUR;
+    assert!(run(&mut engine, &[call(later, "svc-trails", "cloudtrail.UpdateTrail")]).is_empty());
+    let alerts = run(&mut engine, &[call(later + 60_000, "svc-trails", "cloudtrail.StopLogging")]);
+    assert_eq!(alerts.len(), 1, "{alerts:#?}");
+    assert_eq!(
+        (alerts[0].category, alerts[0].severity),
+        (Category::DefenseEvasion, crate::detection::definition::Severity::High)
+    );
+    assert_eq!(alerts[0].evidence.baseline["terms_known"], 1, "UpdateTrail");
+    assert_eq!(engine.stats().alerts_by_category[Category::DefenseEvasion.index()], 1);
+    // Used once, it is in the history: after the cooldown it is not new any more.
+    assert!(run(&mut engine, &[call(later + DAY, "svc-trails", "cloudtrail.StopLogging")]).is_empty());
+    // Another account's history is its own.
+    let young: Vec<String> = (0..200).map(|m| call(MONDAY + 9 * DAY + m * 60_000, "svc-new", "s3.GetObject")).collect();
+    run(&mut engine, &young);
+    assert!(
+        run(&mut engine, &[call(later, "svc-new", "cloudtrail.StopLogging")]).is_empty(),
+        "a day old: in its warm-up"
+    );
+}
+
+#[test]
+fn terms_survive_a_checkpoint_and_format_5_state_loads_without_them() {
+    let mut engine = Engine::new(only("audit-log-tampering"), EngineOptions::default());
+    run(&mut engine, &trail_keeper("svc-trails", 9));
+    let restore = |format: u32| {
+        let mut w = Writer::default();
+        engine.save_format(&mut w, format);
+        let mut r = Reader::new(&w.buf);
+        let restored = Engine::restore(only("audit-log-tampering"), EngineOptions::default(), &mut r).unwrap();
+        assert!(r.is_empty(), "format {format} read to its end");
+        restored
+    };
+    let update = [call(MONDAY + 9 * DAY + HOUR, "svc-trails", "cloudtrail.UpdateTrail")];
+    let mut current = restore(super::snapshot::FORMAT);
+    assert_eq!(current.accounts.values().next().unwrap().terms, engine.accounts.values().next().unwrap().terms);
+    assert!(run(&mut current, &update).is_empty(), "the term is kept");
+    // Written before terms existed: the account keeps its baseline, its terms start empty.
+    let mut before = restore(5);
+    assert_eq!(
+        before.accounts.values().next().unwrap().baseline.events,
+        engine.accounts.values().next().unwrap().baseline.events
+    );
+    assert_eq!(run(&mut before, &update).len(), 1, "nothing remembered, so UpdateTrail is new");
+}
+
+#[test]
+fn alert_counts_of_every_category_survive_a_checkpoint() {
+    let mut engine = Engine::new(pack(), EngineOptions::default());
+    engine.stats.alerts_by_category = std::array::from_fn(|i| i as u64 + 1);
+    let mut w = Writer::default();
+    engine.save(&mut w);
+    let restored = Engine::restore(pack(), EngineOptions::default(), &mut Reader::new(&w.buf)).unwrap();
+    assert_eq!(restored.stats(), engine.stats());
+    let mut w = Writer::default();
+    engine.save_format(&mut w, 5);
+    let restored = Engine::restore(pack(), EngineOptions::default(), &mut Reader::new(&w.buf)).unwrap();
+    assert_eq!(restored.stats().alerts_by_category[..4], [1, 2, 3, 4], "format 5 counted four");
+    assert_eq!(restored.stats().alerts_by_category[4..], [0; Category::ALL.len() - 4]);
+}
+
+fn key_made(t: Millis, creator: &str, owner: &str, key: &str) -> String {
+    format!(
+        r#"{{"id":"{key}","time":"{}","account":"{creator}","action":"credential.create","outcome":"success","credential":{{"id":"{key}","owner":"{owner}"}}}}"#,
+        format_rfc3339(t)
+    )
+}
+
+#[test]
+fn credentials_made_for_others_become_usual_and_erasure_forgets_the_principal() {
+    let mut engine = Engine::new(only("credential-for-other"), EngineOptions::default());
+    // Three new hires two days apart (longer than the cooldown): each fires.
+    for i in 0..3 {
+        let line = key_made(MONDAY + i * 2 * DAY, "svc-onboarding", &format!("user-{i}"), &format!("K{i}"));
+        let alerts = run(&mut engine, &[line]);
+        assert_eq!(alerts.len(), 1, "user-{i}: {alerts:#?}");
+        assert_eq!(alerts[0].evidence.baseline["others_before"], i);
+        assert_eq!(alerts[0].category, Category::PrivilegeChange);
+    }
+    // From the fourth it is what the account does; another creator has its own history.
+    assert!(run(&mut engine, &[key_made(MONDAY + 7 * DAY, "svc-onboarding", "user-3", "K3")]).is_empty());
+    assert_eq!(run(&mut engine, &[key_made(MONDAY + 7 * DAY, "svc-other", "user-3", "K4")]).len(), 1);
+    // Its own key is nobody else's.
+    assert!(run(&mut engine, &[key_made(MONDAY + 9 * DAY, "svc-solo", "svc-solo", "K5")]).is_empty());
+    let forgotten = engine.forget("", "user-3", &[]);
+    assert_eq!(forgotten.creator_references, 2, "both creators remembered user-3");
+    assert_eq!(engine.forget("", "user-3", &[]).creator_references, 0);
 }

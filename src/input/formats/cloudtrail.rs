@@ -17,7 +17,12 @@
 //! - `action` is `<service>.<eventName>` (`s3.GetObject`), except the credential lifecycle
 //!   (`iam.CreateAccessKey` → `credential.create`; `iam.DeleteAccessKey`, and
 //!   `iam.UpdateAccessKey` to `Inactive` → `credential.revoke`; only when they succeeded) and
-//!   `signin.ConsoleLogin` → `auth.login`. For the lifecycle, `credential` is the key acted on.
+//!   `signin.ConsoleLogin` → `auth.login`. For the lifecycle, `credential` is the key acted on,
+//!   owned by the user the call names (`responseElements.accessKey.userName`, else
+//!   `requestParameters.userName`, else the caller).
+//! - `target.resource` is the first `resources[].ARN`, else `requestParameters.bucketName`; for
+//!   `iam.CreateLoginProfile` and `iam.UpdateLoginProfile`, else the user whose console password
+//!   it sets (`requestParameters.userName` as a user ARN, else the caller).
 //! - `outcome` comes from `errorCode`, see [`error_outcome`].
 //! - `source.ip` is `sourceIPAddress` when it is an address. When it names AWS instead (a
 //!   service endpoint such as `secretsmanager.amazonaws.com`, or `AWS Internal`) there is no IP
@@ -379,6 +384,17 @@ fn map_record<'a>(record: Record<'a>, at: Path) -> Result<AuditEvent<'a>, Decode
         id,
     };
     let is_iam = service == "iam";
+    // The user named in the call (lenient, as request parameters are): whose key a
+    // `CreateAccessKey` makes when the response does not say, and whose console password a
+    // login-profile call sets.
+    let mut requested_user = || match request.as_mut().and_then(|r| r.user_name.take()) {
+        Some(Scalar::Str(name)) if !name.is_empty() => Some(name),
+        _ => None,
+    };
+    let login_profile_of = match event_name.as_ref() {
+        "CreateLoginProfile" | "UpdateLoginProfile" if is_iam => Some(requested_user()),
+        _ => None,
+    };
     let (action, credential): (Cow<'a, str>, Option<Credential<'a>>) = match event_name.as_ref() {
         "CreateAccessKey" if is_iam && succeeded => {
             let key = at.object(response.and_then(|r| r.access_key), "responseElements.accessKey")?;
@@ -390,6 +406,7 @@ fn map_record<'a>(record: Record<'a>, at: Path) -> Result<AuditEvent<'a>, Decode
                 None => (None, None),
             };
             let key_id = key_id.ok_or_else(|| at.missing("responseElements.accessKey.accessKeyId"))?;
+            let user_name = user_name.or_else(requested_user);
             (Cow::Borrowed("credential.create"), Some(lifecycle_key(key_id, user_name)))
         }
         "DeleteAccessKey" | "UpdateAccessKey" if is_iam && succeeded => {
@@ -419,7 +436,8 @@ fn map_record<'a>(record: Record<'a>, at: Path) -> Result<AuditEvent<'a>, Decode
         None => Outcome::Success,
         Some(code) => error_outcome(code),
     };
-    let resource = first_resource.or(bucket_name);
+    // A login profile is the named user's (the caller's own without a name).
+    let resource = first_resource.or(bucket_name).or_else(|| login_profile_of.map(key_owner));
     Ok(AuditEvent {
         id: id.unwrap_or(Cow::Borrowed("")),
         time,

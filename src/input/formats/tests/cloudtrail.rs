@@ -236,6 +236,46 @@ fn cloudtrail_access_key_lifecycle() {
 }
 
 #[test]
+fn cloudtrail_login_profile_names_the_user_it_is_for() {
+    const PROVISIONER: &str = "arn:aws:iam::444455556666:role/provisioner";
+    let created = cloudtrail(CT_CREATE_LOGIN_PROFILE);
+    assert_eq!((created.account.as_ref(), created.action.as_ref()), (PROVISIONER, "iam.CreateLoginProfile"));
+    assert_eq!(created.lifecycle(), None, "a console password is not a key the engine follows");
+    assert_eq!(
+        created.target,
+        Target {
+            system: Some("iam.amazonaws.com".into()),
+            resource: Some("arn:aws:iam::444455556666:user/mira.okafor".into())
+        }
+    );
+    assert_eq!(created.credential, key("ASIA3XFRBF23PROVSESS", Some("session_token"), Some(PROVISIONER)));
+    // Without a user name the call sets the caller's own password; a resource ARN, when the
+    // record has one, still comes first; an odd value is as good as absent.
+    let own = edit(CT_CREATE_LOGIN_PROFILE, |v| {
+        v["eventName"] = json!("UpdateLoginProfile");
+        v["requestParameters"].as_object_mut().unwrap().remove("userName");
+    });
+    assert_eq!(cloudtrail(&own).target.resource.as_deref(), Some(PROVISIONER));
+    let with_resource = edit(CT_CREATE_LOGIN_PROFILE, |v| {
+        v["resources"] = json!([{"ARN": "arn:aws:iam::444455556666:user/ops/mira.okafor"}]);
+    });
+    assert_eq!(
+        cloudtrail(&with_resource).target.resource.as_deref(),
+        Some("arn:aws:iam::444455556666:user/ops/mira.okafor")
+    );
+    let odd = edit(CT_CREATE_LOGIN_PROFILE, |v| v["requestParameters"]["userName"] = json!(17));
+    assert_eq!(cloudtrail(&odd).target.resource.as_deref(), Some(PROVISIONER));
+    // Other calls naming a user keep the resource they had.
+    let other = edit(CT_CREATE_LOGIN_PROFILE, |v| v["eventName"] = json!("GetUser"));
+    assert_eq!(cloudtrail(&other).target.resource, None);
+    // A key created for a user the response does not name: the request's user.
+    let key_for = edit(CT_CREATE_ACCESS_KEY, |v| {
+        v["responseElements"]["accessKey"].as_object_mut().unwrap().remove("userName");
+    });
+    assert_eq!(cloudtrail(&key_for).credential.and_then(|c| c.owner).as_deref(), Some(SVC_REPORTING));
+}
+
+#[test]
 fn cloudtrail_failed_lifecycle_calls_are_not_lifecycle_events() {
     let denied_delete = edit(CT_DELETE_ACCESS_KEY, |v| {
         v["errorCode"] = json!("AccessDenied");

@@ -17,6 +17,7 @@ const CT_CONSOLE_LOGIN_FAILURE: &str = include_str!("../../../../tests/fixtures/
 const CT_ACCESS_DENIED: &str = include_str!("../../../../tests/fixtures/cloudtrail/access-denied.json");
 const CT_CREATE_ACCESS_KEY: &str = include_str!("../../../../tests/fixtures/cloudtrail/create-access-key.json");
 const CT_DELETE_ACCESS_KEY: &str = include_str!("../../../../tests/fixtures/cloudtrail/delete-access-key.json");
+const CT_CREATE_LOGIN_PROFILE: &str = include_str!("../../../../tests/fixtures/cloudtrail/create-login-profile.json");
 const CT_EVENTBRIDGE: &str = include_str!("../../../../tests/fixtures/cloudtrail/eventbridge-api-call.json");
 const OCSF_API_ACTIVITY: &str = include_str!("../../../../tests/fixtures/ocsf/api-activity-success.json");
 const OCSF_AUTHENTICATION_FAILURE: &str = include_str!("../../../../tests/fixtures/ocsf/authentication-failure.json");
@@ -136,5 +137,12 @@ fn a_key_used_after_delete_access_key_raises_revoked_key_use() {
     }
     let fired: Vec<(&str, Option<&str>, &str)> =
         alerts.iter().map(|a| (a.detector.as_str(), a.credential_id.as_deref(), a.account.as_str())).collect();
-    assert_eq!(fired, vec![("revoked-key-use", Some("AKIAIOSFODNN7EXAMPLE"), SVC_REPORTING)]);
+    // The admin created the key for another user, who used it after its deletion.
+    assert_eq!(
+        fired,
+        vec![
+            ("credential-for-other", Some("AKIAI44QH8DHBEXAMPLE"), "arn:aws:iam::111122223333:user/ops-admin"),
+            ("revoked-key-use", Some("AKIAIOSFODNN7EXAMPLE"), SVC_REPORTING)
+        ]
+    );
 }
