@@ -175,10 +175,16 @@ enum Command {
     Gen {
         #[arg(long, default_value_t = 1)]
         seed: u64,
-        #[arg(long, default_value_t = 100)]
-        accounts: usize,
-        #[arg(long, default_value_t = 21)]
-        days: u32,
+        /// Default 100 (80 with --hard).
+        #[arg(long)]
+        accounts: Option<usize>,
+        /// Days of traffic; the last 7 are judged. Default 21 (52 with --hard).
+        #[arg(long)]
+        days: Option<u32>,
+        /// The hard set: low-and-slow attacks, an outage across accounts, monthly jobs, a
+        /// shared key and daylight-saving changes, from 2026-02-09.
+        #[arg(long)]
+        hard: bool,
         /// Output directory for events.jsonl and labels.json.
         #[arg(long, default_value = "out")]
         out: PathBuf,
@@ -482,14 +488,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Detectors { action: DetectorsAction::Test { dir } } => {
             test_detectors(&load_detectors(dir.as_deref())?)
         }
-        Command::Gen { seed, accounts, days, out } => {
+        Command::Gen { seed, accounts, days, hard, out } => {
             std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
             let events_path = out.join("events.jsonl");
             let mut events = BufWriter::with_capacity(
                 1 << 20,
                 File::create(&events_path).with_context(|| format!("creating {}", events_path.display()))?,
             );
-            let options = gen::GenOptions { seed, accounts, days, ..gen::GenOptions::default() };
+            let base = if hard { gen::GenOptions::hard(seed) } else { gen::GenOptions { seed, ..Default::default() } };
+            let days = days.unwrap_or(base.days);
+            let options = gen::GenOptions {
+                accounts: accounts.unwrap_or(base.accounts),
+                days,
+                warmup_days: days.saturating_sub(7),
+                ..base
+            };
             let labels = gen::generate(&options, &mut events)?;
             events.flush()?;
             let labels_path = out.join("labels.json");

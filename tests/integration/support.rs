@@ -307,12 +307,14 @@ pub fn replay(args: &[&str], stdin: Option<&[u8]>) -> (bool, String, String) {
 
 /// Generated traffic as lines, with the labels.
 pub fn generate(seed: u64, accounts: usize, days: u32) -> (Vec<Vec<u8>>, auditwatch::synthetic::gen::Labels) {
+    generate_with(&auditwatch::synthetic::gen::GenOptions { seed, accounts, days, ..Default::default() })
+}
+
+pub fn generate_with(
+    options: &auditwatch::synthetic::gen::GenOptions,
+) -> (Vec<Vec<u8>>, auditwatch::synthetic::gen::Labels) {
     let mut out = Vec::new();
-    let labels = auditwatch::synthetic::gen::generate(
-        &auditwatch::synthetic::gen::GenOptions { seed, accounts, days, ..Default::default() },
-        &mut out,
-    )
-    .unwrap();
+    let labels = auditwatch::synthetic::gen::generate(options, &mut out).unwrap();
     (out.split(|&b| b == b'\n').filter(|l| !l.is_empty()).map(<[u8]>::to_vec).collect(), labels)
 }
 

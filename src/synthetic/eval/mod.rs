@@ -41,7 +41,7 @@ pub const MAX_MEDIAN_ALERTS_PER_INCIDENT: f64 = 2.0;
 
 /// Categories and incident kinds in the order reports list them; others follow alphabetically.
 const CATEGORY_ORDER: [&str; 4] = ["failed_auth", "data_volume", "off_hours", "credential_misuse"];
-const KIND_ORDER: [&str; 9] = [
+const KIND_ORDER: [&str; 13] = [
     "failed_auth_burst",
     "denied_burst",
     "password_spray",
@@ -51,6 +51,10 @@ const KIND_ORDER: [&str; 9] = [
     "revoked_key_use",
     "foreign_key",
     "new_network",
+    "low_slow_spray",
+    "slow_probing",
+    "sustained_exfil",
+    "night_session",
 ];
 
 #[derive(Debug, Clone, Serialize)]

@@ -195,6 +195,7 @@ pub(crate) const IDENTITY_SYSTEM: &str = "iam";
 pub(crate) const REASON_INVALID_SECRET: &str = "invalid secret";
 pub(crate) const REASON_TOKEN_EXPIRED: &str = "token expired";
 pub(crate) const REASON_INSUFFICIENT_SCOPE: &str = "insufficient scope";
+pub(crate) const REASON_UNAVAILABLE: &str = "service unavailable";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum ProfileKind {

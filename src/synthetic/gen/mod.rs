@@ -16,7 +16,8 @@
 //!
 //! Layout: `profiles` (accounts, keys, networks), `activity` (how an event is built, when an
 //! account is busy), `traffic` (ordinary behaviour per profile), `benign` (rotations,
-//! retries, holidays... and their labels), `incidents` (attacks and their labels), `writer`
+//! retries, holidays... and their labels), `traps` (the hard set's outages, monthly jobs,
+//! shared key), `incidents` (attacks and their labels), `writer`
 //! (JSON lines), `catalog` (systems, names, networks), `clock` (time zones; dates and
 //! weekdays come from `detection::time`), `rng`.
 
@@ -28,6 +29,7 @@ mod incidents;
 mod profiles;
 mod rng;
 mod traffic;
+mod traps;
 mod writer;
 
 use serde::{Deserialize, Serialize};
@@ -47,6 +49,11 @@ pub struct GenOptions {
     pub start: chrono::DateTime<chrono::Utc>,
     /// Days at the start without incidents, where detectors learn their baselines.
     pub warmup_days: u32,
+    /// Adds the hard set: attacks kept under every short-window threshold (low-and-slow
+    /// sprays, sustained modest exfiltration, night sessions across an hour boundary, slow
+    /// probing) and benign traps (an outage across accounts, monthly jobs, a key shared from
+    /// the start, daylight-saving changes).
+    pub hard: bool,
 }
 
 impl Default for GenOptions {
@@ -58,6 +65,24 @@ impl Default for GenOptions {
             // 2026-01-05T00:00:00Z, a Monday.
             start: chrono::DateTime::from_timestamp(1_767_571_200, 0).unwrap_or_default(),
             warmup_days: 14,
+            hard: false,
+        }
+    }
+}
+
+impl GenOptions {
+    /// The hard set: 80 accounts, 45 days of history and 7 judged days from Monday
+    /// 2026-02-09, so the history holds a month end and a month start (Feb 28, Mar 1) three
+    /// weeks in, after every baseline's warm-up, and the judged days the next ones (Mar 31,
+    /// Apr 1); the run crosses both the US and the EU daylight-saving change (Mar 8, Mar 29).
+    pub fn hard(seed: u64) -> GenOptions {
+        GenOptions {
+            seed,
+            accounts: 80,
+            days: 52,
+            start: chrono::DateTime::from_timestamp(1_770_595_200, 0).unwrap_or_default(),
+            warmup_days: 45,
+            hard: true,
         }
     }
 }
@@ -80,7 +105,8 @@ pub struct Incident {
     /// `inc-001`, numbered in order of start time.
     pub id: String,
     /// `failed_auth_burst`, `denied_burst`, `password_spray`, `bulk_export`, `slow_exfil`,
-    /// `off_hours`, `revoked_key_use`, `foreign_key`, `new_network`.
+    /// `off_hours`, `revoked_key_use`, `foreign_key`, `new_network`; in the hard set also
+    /// `low_slow_spray`, `sustained_exfil`, `night_session`, `slow_probing`.
     pub kind: String,
     /// The alert category that should catch it: `failed_auth`, `data_volume`, `off_hours`,
     /// `credential_misuse`.
@@ -99,7 +125,8 @@ pub struct Incident {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BenignLabel {
     /// `auth_retry`, `key_rotation_revoke`, `key_rotation_rotate`, `new_ip_known_network`,
-    /// `holiday_gap`, `gradual_growth`, `isolated_denied`, `weekly_report`.
+    /// `holiday_gap`, `gradual_growth`, `isolated_denied`, `weekly_report`; in the hard set also
+    /// `outage`, `monthly_job`, `shared_key`, `dst_change`.
     pub kind: String,
     pub account: String,
     pub time: String,
@@ -194,9 +221,14 @@ impl Plan {
     fn build(opts: &GenOptions) -> Plan {
         let mut world = World::build(opts);
         // Incidents first: they choose their accounts, and benign changes then stay off them.
-        let incident_plans = incidents::plan(&mut world, &mut Rng::stream(opts.seed, Stream::IncidentPlan, 0, 0));
+        let incident_plans =
+            incidents::plan(&mut world, opts.hard, &mut Rng::stream(opts.seed, Stream::IncidentPlan, 0, 0));
         let reserved = incidents::accounts_involved(&incident_plans);
         let benign_plans = benign::plan(&mut world, &reserved, &mut Rng::stream(opts.seed, Stream::BenignPlan, 0, 0));
+        let outages = match opts.hard {
+            true => traps::plan(&mut world, &reserved, &mut Rng::stream(opts.seed, Stream::BenignPlan, 1, 0)),
+            false => Vec::new(),
+        };
 
         // Events are rendered after all planning, so they see every rotation and new host.
         let mut scripted = Vec::new();
@@ -208,6 +240,9 @@ impl Plan {
             }
         }
         let mut benign = benign::render(&world, &benign_plans, &mut scripted);
+        if opts.hard {
+            benign.extend(traps::render(&world, &outages, &mut scripted));
+        }
         scripted.retain(|e| (world.start_ms..world.end_ms).contains(&e.time_ms));
         scripted.sort_by_key(|e| e.time_ms);
 

@@ -132,6 +132,19 @@ pub(crate) struct Account {
     pub(crate) growth_per_day: f64,
     /// Idle local days, inclusive ranges of local day numbers.
     pub(crate) holidays: Vec<(i64, i64)>,
+    /// A monthly export (hard set).
+    pub(crate) monthly_job: Option<MonthlyJob>,
+    /// The account whose key this one presents from the start (hard set: a shared CI key).
+    pub(crate) shares_key_of: Option<usize>,
+}
+
+/// An export on the first or the last local day of every month.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MonthlyJob {
+    pub(crate) last_day: bool,
+    pub(crate) local_start_ms: i64,
+    /// Times the account's usual hourly volume.
+    pub(crate) factor: f64,
 }
 
 impl Account {
@@ -424,6 +437,8 @@ impl World {
             record_size: rng.uniform_range(200.0, 2000.0),
             growth_per_day: 0.0,
             holidays: Vec::new(),
+            monthly_job: None,
+            shares_key_of: None,
         }
     }
 

@@ -34,6 +34,7 @@ pub(crate) enum Stream {
     IncidentEvents = 8,
     BenignPlan = 9,
     BenignEvents = 10,
+    MonthlyJob = 11,
 }
 
 /// xoshiro256** (Blackman and Vigna): small, fast, good statistical quality.

@@ -7,7 +7,7 @@ use std::io::Write;
 use serde::Deserialize;
 
 use super::*;
-use crate::detection::time::DAY;
+use crate::detection::time::{DAY, HOUR, MINUTE};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -98,6 +98,8 @@ struct LineChecker {
     /// Events presenting a key another account presented first: (key, time, account, owner field).
     foreign_key_uses: Vec<(String, i64, String, Option<String>)>,
     owner_mismatches: u64,
+    /// After warm-up, each account's events: (time, outcome).
+    later_events: HashMap<String, Vec<(i64, String)>>,
 }
 
 impl LineChecker {
@@ -120,6 +122,7 @@ impl LineChecker {
             first_user: HashMap::new(),
             foreign_key_uses: Vec::new(),
             owner_mismatches: 0,
+            later_events: HashMap::new(),
         }
     }
 
@@ -171,6 +174,7 @@ impl LineChecker {
         let after_warmup = time_ms >= self.warmup_end_ms;
         if after_warmup {
             self.later_vocabulary.add(&line);
+            self.later_events.entry(line.account.to_string()).or_default().push((time_ms, line.outcome.to_string()));
             if !self.ips_seen_in_warmup.contains(line.source.ip) {
                 self.new_ip_events.entry(line.source.ip.to_string()).or_default().push((
                     time_ms,
@@ -471,4 +475,110 @@ fn reference_run_events_back_the_labels() {
     let per_day = checker.lines / u64::from(opts.days);
     assert!((30_000..=60_000).contains(&per_day), "{per_day} events/day");
     println!("{} events, {per_day}/day, {} bytes/line", checker.lines, checker.bytes_written / checker.lines.max(1));
+}
+
+const HARD_KINDS: [&str; 4] = ["low_slow_spray", "sustained_exfil", "night_session", "slow_probing"];
+const TRAP_KINDS: [&str; 4] = ["outage", "monthly_job", "shared_key", "dst_change"];
+
+#[test]
+fn hard_set_labels_cover_every_hard_kind_and_trap() {
+    for seed in [1, 2, 3] {
+        let plan = Plan::build(&GenOptions::hard(seed));
+        let labels = &plan.labels;
+        assert_eq!((labels.accounts, labels.days, labels.warmup_days), (80, 52, 45));
+        for kind in HARD_KINDS {
+            let count = labels.incidents.iter().filter(|i| i.kind == kind).count();
+            assert!(count >= 2, "seed {seed}: {kind} appears {count} times");
+        }
+        for incident in labels.incidents.iter().filter(|i| HARD_KINDS.contains(&i.kind.as_str())) {
+            let kind = incidents::IncidentKind::HARD.iter().find(|k| k.name() == incident.kind);
+            assert_eq!(kind.map(|k| k.category()), Some(incident.category.as_str()), "{incident:?}");
+        }
+        let judged = |b: &&BenignLabel| ms(&b.time) >= plan.world.warmup_end_ms;
+        for kind in TRAP_KINDS {
+            assert!(labels.benign.iter().filter(judged).any(|b| b.kind == kind), "seed {seed}: no {kind} judged");
+        }
+        // A monthly job's first run is in the history, so the judged one is its second.
+        let monthly: BTreeSet<&str> =
+            labels.benign.iter().filter(|b| b.kind == "monthly_job").map(|b| b.account.as_str()).collect();
+        for account in monthly {
+            let runs: Vec<&BenignLabel> =
+                labels.benign.iter().filter(|b| b.kind == "monthly_job" && b.account == account).collect();
+            assert!(runs.iter().any(|b| !judged(b)) && runs.iter().any(judged), "seed {seed}: {account}: {runs:?}");
+        }
+        let outage_accounts = labels.benign.iter().filter(judged).filter(|b| b.kind == "outage").count();
+        assert!(outage_accounts >= 4, "seed {seed}: the judged outage hits {outage_accounts} accounts");
+    }
+    // The ordinary set has none of it.
+    let plan = Plan::build(&GenOptions::default());
+    assert!(plan.labels.incidents.iter().all(|i| !HARD_KINDS.contains(&i.kind.as_str())));
+    assert!(plan.labels.benign.iter().all(|b| !TRAP_KINDS.contains(&b.kind.as_str())));
+}
+
+/// Most events in any window of `width` ending at an event.
+fn densest(times: &[i64], width: i64) -> usize {
+    (0..times.len()).map(|end| end + 1 - times.partition_point(|&t| t <= times[end] - width)).max().unwrap_or(0)
+}
+
+#[test]
+fn hard_attacks_stay_under_the_short_window_thresholds() {
+    let opts = GenOptions { accounts: 40, ..GenOptions::hard(4) };
+    let (checker, labels) = run_checked(&opts);
+    let of = |incident: &Incident, account: &str, outcome: &str| -> Vec<i64> {
+        let (start, end) = (ms(&incident.start), ms(&incident.end));
+        let mut times: Vec<i64> = checker.later_events[account]
+            .iter()
+            .filter(|(t, o)| (start..=end).contains(t) && o == outcome)
+            .map(|e| e.0)
+            .collect();
+        times.sort_unstable();
+        times
+    };
+    let mut seen = BTreeSet::new();
+    for incident in &labels.incidents {
+        let account = incident.accounts[0].as_str();
+        match incident.kind.as_str() {
+            "low_slow_spray" => {
+                let ip = incident.source_ip.as_deref().unwrap_or_default();
+                let mut by_time: Vec<(i64, &str)> =
+                    checker.new_ip_events[ip].iter().map(|e| (e.0, e.1.as_str())).collect();
+                by_time.sort_unstable();
+                let most_in_30_min = (0..by_time.len())
+                    .map(|i| {
+                        let from = by_time[i].0;
+                        by_time[i..]
+                            .iter()
+                            .take_while(|e| e.0 < from + 30 * MINUTE)
+                            .map(|e| e.1)
+                            .collect::<BTreeSet<_>>()
+                            .len()
+                    })
+                    .max()
+                    .unwrap_or(0);
+                assert!(most_in_30_min < 10, "{incident:?}: {most_in_30_min} accounts in 30 min");
+                assert!(incident.accounts.len() >= 20, "{incident:?}");
+            }
+            "slow_probing" => {
+                let denied = of(incident, account, "denied");
+                assert!(densest(&denied, 10 * MINUTE) < 15, "{incident:?}: {denied:?}");
+                assert!(densest(&denied, HOUR) >= 30, "{incident:?}: {} denials", denied.len());
+            }
+            "night_session" => {
+                let calls = of(incident, account, "success");
+                let hours: BTreeSet<i64> = calls.iter().map(|t| t.div_euclid(HOUR)).collect();
+                assert_eq!(hours.len(), 2, "{incident:?}: {calls:?}");
+                for hour in hours {
+                    let in_hour = calls.iter().filter(|t| t.div_euclid(HOUR) == hour).count();
+                    assert!(in_hour < 3, "{incident:?}: {in_hour} calls in one clock hour");
+                }
+                assert!(calls.len() >= 3, "{incident:?}");
+            }
+            "sustained_exfil" => {
+                assert!(ms(&incident.end) - ms(&incident.start) >= 6 * HOUR, "{incident:?}");
+            }
+            _ => continue,
+        }
+        seen.insert(incident.kind.as_str());
+    }
+    assert_eq!(seen.len(), HARD_KINDS.len(), "{seen:?}");
 }

@@ -9,7 +9,7 @@ use super::clock;
 use super::profiles::{CredentialType, Schedule, World};
 use super::rng::{Rng, Stream};
 use super::{Event, Outcome};
-use crate::detection::time::{weekday, HOUR, MINUTE, SECOND};
+use crate::detection::time::{civil_from_days, weekday, HOUR, MINUTE, SECOND};
 
 /// Earliest local start of a business day (09:00 minus the largest jitter).
 const BUSINESS_ANCHOR_MS: i64 = 8 * HOUR + 30 * MINUTE;
@@ -43,7 +43,14 @@ impl World {
                     }
                     if weekly_export_factor.is_some() && anchored(zone.at(local_day, WEEKLY_EXPORT_ANCHOR_MS)) {
                         if let Some(run) = self.weekly_export_run(account, local_day) {
-                            self.weekly_export_events(account, run, out);
+                            self.export_events(account, run, out);
+                        }
+                    }
+                    if let Some(job) = acct.monthly_job {
+                        if anchored(zone.at(local_day, job.local_start_ms)) {
+                            if let Some(run) = self.monthly_run(account, local_day) {
+                                self.export_events(account, run, out);
+                            }
                         }
                     }
                 }
@@ -143,7 +150,31 @@ impl World {
         })
     }
 
-    fn weekly_export_events(&self, account: usize, run: ExportRun, out: &mut Vec<Event>) {
+    /// The monthly export of an account that has one, if it runs on this local day (the first
+    /// or the last of the month; it runs on holidays and weekends too, as a scheduler would).
+    pub(crate) fn monthly_run(&self, account: usize, local_day: i64) -> Option<ExportRun> {
+        let acct = &self.accounts[account];
+        let job = acct.monthly_job?;
+        let (_, _, day) = civil_from_days(local_day);
+        let (_, _, next_day) = civil_from_days(local_day + 1);
+        if (job.last_day && next_day != 1) || (!job.last_day && day != 1) {
+            return None;
+        }
+        let mut rng = Rng::stream(self.seed, Stream::MonthlyJob, account as u64, local_day);
+        let start_ms = acct.zone.at(local_day, job.local_start_ms) + rng.range_i64(0, 10 * MINUTE);
+        let factor = job.factor * rng.uniform_range(0.8, 1.2);
+        Some(ExportRun {
+            start_ms,
+            events: rng.range(10, 40),
+            duration_ms: rng.range_i64(15 * MINUTE, 40 * MINUTE),
+            total_bytes: factor * self.typical_hourly_bytes(account, start_ms),
+            factor,
+            rng,
+        })
+    }
+
+    /// An export run's events: the Monday report's or a monthly job's.
+    fn export_events(&self, account: usize, run: ExportRun, out: &mut Vec<Event>) {
         let ExportRun { start_ms, events, duration_ms, total_bytes, mut rng, .. } = run;
         let acct = &self.accounts[account];
         let action = acct.system.export_action();

@@ -29,6 +29,11 @@ pub(crate) enum IncidentKind {
     RevokedKeyUse,
     ForeignKey,
     NewNetwork,
+    // The hard set's attacks, each kept under the short-window thresholds of its category.
+    LowSlowSpray,
+    SustainedExfil,
+    NightSession,
+    SlowProbing,
 }
 
 impl IncidentKind {
@@ -43,6 +48,13 @@ impl IncidentKind {
         IncidentKind::ForeignKey,
         IncidentKind::NewNetwork,
     ];
+    /// Added by `GenOptions::hard`.
+    pub(crate) const HARD: [IncidentKind; 4] = [
+        IncidentKind::LowSlowSpray,
+        IncidentKind::SustainedExfil,
+        IncidentKind::NightSession,
+        IncidentKind::SlowProbing,
+    ];
 
     pub(crate) fn name(self) -> &'static str {
         match self {
@@ -55,14 +67,22 @@ impl IncidentKind {
             IncidentKind::RevokedKeyUse => "revoked_key_use",
             IncidentKind::ForeignKey => "foreign_key",
             IncidentKind::NewNetwork => "new_network",
+            IncidentKind::LowSlowSpray => "low_slow_spray",
+            IncidentKind::SustainedExfil => "sustained_exfil",
+            IncidentKind::NightSession => "night_session",
+            IncidentKind::SlowProbing => "slow_probing",
         }
     }
 
     pub(crate) fn category(self) -> &'static str {
         match self {
-            IncidentKind::FailedAuthBurst | IncidentKind::DeniedBurst | IncidentKind::PasswordSpray => "failed_auth",
-            IncidentKind::BulkExport | IncidentKind::SlowExfil => "data_volume",
-            IncidentKind::OffHours => "off_hours",
+            IncidentKind::FailedAuthBurst
+            | IncidentKind::DeniedBurst
+            | IncidentKind::PasswordSpray
+            | IncidentKind::LowSlowSpray
+            | IncidentKind::SlowProbing => "failed_auth",
+            IncidentKind::BulkExport | IncidentKind::SlowExfil | IncidentKind::SustainedExfil => "data_volume",
+            IncidentKind::OffHours | IncidentKind::NightSession => "off_hours",
             IncidentKind::RevokedKeyUse | IncidentKind::ForeignKey | IncidentKind::NewNetwork => "credential_misuse",
         }
     }
@@ -71,18 +91,28 @@ impl IncidentKind {
     fn fits(self, account: &Account) -> bool {
         let pure_business = account.profile == ProfileKind::BusinessHours;
         match self {
-            IncidentKind::FailedAuthBurst | IncidentKind::PasswordSpray | IncidentKind::RevokedKeyUse => true,
+            IncidentKind::FailedAuthBurst
+            | IncidentKind::PasswordSpray
+            | IncidentKind::LowSlowSpray
+            | IncidentKind::RevokedKeyUse => true,
             // Need a busy time to hide in; a nightly job's few minutes are too short.
-            IncidentKind::DeniedBurst | IncidentKind::ForeignKey | IncidentKind::NewNetwork => {
-                account.profile != ProfileKind::NightlyJob
-            }
+            IncidentKind::DeniedBurst
+            | IncidentKind::SlowProbing
+            | IncidentKind::ForeignKey
+            | IncidentKind::NewNetwork => account.profile != ProfileKind::NightlyJob,
             // Weekly-report accounts export big volumes every Monday: not a fair victim.
             IncidentKind::BulkExport => {
                 pure_business || matches!(account.profile, ProfileKind::HourlyCron | ProfileKind::AlwaysOn)
             }
             IncidentKind::SlowExfil => pure_business || account.profile == ProfileKind::AlwaysOn,
+            // Twice a trickle is still a trickle: an account moving a few hundred KB an hour
+            // or more, in its working hours (the detector ignores hours under 200 KB).
+            IncidentKind::SustainedExfil => {
+                let hourly = 60.0 * account.base_rate_per_minute(12.0) * account.mean_event_bytes();
+                (pure_business || account.profile == ProfileKind::AlwaysOn) && hourly >= 300e3
+            }
             // Off-hours only means something for an account with hours.
-            IncidentKind::OffHours => pure_business,
+            IncidentKind::OffHours | IncidentKind::NightSession => pure_business,
         }
     }
 }
@@ -98,12 +128,16 @@ pub(crate) enum IncidentPlan {
         user_agent: &'static str,
     },
     DeniedBurst {
+        /// `DeniedBurst` or the slower `SlowProbing`.
+        kind: IncidentKind,
         account: usize,
         start_ms: i64,
         duration_ms: i64,
         attempts: u64,
     },
     PasswordSpray {
+        /// `PasswordSpray` or the slower `LowSlowSpray`.
+        kind: IncidentKind,
         victims: Vec<usize>,
         start_ms: i64,
         duration_ms: i64,
@@ -118,12 +152,16 @@ pub(crate) enum IncidentPlan {
         factor: f64,
     },
     SlowExfil {
+        /// `SlowExfil` or the gentler `SustainedExfil`.
+        kind: IncidentKind,
         account: usize,
         start_ms: i64,
         duration_ms: i64,
         factor: f64,
     },
     OffHours {
+        /// `OffHours` or the shorter `NightSession`.
+        kind: IncidentKind,
         account: usize,
         start_ms: i64,
         duration_ms: i64,
@@ -180,23 +218,24 @@ struct Planner {
     foreign_keys_planned: usize,
 }
 
-/// Plans every incident. Adds to `world` the key rotations that revoked-key incidents need.
-pub(crate) fn plan(world: &mut World, rng: &mut Rng) -> Vec<IncidentPlan> {
+/// Plans every incident (with `hard`, the hard set's kinds too). Adds to `world` the key
+/// rotations that revoked-key incidents need.
+pub(crate) fn plan(world: &mut World, hard: bool, rng: &mut Rng) -> Vec<IncidentPlan> {
     let evaluated = world.evaluated_days();
     if evaluated.is_empty() || world.accounts.is_empty() {
         return Vec::new();
     }
     let evaluated_len = evaluated.len();
     let per_kind = 2 + world.accounts.len() * evaluated_len / 1000;
-    let mut jobs: Vec<IncidentKind> =
-        IncidentKind::ALL.iter().flat_map(|&kind| std::iter::repeat_n(kind, per_kind)).collect();
+    let kinds = IncidentKind::ALL.iter().chain(if hard { &IncidentKind::HARD[..] } else { &[] });
+    let mut jobs: Vec<IncidentKind> = kinds.flat_map(|&kind| std::iter::repeat_n(kind, per_kind)).collect();
     rng.shuffle(&mut jobs);
     // Shuffled kinds walk the evaluated days in order: every day gets a mix.
     let preferred_days: Vec<u32> =
         (0..jobs.len()).map(|i| evaluated.start + (i * evaluated_len / jobs.len()) as u32).collect();
     // Sprays last, so their victims can avoid accounts with other failed-auth incidents.
     let mut order: Vec<usize> = (0..jobs.len()).collect();
-    order.sort_by_key(|&i| jobs[i] == IncidentKind::PasswordSpray);
+    order.sort_by_key(|&i| matches!(jobs[i], IncidentKind::PasswordSpray | IncidentKind::LowSlowSpray));
 
     let mut planner = Planner {
         reserved: BTreeSet::new(),
@@ -243,27 +282,32 @@ impl Planner {
                     user_agent: USER_AGENTS[rng.index(USER_AGENTS.len())],
                 }
             }
-            IncidentKind::DeniedBurst => {
+            IncidentKind::DeniedBurst | IncidentKind::SlowProbing => {
                 let account = self.choose(world, |a| kind.fits(a), rng)?;
-                let duration_ms = minutes(rng, 3, 10);
-                IncidentPlan::DeniedBurst {
-                    account,
-                    start_ms: world.active_window(account, day, evaluated, duration_ms, rng)?,
-                    duration_ms,
-                    attempts: rng.range(20, 80),
-                }
+                // Slow probing: about one denial a minute for most of an hour, under 15 in
+                // any 10 minutes.
+                let slow = kind == IncidentKind::SlowProbing;
+                let duration_ms = if slow { minutes(rng, 45, 58) } else { minutes(rng, 3, 10) };
+                let start_ms = world.active_window(account, day, evaluated, duration_ms, rng)?;
+                let attempts = if slow { rng.range(40, 55) } else { rng.range(20, 80) };
+                IncidentPlan::DeniedBurst { kind, account, start_ms, duration_ms, attempts }
             }
-            IncidentKind::PasswordSpray => {
+            IncidentKind::PasswordSpray | IncidentKind::LowSlowSpray => {
                 let mut candidates: Vec<usize> =
                     (0..world.accounts.len()).filter(|a| !self.failed_auth_accounts.contains(a)).collect();
                 if candidates.len() < 2 {
                     return None;
                 }
                 rng.shuffle(&mut candidates);
-                candidates.truncate(rng.range(15, 40) as usize);
+                // Low and slow: a few dozen accounts over hours, fewer than 10 in any half hour.
+                let (victims, duration_ms) = match kind {
+                    IncidentKind::LowSlowSpray => (rng.range(25, 45), minutes(rng, 180, 300)),
+                    _ => (rng.range(15, 40), minutes(rng, 10, 30)),
+                };
+                candidates.truncate(victims as usize);
                 candidates.sort_unstable();
-                let duration_ms = minutes(rng, 10, 30);
                 IncidentPlan::PasswordSpray {
+                    kind,
                     victims: candidates,
                     start_ms: any_time(world, day, duration_ms, rng)?,
                     duration_ms,
@@ -282,24 +326,44 @@ impl Planner {
                     factor: rng.uniform_range(20.0, 100.0),
                 }
             }
-            IncidentKind::SlowExfil => {
+            IncidentKind::SlowExfil | IncidentKind::SustainedExfil => {
                 let account = self.choose(world, |a| kind.fits(a), rng)?;
-                let duration_ms = minutes(rng, 180, 360);
-                IncidentPlan::SlowExfil {
-                    account,
-                    start_ms: world.active_window(account, day, evaluated, duration_ms, rng)?,
-                    duration_ms,
-                    factor: rng.uniform_range(4.0, 8.0),
-                }
+                // Sustained: about twice the usual volume for most of a working day (an
+                // always-on account's day is longer).
+                let always_on = world.accounts[account].profile == ProfileKind::AlwaysOn;
+                let sustained = kind == IncidentKind::SustainedExfil;
+                let duration_ms = match (sustained, always_on) {
+                    (true, true) => minutes(rng, 420, 540),
+                    (true, false) => minutes(rng, 390, 420),
+                    (false, _) => minutes(rng, 180, 360),
+                };
+                let start_ms = world.active_window(account, day, evaluated, duration_ms, rng)?;
+                let factor = if sustained { rng.uniform_range(2.0, 2.4) } else { rng.uniform_range(4.0, 8.0) };
+                IncidentPlan::SlowExfil { kind, account, start_ms, duration_ms, factor }
             }
             IncidentKind::OffHours => {
                 let account = self.choose(world, |a| kind.fits(a), rng)?;
                 let duration_ms = minutes(rng, 10, 60);
                 IncidentPlan::OffHours {
+                    kind,
                     account,
                     start_ms: off_hours_start(world, account, day, duration_ms, rng)?,
                     duration_ms,
                     events: rng.range(5, 40),
+                }
+            }
+            IncidentKind::NightSession => {
+                let account = self.choose(world, |a| kind.fits(a), rng)?;
+                // Four calls (the sign-in and three more) in a few minutes across a full hour
+                // of the night, two on each side, so that neither clock hour holds three.
+                let duration_ms = minutes(rng, 4, 14);
+                let boundary = off_hours_start(world, account, day, 2 * HOUR, rng)?.div_euclid(HOUR) * HOUR + HOUR;
+                IncidentPlan::OffHours {
+                    kind,
+                    account,
+                    start_ms: boundary - rng.range_i64(duration_ms / 3, 2 * duration_ms / 3),
+                    duration_ms,
+                    events: 3,
                 }
             }
             IncidentKind::RevokedKeyUse => self.plan_revoked_key_use(world, day, rng)?,

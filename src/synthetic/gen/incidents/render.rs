@@ -47,10 +47,15 @@ pub(crate) fn render(
             );
             (IncidentKind::FailedAuthBurst, vec![name(account)], Some(ip(source)), key_id(key), description)
         }
-        &IncidentPlan::DeniedBurst { account, start_ms, duration_ms, attempts } => {
+        &IncidentPlan::DeniedBurst { kind, account, start_ms, duration_ms, attempts } => {
             let mut systems = BTreeSet::new();
-            for _ in 0..attempts {
-                let time_ms = spread(rng, start_ms, duration_ms);
+            // Slow probing paces itself: one call per slot, about a minute each.
+            let slot_ms = duration_ms / attempts.max(1) as i64;
+            for i in 0..attempts {
+                let time_ms = match kind {
+                    IncidentKind::SlowProbing => spread(rng, start_ms + i as i64 * slot_ms, slot_ms),
+                    _ => spread(rng, start_ms, duration_ms),
+                };
                 // Probing: actions of other systems, on resources all over the place.
                 let catalog = &SYSTEMS[rng.index(SYSTEMS.len())];
                 let action = &catalog.actions[rng.index(catalog.actions.len())];
@@ -68,13 +73,19 @@ pub(crate) fn render(
                 name(account),
                 duration_ms as f64 / MINUTE as f64
             );
-            (IncidentKind::DeniedBurst, vec![name(account)], None, key_id(key), description)
+            (kind, vec![name(account)], None, key_id(key), description)
         }
-        IncidentPlan::PasswordSpray { victims, start_ms, duration_ms, source, user_agent } => {
+        IncidentPlan::PasswordSpray { kind, victims, start_ms, duration_ms, source, user_agent } => {
             let mut attempts = 0;
-            for &victim in victims {
+            // A low-and-slow spray paces itself: one victim per slot of the duration.
+            let slot_ms = *duration_ms / victims.len().max(1) as i64;
+            for (i, &victim) in victims.iter().enumerate() {
+                let slot_start = *start_ms + i as i64 * slot_ms;
                 for _ in 0..rng.range(1, 2) {
-                    let time_ms = spread(rng, *start_ms, *duration_ms);
+                    let time_ms = match kind {
+                        IncidentKind::LowSlowSpray => spread(rng, slot_start, slot_ms),
+                        _ => spread(rng, *start_ms, *duration_ms),
+                    };
                     let mut event =
                         world.auth_event(victim, time_ms, Outcome::Failure, Some(catalog::REASON_INVALID_SECRET), rng);
                     (event.network, event.host, event.user_agent) = (source.0 as u32, source.1, *user_agent);
@@ -88,13 +99,7 @@ pub(crate) fn render(
                 victims.len(),
                 *duration_ms as f64 / MINUTE as f64
             );
-            (
-                IncidentKind::PasswordSpray,
-                victims.iter().map(|&v| name(v)).collect(),
-                Some(ip(*source)),
-                None,
-                description,
-            )
+            (*kind, victims.iter().map(|&v| name(v)).collect(), Some(ip(*source)), None, description)
         }
         &IncidentPlan::BulkExport { account, start_ms, duration_ms, events: count, factor } => {
             let acct = &world.accounts[account];
@@ -122,7 +127,7 @@ pub(crate) fn render(
             let key = acct.credential_at(start_ms, rng);
             (IncidentKind::BulkExport, vec![name(account)], None, key_id(key), description)
         }
-        &IncidentPlan::SlowExfil { account, start_ms, duration_ms, factor } => {
+        &IncidentPlan::SlowExfil { kind, account, start_ms, duration_ms, factor } => {
             events = world.extra_rate_events(account, start_ms, start_ms + duration_ms, factor - 1.0, rng);
             let extra: u64 = events.iter().map(|e| e.bytes).sum();
             let hours = duration_ms as f64 / HOUR as f64;
@@ -133,12 +138,21 @@ pub(crate) fn render(
                 events.len()
             );
             let key = world.accounts[account].credential_at(start_ms, rng);
-            (IncidentKind::SlowExfil, vec![name(account)], None, key_id(key), description)
+            (kind, vec![name(account)], None, key_id(key), description)
         }
-        &IncidentPlan::OffHours { account, start_ms, duration_ms, events: count } => {
+        &IncidentPlan::OffHours { kind, account, start_ms, duration_ms, events: count } => {
             events.push(world.auth_event(account, start_ms, Outcome::Success, None, rng));
-            for _ in 0..count {
-                events.push(world.ordinary_event(account, spread(rng, start_ms + SECOND, duration_ms), rng));
+            // A night session keeps half its calls on each side of the hour boundary.
+            let boundary = (start_ms.div_euclid(HOUR) + 1) * HOUR;
+            for i in 0..count {
+                let time_ms = match kind {
+                    IncidentKind::NightSession if i < count / 2 => {
+                        spread(rng, start_ms + SECOND, boundary - start_ms - SECOND)
+                    }
+                    IncidentKind::NightSession => spread(rng, boundary, start_ms + duration_ms - boundary),
+                    _ => spread(rng, start_ms + SECOND, duration_ms),
+                };
+                events.push(world.ordinary_event(account, time_ms, rng));
             }
             let acct = &world.accounts[account];
             let local = acct.zone.to_local(start_ms);
@@ -153,7 +167,7 @@ pub(crate) fn render(
                 duration_ms as f64 / MINUTE as f64
             );
             let key = acct.credential_at(start_ms, rng);
-            (IncidentKind::OffHours, vec![name(account)], None, key_id(key), description)
+            (kind, vec![name(account)], None, key_id(key), description)
         }
         &IncidentPlan::RevokedKeyUse { account, key, revoked_ms, start_ms, duration_ms, events: count } => {
             for _ in 0..count {
