@@ -240,6 +240,14 @@ impl AccountBaseline {
         }
     }
 
+    /// Typical volume of any active hour of this account, whatever the time of week.
+    pub fn typical_active_hour(&self) -> Volume {
+        Volume {
+            bytes: level_volume(f64::from(self.typical_bytes_level)),
+            records: level_volume(f64::from(self.typical_records_level)),
+        }
+    }
+
     fn expected_levels(&self, how: usize) -> (f64, f64) {
         let near = |levels: &[u8; HOURS_PER_WEEK]| neighbours(how).map(|h| levels[h]).max().unwrap_or(0);
         let (bytes, records) = (near(&self.bytes_level), near(&self.records_level));

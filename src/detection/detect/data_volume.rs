@@ -110,6 +110,12 @@ pub fn burst(ctx: &Context, params: &VolumeBurstParams) -> Option<Finding> {
     let expected = ctx.account.expected_hour(how);
     let dispersion = ctx.account.dispersion_log2();
     let worst = worst(window, expected, dispersion, floors, [true, true], (params.min_ratio, params.min_z))?;
+    // Far above this hour of the week but not above an ordinary active hour of the account is
+    // a schedule that moved (a clock change, an early start), not an export.
+    let typical = ctx.account.typical_active_hour();
+    if worst.observed < if worst.name == "bytes" { typical.bytes } else { typical.records } {
+        return None;
+    }
     let when = time::describe_hour_of_week(how);
     let summary = format!(
         "{} moved {} in the last hour; it usually moves {} in an hour on {when}. Check what it exported and where it went.",
