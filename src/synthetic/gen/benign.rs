@@ -200,7 +200,7 @@ pub(crate) fn plan(world: &mut World, reserved: &BTreeSet<usize>, rng: &mut Rng)
     plans
 }
 
-fn label(world: &World, kind: &str, account: usize, time_ms: i64, description: String) -> BenignLabel {
+pub(crate) fn label(world: &World, kind: &str, account: usize, time_ms: i64, description: String) -> BenignLabel {
     BenignLabel {
         kind: kind.to_string(),
         account: world.accounts[account].name.clone(),

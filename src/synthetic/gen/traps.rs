@@ -16,11 +16,12 @@
 
 use std::collections::BTreeSet;
 
+use super::benign::label;
 use super::catalog::{self, ProfileKind};
 use super::profiles::{Account, MonthlyJob, Schedule, World};
 use super::rng::{Rng, Stream};
 use super::{BenignLabel, Event, Outcome};
-use crate::detection::time::{civil_from_days, format_rfc3339, HOUR, MINUTE, SECOND};
+use crate::detection::time::{civil_from_days, HOUR, MINUTE, SECOND};
 
 #[derive(Debug)]
 pub(crate) struct Outage {
@@ -129,15 +130,6 @@ fn busy(world: &World, account: usize, start_ms: i64, duration_ms: i64) -> bool 
                 || (start_ms..start_ms + duration_ms).contains(&(run + HOUR))
         }
         Schedule::NightlyJob { .. } => false,
-    }
-}
-
-fn label(world: &World, kind: &str, account: usize, time_ms: i64, description: String) -> BenignLabel {
-    BenignLabel {
-        kind: kind.to_string(),
-        account: world.accounts[account].name.clone(),
-        time: format_rfc3339(time_ms),
-        description,
     }
 }
 
