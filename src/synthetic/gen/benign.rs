@@ -349,6 +349,7 @@ fn render_rotations(world: &World, account: usize, out: &mut Vec<Event>, labels:
             event.records = 1;
             event
         };
+        let in_run = |t: i64| (world.start_ms..world.end_ms).contains(&t);
         out.push(lifecycle(catalog::CREDENTIAL_CREATE, rotation.created_ms, rotation.new, &mut rng));
         let (kind, description) = match rotation.ending {
             RotationEnding::Revoke { at_ms } => {
@@ -376,8 +377,23 @@ fn render_rotations(world: &World, account: usize, out: &mut Vec<Event>, labels:
                     ),
                 )
             }
+            RotationEnding::Overlap { rotated_ms, revoked_ms } => {
+                out.push(lifecycle(catalog::CREDENTIAL_ROTATE, rotated_ms, rotation.old, &mut rng));
+                if in_run(revoked_ms) {
+                    out.push(lifecycle(catalog::CREDENTIAL_REVOKE, revoked_ms, rotation.old, &mut rng));
+                }
+                (
+                    "key_rotation_overlap",
+                    format!(
+                        "new key {} created; {} marked rotated, used by fewer workers for {:.1} h while other rotations overlap, revoked after its last use",
+                        key(rotation.new),
+                        key(rotation.old),
+                        (rotation.fade_end_ms - rotated_ms) as f64 / HOUR as f64
+                    ),
+                )
+            }
         };
-        if (world.start_ms..world.end_ms).contains(&rotation.created_ms) {
+        if in_run(rotation.created_ms) {
             labels.push(label(world, kind, account, rotation.created_ms, description));
         }
     }

@@ -92,6 +92,9 @@ pub(crate) enum RotationEnding {
     Revoke { at_ms: i64 },
     /// The old key is marked rotated and fades out over the following minutes.
     Rotate { at_ms: i64 },
+    /// Hard set: the old key is marked rotated, fades out over hours while the next rotation
+    /// has already begun, and is revoked after its last use.
+    Overlap { rotated_ms: i64, revoked_ms: i64 },
 }
 
 #[derive(Debug)]
@@ -136,6 +139,15 @@ pub(crate) struct Account {
     pub(crate) monthly_job: Option<MonthlyJob>,
     /// The account whose key this one presents from the start (hard set: a shared CI key).
     pub(crate) shares_key_of: Option<usize>,
+    /// The backlog worked off on the first working day after a holiday (hard set).
+    pub(crate) catch_up: Option<CatchUp>,
+}
+
+/// The first working hours after a holiday run at `factor` times the usual rate.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CatchUp {
+    pub(crate) factor: f64,
+    pub(crate) duration_ms: i64,
 }
 
 /// An export on the first or the last local day of every month.
@@ -154,6 +166,17 @@ impl Account {
 
     pub(crate) fn is_holiday(&self, local_day: i64) -> bool {
         self.holidays.iter().any(|&(first, last)| (first..=last).contains(&local_day))
+    }
+
+    /// The first working day after each holiday.
+    pub(crate) fn holiday_returns(&self) -> impl Iterator<Item = i64> + '_ {
+        self.holidays.iter().map(|&(_, last)| {
+            let mut day = last + 1;
+            while super::clock::is_weekend(day) {
+                day += 1;
+            }
+            day
+        })
     }
 
     pub(crate) fn countries<'w>(&self, world: &'w World) -> Vec<&'w str> {
@@ -211,9 +234,12 @@ impl Account {
                 break;
             }
             if time_ms < rotation.fade_end_ms {
-                // Workers pick up the new key one by one: the old one fades out linearly.
+                // Workers pick up the new key one by one: the old one fades out linearly. A
+                // worker that moved may already be on the next rotation's key.
                 let moved = (time_ms - rotation.switch_ms) as f64 / (rotation.fade_end_ms - rotation.switch_ms) as f64;
-                return if rng.chance(moved) { rotation.new } else { rotation.old };
+                if !rng.chance(moved) {
+                    return rotation.old;
+                }
             }
             current = rotation.new;
         }
@@ -439,6 +465,7 @@ impl World {
             holidays: Vec::new(),
             monthly_job: None,
             shares_key_of: None,
+            catch_up: None,
         }
     }
 

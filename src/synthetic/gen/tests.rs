@@ -100,6 +100,8 @@ struct LineChecker {
     owner_mismatches: u64,
     /// After warm-up, each account's events: (time, outcome).
     later_events: HashMap<String, Vec<(i64, String)>>,
+    /// The keys each account presented in each clock hour.
+    keys_by_hour: HashMap<(String, i64), BTreeSet<String>>,
 }
 
 impl LineChecker {
@@ -123,6 +125,7 @@ impl LineChecker {
             foreign_key_uses: Vec::new(),
             owner_mismatches: 0,
             later_events: HashMap::new(),
+            keys_by_hour: HashMap::new(),
         }
     }
 
@@ -191,6 +194,10 @@ impl LineChecker {
             if !matches!(credential.kind, "api_key" | "oauth_token") {
                 self.error(format!("line {}: credential type {}", self.lines, credential.kind));
             }
+            self.keys_by_hour
+                .entry((line.account.to_string(), time_ms.div_euclid(HOUR)))
+                .or_default()
+                .insert(credential.id.to_string());
             if line.action == "credential.revoke" {
                 self.revoked_at.insert(credential.id.to_string(), time_ms);
             } else if let Some(&revoked) = self.revoked_at.get(credential.id) {
@@ -478,7 +485,8 @@ fn reference_run_events_back_the_labels() {
 }
 
 const HARD_KINDS: [&str; 4] = ["low_slow_spray", "sustained_exfil", "night_session", "slow_probing"];
-const TRAP_KINDS: [&str; 4] = ["outage", "monthly_job", "shared_key", "dst_change"];
+const TRAP_KINDS: [&str; 6] =
+    ["outage", "monthly_job", "shared_key", "dst_change", "holiday_return", "key_rotation_overlap"];
 
 #[test]
 fn hard_set_labels_cover_every_hard_kind_and_trap() {
@@ -581,4 +589,15 @@ fn hard_attacks_stay_under_the_short_window_thresholds() {
         seen.insert(incident.kind.as_str());
     }
     assert_eq!(seen.len(), HARD_KINDS.len(), "{seen:?}");
+
+    // Overlapping rotations: three keys in use in one hour, none used after its revoke.
+    let overlapping: BTreeSet<&str> =
+        labels.benign.iter().filter(|b| b.kind == "key_rotation_overlap").map(|b| b.account.as_str()).collect();
+    assert!(!overlapping.is_empty());
+    for account in overlapping {
+        let most = checker.keys_by_hour.iter().filter(|((a, _), _)| a == account).map(|(_, keys)| keys.len()).max();
+        assert!(most >= Some(3), "{account}: at most {most:?} keys in an hour");
+        let late: Vec<_> = checker.revoked_key_uses.iter().filter(|u| u.2 == account).collect();
+        assert!(late.is_empty(), "{account}: {late:?}");
+    }
 }

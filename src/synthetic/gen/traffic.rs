@@ -103,6 +103,11 @@ impl World {
         let lunch_start = zone.at(local_day, 12 * HOUR + rng.range_i64(-15 * MINUTE, 15 * MINUTE));
         let lunch_end = lunch_start + rng.range_i64(45 * MINUTE, 75 * MINUTE);
         let rate_per_ms = self.growth(acct, begin) / (mean_gap_minutes * MINUTE as f64);
+        // After a holiday the backlog is worked off first (hard set).
+        let catch_up = acct
+            .catch_up
+            .filter(|_| acct.holiday_returns().any(|day| day == local_day))
+            .map(|c| (begin + c.duration_ms, c.factor));
 
         // A session starts with authentication; OAuth tokens are refreshed about hourly.
         self.push(out, self.auth_event(account, begin, Outcome::Success, None, &mut rng));
@@ -110,7 +115,10 @@ impl World {
         let mut next_refresh = begin + rng.range_i64(55 * MINUTE, 65 * MINUTE);
         let mut t = begin as f64;
         loop {
-            t += rng.exponential(rate_per_ms);
+            t += match catch_up {
+                Some((until, factor)) if (t as i64) < until => rng.exponential(rate_per_ms * factor),
+                _ => rng.exponential(rate_per_ms),
+            };
             let time_ms = t as i64;
             if time_ms >= end {
                 break;

@@ -10,6 +10,13 @@
 //!   labelled at the start and on every judged day.
 //! - `dst_change`: the local clock of an account moves an hour (the run crosses the US and
 //!   the EU change).
+//! - `holiday_return`: the first working day after a holiday starts with a backlog, 1.8-2.6x
+//!   the usual rate for 3-5 hours (every holiday of the hard set, among them one that ends in
+//!   the history and one that ends in the judged days).
+//! - `key_rotation_overlap`: two rotations of one account's key, the second begun 2-5 hours
+//!   after the first, each old key marked rotated, used by fewer and fewer workers for 6-14
+//!   hours (three keys in use at once) and revoked after its last use. One in the history,
+//!   one in the judged days.
 //!
 //! Traps stay off accounts that incidents use and off accounts that other benign behaviours
 //! already changed (holidays, growth, rotations).
@@ -18,7 +25,7 @@ use std::collections::BTreeSet;
 
 use super::benign::label;
 use super::catalog::{self, ProfileKind};
-use super::profiles::{Account, MonthlyJob, Schedule, World};
+use super::profiles::{Account, CatchUp, MonthlyJob, Rotation, RotationEnding, Schedule, World};
 use super::rng::{Rng, Stream};
 use super::{BenignLabel, Event, Outcome};
 use crate::detection::time::{civil_from_days, HOUR, MINUTE, SECOND};
@@ -84,7 +91,7 @@ pub(crate) fn plan(world: &mut World, reserved: &BTreeSet<usize>, rng: &mut Rng)
 
     let evaluated = world.evaluated_days();
     let mut outages = Vec::new();
-    for period in [0..evaluated.start, evaluated] {
+    for period in [0..evaluated.start, evaluated.clone()] {
         if period.is_empty() {
             continue;
         }
@@ -110,6 +117,70 @@ pub(crate) fn plan(world: &mut World, reserved: &BTreeSet<usize>, rng: &mut Rng)
         if accounts.len() >= 4 {
             outages.push(Outage { accounts, start_ms, duration_ms });
         }
+    }
+
+    // A holiday that ends in each period (the ordinary holidays may end after the run).
+    for period in [0..evaluated.start, evaluated.clone()] {
+        let free: Vec<usize> = (0..world.accounts.len())
+            .filter(|&a| untouched(world, &taken, a) && pure_business(&world.accounts[a]))
+            .collect();
+        let Some(&account) = rng.pick(&free) else {
+            continue;
+        };
+        let day = rng.range(u64::from(period.start) + 1, u64::from(period.end) - 2) as u32;
+        let noon = world.day_start(day) + 12 * HOUR;
+        let acct = &mut world.accounts[account];
+        let mut back = acct.zone.local_day(noon);
+        while super::clock::is_weekend(back) {
+            back += 1;
+        }
+        let mut last = back - 1;
+        while super::clock::is_weekend(last) {
+            last -= 1;
+        }
+        acct.holidays.push((last - rng.range_i64(1, 4), last));
+        taken.insert(account);
+    }
+
+    // Every holiday ends with a backlog: the first working hours back run at 1.8-2.6x.
+    for acct in world.accounts.iter_mut().filter(|a| !a.holidays.is_empty()) {
+        acct.catch_up =
+            Some(CatchUp { factor: rng.uniform_range(1.8, 2.6), duration_ms: rng.range_i64(3 * HOUR, 5 * HOUR) });
+    }
+
+    // Overlapping rotations, one in the history and one in the judged days.
+    for period in [0..evaluated.start, evaluated] {
+        let free: Vec<usize> = (0..world.accounts.len())
+            .filter(|&a| untouched(world, &taken, a) && world.accounts[a].profile != ProfileKind::NightlyJob)
+            .collect();
+        let Some(&account) = rng.pick(&free) else {
+            continue;
+        };
+        let day = rng.range(u64::from(period.start), u64::from(period.end - 1)) as u32;
+        let Some(first_created_ms) = world.active_window(account, day, period, 90 * MINUTE, rng) else {
+            continue;
+        };
+        let mut created_ms = first_created_ms;
+        let mut old = world.accounts[account].initial_credential;
+        for _ in 0..2 {
+            let credential_type = world.accounts[account].credential_type;
+            let new = world.new_credential(credential_type, account, rng);
+            let switch_ms = created_ms + rng.range_i64(2 * MINUTE, 8 * MINUTE);
+            let fade_end_ms = switch_ms + rng.range_i64(6 * HOUR, 14 * HOUR);
+            let revoked_ms = fade_end_ms + rng.range_i64(30 * MINUTE, 90 * MINUTE);
+            world.accounts[account].rotations.push(Rotation {
+                old,
+                new,
+                created_ms,
+                switch_ms,
+                fade_end_ms,
+                ending: RotationEnding::Overlap { rotated_ms: switch_ms, revoked_ms },
+            });
+            // The next rotation begins while workers are still moving off the old key.
+            created_ms = switch_ms + rng.range_i64(2 * HOUR, 5 * HOUR);
+            old = new;
+        }
+        taken.insert(account);
     }
     outages
 }
@@ -185,6 +256,19 @@ pub(crate) fn render(world: &World, outages: &[Outage], out: &mut Vec<Event>) ->
             );
             for time_ms in std::iter::once(world.start_ms).chain(world.evaluated_days().map(|d| world.day_start(d))) {
                 labels.push(label(world, "shared_key", account, time_ms, description.clone()));
+            }
+        }
+        if let Some(catch_up) = acct.catch_up {
+            for day in acct.holiday_returns() {
+                let time_ms = acct.zone.at(day, 9 * HOUR);
+                if in_run(time_ms) {
+                    let description = format!(
+                        "back from a holiday: the backlog runs at {:.1}x the usual rate for {:.1} h",
+                        catch_up.factor,
+                        catch_up.duration_ms as f64 / HOUR as f64
+                    );
+                    labels.push(label(world, "holiday_return", account, time_ms, description));
+                }
             }
         }
         // Hour steps of the local clock.
