@@ -211,6 +211,11 @@ impl AccountBaseline {
         self.weeks_observed
     }
 
+    /// How often (0..1) the account was active in this very hour of the week.
+    pub fn presence(&self, how: usize) -> f64 {
+        f64::from(self.presence[how]) / 255.0
+    }
+
     /// Highest presence (0..1) in the hour of the week and its two neighbours, which absorbs
     /// jitter and daylight-saving shifts.
     pub fn presence_near(&self, how: usize) -> f64 {

@@ -11,6 +11,7 @@
 pub mod alert;
 pub mod baseline;
 pub mod calendar;
+pub mod catch_up;
 pub mod credential_profile;
 pub mod definition;
 pub mod detect;

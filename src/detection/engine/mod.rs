@@ -25,6 +25,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use crate::detection::alert::{alert_id, evidence_sql, Alert, Evidence, MAX_EVIDENCE_EVENTS};
 use crate::detection::baseline::{country_code, AccountBaseline, CredentialProfile, UseSource};
 use crate::detection::calendar::{self, MonthlyCalendar};
+use crate::detection::catch_up::{self, CatchUp};
 use crate::detection::definition::{Category, Detector, DetectorKind};
 use crate::detection::detect::failed_auth::BurstCounter;
 use crate::detection::detect::spray::SprayCounter;
@@ -120,6 +121,10 @@ struct AccountState {
     terms: AccountTerms,
     /// Where its volume and off-hours findings fell in the month.
     calendar: MonthlyCalendar,
+    /// The backlog it may work off after an absence, while that window is open.
+    catch_up: Option<Box<CatchUp>>,
+    /// Its last working clock hour (see [`catch_up::working_hour`]): absences are measured from it.
+    worked_hour: u32,
 }
 
 impl AccountState {
@@ -131,6 +136,8 @@ impl AccountState {
             excess: ExcessCusum::default(),
             terms: AccountTerms::default(),
             calendar: MonthlyCalendar::default(),
+            catch_up: None,
+            worked_hour: time::hour_index(t) as u32,
         }
     }
 }
@@ -253,7 +260,7 @@ impl Engine {
             }
             state.partition = partition;
         }
-        let AccountState { baseline, bursts, excess, terms, calendar, .. } = state;
+        let AccountState { baseline, bursts, excess, terms, calendar, catch_up: backlog, worked_hour, .. } = state;
         let t = event.time.max(baseline.last_seen);
         baseline.advance(t);
         baseline.count(
@@ -262,6 +269,18 @@ impl Engine {
             event.outcome == Outcome::Failure,
             event.outcome == Outcome::Denied,
         );
+        if backlog.as_ref().is_some_and(|c| !c.open(t)) {
+            *backlog = None;
+        }
+        if let Some(c) = backlog {
+            c.count(event.bytes.unwrap_or(0));
+        }
+        if event.outcome == Outcome::Success && catch_up::working_hour(baseline, t) {
+            if let Some(opened) = CatchUp::after_absence(baseline, i64::from(*worked_hour) * HOUR, t) {
+                *backlog = Some(Box::new(opened));
+            }
+            *worked_hour = time::hour_index(t) as u32;
+        }
 
         // Key ids are global: a key presented under another tenant is the same key.
         let credential_key = event.credential.as_ref().map(|c| key_of(&[c.id.as_bytes()]));
@@ -339,8 +358,13 @@ impl Engine {
                 findings.push((index, finding));
             }
         }
-        // A monthly job is normal from its second month on.
-        findings.retain(|(index, _)| !(calendar::applies_to(self.detectors[*index].category) && calendar.recurs(t)));
+        // A backlog after an absence, and a monthly job from its second month on, are normal.
+        let caught_up = backlog.as_ref().is_some_and(|c| c.explains(baseline, t));
+        findings.retain(|(index, _)| {
+            let category = self.detectors[*index].category;
+            let backlog = category == Category::DataVolume && caught_up;
+            !(backlog || calendar::applies_to(category) && calendar.recurs(t))
+        });
 
         baseline.learn_activity(t);
         for (kind, hash) in learned {

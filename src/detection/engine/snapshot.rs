@@ -5,11 +5,13 @@
 use super::{AccountState, CauseWindow, Engine, EngineOptions, OpenIncident};
 use crate::detection::baseline::{AccountBaseline, CredentialProfile};
 use crate::detection::calendar::MonthlyCalendar;
+use crate::detection::catch_up::CatchUp;
 use crate::detection::definition::Detector;
 use crate::detection::detect::failed_auth::BurstCounter;
 use crate::detection::detect::spray::SprayCounter;
 use crate::detection::detect::sustained_excess::ExcessCusum;
 use crate::detection::terms::AccountTerms;
+use crate::detection::time;
 use crate::state::codec::{CodecError, Reader, Writer};
 
 /// The engine section starts with this tag and its format number. Format 1 had neither and
@@ -22,8 +24,9 @@ const FORMAT_TAG: u32 = u32::MAX;
 /// of accounts in a long window (`password_spray`), and the shared-cause windows follow
 /// the open incidents. 6: an account's terms (`rare_action`, `credential_created_for_other`)
 /// and monthly calendar marks (1 byte, plus 8 per mark), and the alert counters by category
-/// with their count (there are more than four).
-pub const FORMAT: u32 = 6;
+/// with their count (there are more than four). 7: an account's open catch-up window after
+/// an absence (1 byte, plus 12 when open) and the clock hour of its last successful call.
+pub const FORMAT: u32 = 7;
 
 /// Categories counted before format 6.
 const CATEGORIES_BEFORE_6: usize = 4;
@@ -99,6 +102,10 @@ impl Engine {
             if format >= 6 {
                 state.terms.save(w);
                 state.calendar.save(w);
+            }
+            if format >= 7 {
+                CatchUp::save(state.catch_up.as_deref(), w);
+                w.u32(state.worked_hour);
             }
         }
         w.u32(self.credentials.len() as u32);
@@ -185,9 +192,12 @@ impl Engine {
             // Not per detector: what the account did stays true whatever the detector set.
             let terms = if format >= 6 { AccountTerms::load(r)? } else { AccountTerms::default() };
             let calendar = if format >= 6 { MonthlyCalendar::load(r)? } else { MonthlyCalendar::default() };
-            engine
-                .accounts
-                .insert(key, Box::new(AccountState { baseline, partition, bursts, excess, terms, calendar }));
+            let (catch_up, worked_hour) = match format >= 7 {
+                true => (CatchUp::load(r)?.map(Box::new), r.u32()?),
+                false => (None, time::hour_index(baseline.last_seen) as u32),
+            };
+            let state = AccountState { baseline, partition, bursts, excess, terms, calendar, catch_up, worked_hour };
+            engine.accounts.insert(key, Box::new(state));
         }
         let n = r.count(100)?;
         engine.credentials.reserve(n);

@@ -475,3 +475,47 @@ fn credentials_made_for_others_become_usual_and_erasure_forgets_the_principal() 
     assert_eq!(forgotten.creator_references, 2, "both creators remembered user-3");
     assert_eq!(engine.forget("", "user-3", &[]).creator_references, 0);
 }
+
+/// An account at work 09:00-17:00 UTC on weekdays, a call every 10 minutes of 50 KB
+/// (`factor` times that from `surge_from` for `surge_hours`), over `days` days from MONDAY,
+/// skipping the days in `away`.
+fn office_days(days: i64, away: std::ops::Range<i64>, surge: Option<(Millis, i64, u64)>) -> Vec<String> {
+    let mut lines = Vec::new();
+    for day in (0..days).filter(|d| d % 7 < 5 && !away.contains(d)) {
+        for minute in (9 * 60..17 * 60).step_by(10) {
+            let t = MONDAY + day * DAY + minute * 60_000;
+            let factor = match surge {
+                Some((from, hours, factor)) if (from..from + hours * HOUR).contains(&t) => factor,
+                _ => 1,
+            };
+            // A surge is more calls of the usual size, as a backlog would be.
+            for i in 0..factor {
+                let t = t + i as i64 * 60_000 / factor as i64;
+                lines.push(event(t, "svc-office", "success", r#","bytes":50000"#).replace("auth.login", "files.read"));
+            }
+        }
+    }
+    lines
+}
+
+#[test]
+fn a_backlog_after_an_absence_is_not_a_volume_alert_but_more_than_the_backlog_is() {
+    let volume = |alerts: Vec<Alert>| alerts.into_iter().filter(|a| a.category == Category::DataVolume).count();
+    // Four weeks of work, a week away (days 28-32), back on day 35 at 2.5x for 5 hours.
+    let back = MONDAY + 35 * DAY + 9 * HOUR;
+    let mut catch_up = office_days(40, 28..33, Some((back, 5, 3)));
+    // Someone guessing at the account, or a login with no work, while it is away does not end
+    // the absence.
+    let guesses = [MONDAY + 32 * DAY + 14 * HOUR, MONDAY + 34 * DAY + 20 * HOUR];
+    catch_up.extend(guesses.map(|t| event(t, "svc-office", "failure", r#","reason":"invalid secret""#)));
+    catch_up.push(event(MONDAY + 33 * DAY + 11 * HOUR, "svc-office", "success", ""));
+    catch_up.sort_by_cached_key(|line| decode(line.as_bytes(), 1 << 20).unwrap().time);
+    assert_eq!(volume(run(&mut Engine::new(pack(), EngineOptions::default()), &catch_up)), 0);
+
+    // The same surge without the absence is alerted...
+    let no_absence = office_days(40, 0..0, Some((back, 5, 3)));
+    assert!(volume(run(&mut Engine::new(pack(), EngineOptions::default()), &no_absence)) > 0);
+    // ...and so is a return that moves far more than the week it missed.
+    let too_much = office_days(40, 28..33, Some((back, 8, 12)));
+    assert!(volume(run(&mut Engine::new(pack(), EngineOptions::default()), &too_much)) > 0);
+}
