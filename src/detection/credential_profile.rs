@@ -106,6 +106,35 @@ pub fn country_name(code: u32) -> String {
     }
 }
 
+/// A time that may not have happened, in 8 bytes where `Option<Millis>` takes 16: every key
+/// has three of them. No parsed time is `i64::MIN`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct When(Millis);
+
+impl When {
+    pub const NEVER: When = When(Millis::MIN);
+
+    pub fn get(self) -> Option<Millis> {
+        (self != When::NEVER).then_some(self.0)
+    }
+
+    pub fn set(&mut self, t: Millis) {
+        self.0 = t;
+    }
+}
+
+impl Default for When {
+    fn default() -> Self {
+        When::NEVER
+    }
+}
+
+impl From<Option<Millis>> for When {
+    fn from(t: Option<Millis>) -> Self {
+        t.map_or(When::NEVER, When)
+    }
+}
+
 /// What is known about one credential (API key, OAuth token, password).
 #[derive(Clone, Debug, Default)]
 pub struct CredentialProfile {
@@ -120,9 +149,9 @@ pub struct CredentialProfile {
     pub first_seen: Millis,
     pub last_seen: Millis,
     pub uses: u32,
-    pub created_at: Option<Millis>,
-    pub rotated_at: Option<Millis>,
-    pub revoked_at: Option<Millis>,
+    pub created_at: When,
+    pub rotated_at: When,
+    pub revoked_at: When,
     pub networks: RecentSet<8>,
     pub asns: RecentSet<4>,
     pub countries: RecentSet<4>,
@@ -214,9 +243,9 @@ impl CredentialProfile {
         w.i64(self.first_seen);
         w.i64(self.last_seen);
         w.u32(self.uses);
-        w.opt_i64(self.created_at);
-        w.opt_i64(self.rotated_at);
-        w.opt_i64(self.revoked_at);
+        w.opt_i64(self.created_at.get());
+        w.opt_i64(self.rotated_at.get());
+        w.opt_i64(self.revoked_at.get());
         self.networks.save(w);
         self.asns.save(w);
         self.countries.save(w);
@@ -242,9 +271,9 @@ impl CredentialProfile {
             first_seen: r.i64()?,
             last_seen: r.i64()?,
             uses: r.u32()?,
-            created_at: r.opt_i64()?,
-            rotated_at: r.opt_i64()?,
-            revoked_at: r.opt_i64()?,
+            created_at: r.opt_i64()?.into(),
+            rotated_at: r.opt_i64()?.into(),
+            revoked_at: r.opt_i64()?.into(),
             networks: RecentSet::load(r)?,
             asns: RecentSet::load(r)?,
             countries: RecentSet::load(r)?,

@@ -51,7 +51,8 @@ struct Entry {
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AccountTerms {
-    entries: Vec<Entry>,
+    /// Exactly as long as it must be (a `Vec` would add 8 bytes to every account).
+    entries: Box<[Entry]>,
 }
 
 impl AccountTerms {
@@ -65,7 +66,7 @@ impl AccountTerms {
 
     /// Bytes held on the heap, for the `state_bytes` metric.
     pub fn heap_bytes(&self) -> usize {
-        self.entries.capacity() * std::mem::size_of::<Entry>()
+        self.entries.len() * std::mem::size_of::<Entry>()
     }
 
     /// Remember `hash` as used at `t`; when the kind is full, the stalest entry of it goes.
@@ -78,8 +79,10 @@ impl AccountTerms {
         let entry = Entry { hash, last_hour: hour, kind };
         if self.count(kind) < kind.cap() {
             // One at a time: most accounts that have terms have a few.
-            self.entries.reserve_exact(1);
-            self.entries.push(entry);
+            let mut entries = std::mem::take(&mut self.entries).into_vec();
+            entries.reserve_exact(1);
+            entries.push(entry);
+            self.entries = entries.into_boxed_slice();
         } else if let Some(stalest) = self.entries.iter_mut().filter(|e| e.kind == kind).min_by_key(|e| e.last_hour) {
             *stalest = entry;
         }
@@ -88,13 +91,15 @@ impl AccountTerms {
     /// Forget `hash` (erasure); true if it was there.
     pub fn remove(&mut self, kind: TermKind, hash: u64) -> bool {
         let before = self.entries.len();
-        self.entries.retain(|e| !(e.kind == kind && e.hash == hash));
+        let mut entries = std::mem::take(&mut self.entries).into_vec();
+        entries.retain(|e| !(e.kind == kind && e.hash == hash));
+        self.entries = entries.into_boxed_slice();
         self.entries.len() != before
     }
 
     pub fn save(&self, w: &mut Writer) {
         w.u8(self.entries.len() as u8);
-        for e in &self.entries {
+        for e in self.entries.iter() {
             w.u64(e.hash);
             w.i32(e.last_hour);
             w.u8(e.kind.code());
@@ -106,7 +111,7 @@ impl AccountTerms {
         if n > MAX_TERMS + MAX_TARGETS {
             return Err(r.invalid("account term count"));
         }
-        let mut terms = AccountTerms { entries: Vec::with_capacity(n) };
+        let mut entries = Vec::with_capacity(n);
         for _ in 0..n {
             let (hash, last_hour) = (r.u64()?, r.i32()?);
             let kind = match r.u8()? {
@@ -114,12 +119,12 @@ impl AccountTerms {
                 1 => TermKind::CreatedFor,
                 _ => return Err(r.invalid("account term kind")),
             };
-            if terms.count(kind) == kind.cap() {
+            if entries.iter().filter(|e: &&Entry| e.kind == kind).count() == kind.cap() {
                 return Err(r.invalid("account term count"));
             }
-            terms.entries.push(Entry { hash, last_hour, kind });
+            entries.push(Entry { hash, last_hour, kind });
         }
-        Ok(terms)
+        Ok(AccountTerms { entries: entries.into_boxed_slice() })
     }
 }
 

@@ -31,7 +31,7 @@ pub fn revoked(
     key: &str,
     profile: &CredentialProfile,
 ) -> Option<Finding> {
-    let (ended, why) = match (profile.revoked_at, profile.rotated_at) {
+    let (ended, why) = match (profile.revoked_at.get(), profile.rotated_at.get()) {
         (Some(revoked), _) if ctx.event.time >= revoked => (revoked, format!("it was revoked at {}", Rfc3339(revoked))),
         (_, Some(rotated)) if ctx.event.time >= rotated + params.rotation_grace.millis() => (
             rotated + params.rotation_grace.millis(),
@@ -53,8 +53,8 @@ pub fn revoked(
             human_duration(ctx.event.time - ended),
         ),
         baseline: facts([
-            ("revoked_at", json!(profile.revoked_at.map(|t| Rfc3339(t).to_string()))),
-            ("rotated_at", json!(profile.rotated_at.map(|t| Rfc3339(t).to_string()))),
+            ("revoked_at", json!(profile.revoked_at.get().map(|t| Rfc3339(t).to_string()))),
+            ("rotated_at", json!(profile.rotated_at.get().map(|t| Rfc3339(t).to_string()))),
             ("last_seen", json!(Rfc3339(profile.last_seen).to_string())),
         ]),
         new: vec![format!("use of retired key {key}")],

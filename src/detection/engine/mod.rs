@@ -114,7 +114,8 @@ struct AccountState {
     /// Partition the account was last read from (`NO_PARTITION` outside Kafka).
     partition: u32,
     /// Burst counters of the detectors that saw this account fail, by detector index.
-    bursts: Vec<(u16, BurstCounter)>,
+    /// Exactly as long as it must be (a `Vec` would add 8 bytes to every account).
+    bursts: Box<[(u16, BurstCounter)]>,
     /// The CUSUM of the (one) `sustained_excess` detector.
     excess: ExcessCusum,
     /// Terms of `rare_action` and principals of `credential_created_for_other` it used.
@@ -132,7 +133,7 @@ impl AccountState {
         AccountState {
             baseline: AccountBaseline::new(t),
             partition: NO_PARTITION,
-            bursts: Vec::new(),
+            bursts: Box::default(),
             excess: ExcessCusum::default(),
             terms: AccountTerms::default(),
             calendar: MonthlyCalendar::default(),
@@ -306,8 +307,10 @@ impl Engine {
                         Some(at) => &mut bursts[at].1,
                         None => {
                             // Exact: most accounts that fail have one burst detector's counter.
-                            bursts.reserve_exact(1);
-                            bursts.push((index as u16, BurstCounter::default()));
+                            let mut grown = std::mem::take(bursts).into_vec();
+                            grown.reserve_exact(1);
+                            grown.push((index as u16, BurstCounter::default()));
+                            *bursts = grown.into_boxed_slice();
                             &mut bursts.last_mut().expect("just pushed").1
                         }
                     };
@@ -418,10 +421,10 @@ impl Engine {
         match event.lifecycle() {
             Some(Lifecycle::Create) => {
                 state_owner(profile, credential.owner.as_deref().unwrap_or(&event.account));
-                profile.created_at = Some(t);
+                profile.created_at.set(t);
             }
-            Some(Lifecycle::Rotate) => profile.rotated_at = Some(t),
-            Some(Lifecycle::Revoke) => profile.revoked_at = Some(t),
+            Some(Lifecycle::Rotate) => profile.rotated_at.set(t),
+            Some(Lifecycle::Revoke) => profile.revoked_at.set(t),
             None if event.outcome == Outcome::Failure => {}
             None => {
                 if let Some(owner) = credential.owner.as_deref() {
@@ -529,7 +532,7 @@ impl Engine {
         self.accounts.retain(|_, s| now - s.baseline.last_seen < idle);
         // Retired keys are remembered longer: their later use is exactly what we look for.
         self.credentials.retain(|_, c| {
-            let retired = c.revoked_at.is_some() || c.rotated_at.is_some();
+            let retired = c.revoked_at.get().is_some() || c.rotated_at.get().is_some();
             now - c.last_seen < if retired { 4 * idle } else { idle }
         });
         self.sprays.retain(|_, s| now - s.last < DAY);

@@ -40,7 +40,7 @@ impl Engine {
         let bursts: usize = self
             .accounts
             .values()
-            .map(|a| a.bursts.capacity() * (std::mem::size_of::<(u16, BurstCounter)>() + 64) + a.terms.heap_bytes())
+            .map(|a| a.bursts.len() * (std::mem::size_of::<(u16, BurstCounter)>() + 64) + a.terms.heap_bytes())
             .sum();
         let credentials = self.credentials.capacity() * (8 + 8 + 1)
             + self.credentials.len() * (std::mem::size_of::<CredentialProfile>() + 24);
@@ -92,7 +92,7 @@ impl Engine {
             state.baseline.save_format(w, format.max(2));
             w.u32(state.partition);
             w.u32(state.bursts.len() as u32);
-            for (index, counter) in &state.bursts {
+            for (index, counter) in state.bursts.iter() {
                 w.u16(*index);
                 counter.save(w, format);
             }
@@ -196,6 +196,7 @@ impl Engine {
                 true => (CatchUp::load(r)?.map(Box::new), r.u32()?),
                 false => (None, time::hour_index(baseline.last_seen) as u32),
             };
+            let bursts = bursts.into_boxed_slice();
             let state = AccountState { baseline, partition, bursts, excess, terms, calendar, catch_up, worked_hour };
             engine.accounts.insert(key, Box::new(state));
         }
