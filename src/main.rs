@@ -456,8 +456,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             allowed_lateness,
             enrichment,
         } => {
-            let options = EngineOptions { allowed_lateness, ..EngineOptions::default() };
             let enricher = enrichment.open()?;
+            let provider_ranges = enricher.as_ref().is_some_and(|e| e.has_provider_ranges());
+            let options = EngineOptions { allowed_lateness, provider_ranges, ..EngineOptions::default() };
             replay_files(
                 &files,
                 load_detectors(detectors.as_deref())?,

@@ -130,6 +130,7 @@ pub enum DetectorType {
     NewNetwork,
     RareAction,
     CredentialCreatedForOther,
+    SessionOrigin,
 }
 
 impl DetectorType {
@@ -141,9 +142,10 @@ impl DetectorType {
                 &[Category::DataVolume]
             }
             DetectorType::OffHours => &[Category::OffHours],
-            DetectorType::RevokedCredential | DetectorType::ForeignCredential | DetectorType::NewNetwork => {
-                &[Category::CredentialMisuse]
-            }
+            DetectorType::RevokedCredential
+            | DetectorType::ForeignCredential
+            | DetectorType::NewNetwork
+            | DetectorType::SessionOrigin => &[Category::CredentialMisuse],
             DetectorType::RareAction => &[
                 Category::DefenseEvasion,
                 Category::Persistence,
@@ -360,6 +362,16 @@ pub struct NewNetworkParams {
     pub network_distance_fallback: bool,
 }
 
+/// `session_origin`: a temporary credential used away from where its session began.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionOriginParams {
+    /// With provider ranges loaded, an instance role's key used from a public address outside
+    /// every provider's ranges fires, even on the first use seen.
+    #[serde(default = "default_true")]
+    pub instance_outside_provider: bool,
+}
+
 fn default_true() -> bool {
     true
 }
@@ -425,6 +437,7 @@ pub enum DetectorKind {
     NewNetwork(NewNetworkParams),
     RareAction(RareActionParams),
     CredentialCreatedForOther(CredentialCreatedForOtherParams),
+    SessionOrigin(SessionOriginParams),
 }
 
 /// A validated detector definition.
@@ -677,6 +690,7 @@ fn build_kind(detector_type: DetectorType, params: toml::Value) -> Result<Detect
             );
             DetectorKind::CredentialCreatedForOther(p)
         }
+        DetectorType::SessionOrigin => DetectorKind::SessionOrigin(typed(params)?),
     };
     if problems.is_empty() {
         Ok(kind)

@@ -4,7 +4,8 @@
 //! a schedule, a period, volumes, a key and its networks), explicit `events` (JSON lines, the
 //! input contract), and the alerts its detector must raise (`expect`, in order; `[]` for a
 //! negative test). `auditwatch detectors test` runs each test through a fresh engine holding
-//! only that detector.
+//! only that detector, as if provider ranges were loaded: an event whose address is a
+//! provider's says so in `source.provider`.
 
 use serde::Deserialize;
 use serde_json::json;
@@ -137,9 +138,14 @@ impl InlineTest {
         lines
     }
 
+    /// The engine options tests run under: the defaults, with provider ranges loaded.
+    pub fn engine_options() -> EngineOptions {
+        EngineOptions { provider_ranges: true, ..EngineOptions::default() }
+    }
+
     /// Run against one detector; `Err` says what differed.
     pub fn run(&self, detector: &Detector) -> Result<Vec<Alert>, String> {
-        let mut engine = Engine::new(vec![detector.clone()], EngineOptions::default());
+        let mut engine = Engine::new(vec![detector.clone()], Self::engine_options());
         let mut alerts = Vec::new();
         for (_, line) in self.input() {
             let event = decode(line.as_bytes(), DEFAULT_MAX_EVENT_BYTES).map_err(|e| e.to_string())?;

@@ -179,9 +179,10 @@ impl<'a> Pipeline<'a> {
         metrics: Arc<Metrics>,
         control: Control,
     ) -> Result<Pipeline<'a>, ServiceError> {
-        let options = config.engine.options();
         // Enrichment files are read first: a missing one stops the start before anything else.
         let enricher = config.enrichment.open()?;
+        let provider_ranges = enricher.as_ref().is_some_and(|e| e.has_provider_ranges());
+        let options = crate::detection::engine::EngineOptions { provider_ranges, ..config.engine.options() };
         let state_dir = &config.state.dir;
         let restored = checkpoint::read(state_dir)?;
         let engine = EngineState::restore(restored.as_ref(), detectors, options)?;

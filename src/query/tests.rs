@@ -4,7 +4,8 @@ use arrow::datatypes::Int64Type;
 use super::*;
 use crate::detection::alert::Alert;
 use crate::detection::definition::Detector;
-use crate::detection::engine::{Engine, EngineOptions};
+use crate::detection::engine::Engine;
+use crate::detection::inline_test::InlineTest;
 use crate::input::formats::InputFormat;
 use crate::replay::{replay_reader, CountOnly, Decoding};
 use crate::store::{Store, StoreOptions};
@@ -33,7 +34,7 @@ fn lines() -> String {
 /// Replay `input` through `detectors` into the store in `dir`; the alerts raised.
 fn replay_into(dir: &Path, detectors: Vec<Detector>, name: &str, input: &str) -> Vec<Alert> {
     let mut store = Store::open(dir, StoreOptions::default()).unwrap();
-    let mut engine = Engine::new(detectors, EngineOptions::default());
+    let mut engine = Engine::new(detectors, InlineTest::engine_options());
     let decoding = Decoding { format: InputFormat::Native, max_event_bytes: 1 << 20, enricher: None };
     let mut alerts = Vec::new();
     let mut on_alert = |alert| {

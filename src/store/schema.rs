@@ -52,6 +52,8 @@ pub fn events() -> SchemaRef {
                 text("credential_id", true),
                 text("credential_kind", true),
                 text("credential_owner", true),
+                text("session_name", true),
+                text("session_instance", true),
                 text("source_ip", true),
                 text("source_country", true),
                 Field::new("source_asn", DataType::UInt32, true),
@@ -182,6 +184,7 @@ fn events_batch(segment: &Segment, order: &[u32]) -> Result<RecordBatch, String>
     let text = || StringBuilder::with_capacity(n, n * 16);
     let (mut account, mut tenant, mut action, mut outcome) = (text(), text(), text(), text());
     let (mut credential_id, mut credential_kind, mut credential_owner) = (text(), text(), text());
+    let (mut session_name, mut session_instance) = (text(), text());
     let (mut source_ip, mut source_country, mut user_agent) = (text(), text(), text());
     let (mut source_as_org, mut source_provider) = (text(), text());
     let (mut target_system, mut target_resource, mut reason, mut attributes) = (text(), text(), text(), text());
@@ -206,6 +209,9 @@ fn events_batch(segment: &Segment, order: &[u32]) -> Result<RecordBatch, String>
         credential_id.append_option(credential.map(|c| &c.id));
         credential_kind.append_option(credential.and_then(|c| c.kind.as_deref()));
         credential_owner.append_option(credential.and_then(|c| c.owner.as_deref()));
+        let session = event.session.as_ref();
+        session_name.append_option(session.map(|s| &s.name));
+        session_instance.append_option(session.and_then(|s| s.instance.as_deref()));
         match event.source.ip {
             Some(ip) => append_display(&mut source_ip, ip),
             None => source_ip.append_null(),
@@ -235,6 +241,8 @@ fn events_batch(segment: &Segment, order: &[u32]) -> Result<RecordBatch, String>
         Arc::new(credential_id.finish()),
         Arc::new(credential_kind.finish()),
         Arc::new(credential_owner.finish()),
+        Arc::new(session_name.finish()),
+        Arc::new(session_instance.finish()),
         Arc::new(source_ip.finish()),
         Arc::new(source_country.finish()),
         Arc::new(source_asn.finish()),

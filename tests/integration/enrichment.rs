@@ -261,3 +261,66 @@ fn the_service_enriches_cloudtrail_from_its_topic() {
         (&json!(64510), &json!("Example Hosting Ltd"), &json!("RO"), &json!(["AS64500"]))
     );
 }
+
+/// An instance role's fixture record, as one line.
+fn instance_record(name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cloudtrail").join(name);
+    let record: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    format!("{record}\n")
+}
+
+fn session_alerts(alerts: Vec<Value>) -> Vec<Value> {
+    alerts.into_iter().filter(|a| a["detector"] == "session-off-origin").collect()
+}
+
+/// The credentials EC2 delivered to an instance, used on it (an AWS address) and then off it:
+/// with AWS's ranges loaded the use from outside them raises `session-off-origin`, even as the
+/// key's very first use; without the ranges, the move to another network does.
+#[test]
+fn an_instance_roles_key_used_off_its_instance_is_found_with_no_baseline() {
+    let dir = tempfile::tempdir().unwrap();
+    let aws = write_file(
+        &dir.path().join("ip-ranges.json"),
+        r#"{"syncToken":"1767571200","createDate":"2026-01-05-00-00-00","prefixes":[
+            {"ip_prefix":"203.0.113.0/25","region":"eu-central-1","service":"EC2","network_border_group":"eu-central-1"}],
+          "ipv6_prefixes":[]}"#,
+    );
+    let ranges = ["--aws-ranges", aws.to_str().unwrap()];
+    let (on, off) = (instance_record("instance-role-on-instance.json"), instance_record("instance-role-off-instance.json"));
+
+    let (ok, alerts, stderr) = replay(&ranges, &format!("{on}{off}"));
+    assert!(ok, "{stderr}");
+    let alerts = session_alerts(alerts);
+    assert_eq!(alerts.len(), 1, "{alerts:#?}");
+    let alert = &alerts[0];
+    assert_eq!(alert["account"], "arn:aws:iam::111122223333:role/web-app");
+    assert_eq!(alert["credential_id"], "ASIA5EXAMPLEWEBAPP01");
+    assert_eq!(alert["source_ip"], "192.0.2.99");
+    assert_eq!(alert["category"], "credential_misuse");
+    let baseline = &alert["evidence"]["baseline"];
+    assert_eq!(baseline["judged_by"], "instance role used outside every provider's ranges", "{alert:#}");
+    assert_eq!(baseline["instance"], "i-0f1e2d3c4b5a69788");
+    assert_eq!(baseline["uses"], 1);
+
+    // On the instance only: quiet.
+    let (ok, alerts, stderr) = replay(&ranges, &format!("{on}{on}"));
+    assert!(ok, "{stderr}");
+    assert_eq!(session_alerts(alerts), Vec::<Value>::new());
+
+    // The stolen key's first use, seen alone: outside every range, so it fires with no history.
+    let (ok, alerts, stderr) = replay(&ranges, &off);
+    assert!(ok, "{stderr}");
+    let alerts = session_alerts(alerts);
+    assert_eq!(alerts.len(), 1, "{alerts:#?}");
+    assert_eq!(alerts[0]["evidence"]["baseline"]["uses"], 0);
+
+    // No ranges: the first use cannot be judged, the move off the instance's network can.
+    let (ok, alerts, stderr) = replay(&[], &off);
+    assert!(ok, "{stderr}");
+    assert_eq!(session_alerts(alerts), Vec::<Value>::new());
+    let (ok, alerts, stderr) = replay(&[], &format!("{on}{off}"));
+    assert!(ok, "{stderr}");
+    let alerts = session_alerts(alerts);
+    assert_eq!(alerts.len(), 1, "{alerts:#?}");
+    assert_eq!(alerts[0]["evidence"]["baseline"]["judged_by"], "instance role used off its instance");
+}

@@ -325,6 +325,7 @@ const EVENT_FIELDS: &[&str] = &[
     "credential",
     "source",
     "target",
+    "session",
     "bytes",
     "records",
     "reason",
@@ -336,6 +337,7 @@ const NESTED_EVENT_FIELDS: &[(&str, &[&str])] = &[
     ("credential", &["id", "type", "owner"]),
     ("source", &["ip", "country", "asn", "as_org", "provider", "user_agent"]),
     ("target", &["system", "resource"]),
+    ("session", &["name", "instance"]),
 ];
 
 fn decodes(json: &str) -> bool {
@@ -373,16 +375,19 @@ fn every_documented_event_field_is_read_by_the_decoder() {
         let err = decode(e.to_string().as_bytes(), DEFAULT_MAX_EVENT_BYTES).expect_err(&name);
         assert_eq!(err.field.as_deref(), Some(name.as_str()), "{name}: {err}");
     }
+    // Each object with its required key, when it has one.
+    let minimal = |object: &str| if object == "session" { json!({"name": "s"}) } else { json!({"id": "k"}) };
     for (object, _) in NESTED_EVENT_FIELDS {
         for name in keys(&s["properties"][object]["properties"]) {
             let mut e = base();
-            e[object] = json!({"id": "k"});
+            e[object] = minimal(object);
             e[object][&name] = json!([1]);
             let err = decode(e.to_string().as_bytes(), DEFAULT_MAX_EVENT_BYTES).expect_err(&name);
             assert_eq!(err.field, Some(format!("{object}.{name}")), "{err}");
         }
         let mut e = base();
-        e[object] = json!({"id": "k", "not_a_field": [1]});
+        e[object] = minimal(object);
+        e[object]["not_a_field"] = json!([1]);
         assert!(decodes(&e.to_string()), "unknown keys inside {object} are ignored");
     }
     let mut e = base();
@@ -734,6 +739,7 @@ fn kind_type(kind: &DetectorKind) -> &'static str {
         DetectorKind::NewNetwork(_) => "new_network",
         DetectorKind::RareAction(_) => "rare_action",
         DetectorKind::CredentialCreatedForOther(_) => "credential_created_for_other",
+        DetectorKind::SessionOrigin(_) => "session_origin",
     }
 }
 

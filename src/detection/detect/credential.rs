@@ -21,7 +21,7 @@ use crate::detection::baseline::{country_code, country_name, CredentialProfile, 
 use crate::detection::definition::{ForeignCredentialParams, NewNetworkParams, RevokedCredentialParams};
 use crate::detection::time::Rfc3339;
 
-fn key_filter(key: &str) -> String {
+pub(super) fn key_filter(key: &str) -> String {
     format!("credential_id = {}", sql_literal(key))
 }
 

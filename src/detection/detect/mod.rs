@@ -11,6 +11,7 @@ pub mod data_volume;
 pub mod failed_auth;
 pub mod off_hours;
 pub mod rare_action;
+pub mod session_origin;
 pub mod spray;
 pub mod sustained_excess;
 

@@ -31,7 +31,8 @@ use crate::detection::detect::failed_auth::BurstCounter;
 use crate::detection::detect::spray::SprayCounter;
 use crate::detection::detect::sustained_excess::{self, ExcessCusum};
 use crate::detection::detect::{
-    created_for_other, credential, data_volume, failed_auth, off_hours, rare_action, spray, Context, Finding,
+    created_for_other, credential, data_volume, failed_auth, off_hours, rare_action, session_origin, spray, Context,
+    Finding,
 };
 use crate::detection::terms::{AccountTerms, TermKind};
 use crate::detection::time::{self, Duration, Millis, DAY, HOUR};
@@ -47,6 +48,9 @@ pub struct EngineOptions {
     pub idle_expiry: Duration,
     /// Events older than their account's newest event minus this are rejected as late.
     pub allowed_lateness: Duration,
+    /// Provider ranges are loaded (IP enrichment), so an address without `source.provider` is
+    /// outside every provider's: `session_origin` may then judge an instance role's first use.
+    pub provider_ranges: bool,
 }
 
 impl Default for EngineOptions {
@@ -57,6 +61,7 @@ impl Default for EngineOptions {
             max_spray_sources: 100_000,
             idle_expiry: Duration(35 * DAY),
             allowed_lateness: Duration(HOUR),
+            provider_ranges: false,
         }
     }
 }
@@ -356,6 +361,10 @@ impl Engine {
                     let known = terms.contains(TermKind::CreatedFor, principal);
                     created_for_other::check(&ctx, p, &target, known, terms.count(TermKind::CreatedFor))
                 }),
+                DetectorKind::SessionOrigin(p) if authenticated_use => {
+                    session_origin::check(&ctx, p, key, profile, self.options.provider_ranges)
+                }
+                DetectorKind::SessionOrigin(_) => None,
             };
             if let Some(finding) = finding {
                 findings.push((index, finding));

@@ -116,6 +116,11 @@ impl Enricher {
         self.databases.is_empty() && self.ranges.is_empty()
     }
 
+    /// Provider ranges are loaded: an address left without `source.provider` is no provider's.
+    pub fn has_provider_ranges(&self) -> bool {
+        !self.ranges.is_empty()
+    }
+
     /// Fill in, from the address, what the event does not carry: `source.asn`, `source.as_org`,
     /// `source.country` and `source.provider`. An event without an IP is left as it is.
     pub fn enrich<'a>(&'a self, event: &mut AuditEvent<'a>) {

@@ -54,6 +54,8 @@ pub struct AuditEvent<'a> {
     pub records: Option<u64>,
     pub reason: Option<Cow<'a, str>>,
     pub tenant: Option<Cow<'a, str>>,
+    /// The temporary session the credential belongs to, when it is one (an assumed role's).
+    pub session: Option<Session<'a>>,
     /// The native contract's `attributes` object as the producer wrote it (the other formats
     /// have none); only retained, never interpreted.
     pub attributes: Option<&'a str>,
@@ -64,6 +66,17 @@ pub struct Credential<'a> {
     pub id: Cow<'a, str>,
     pub kind: Option<Cow<'a, str>>,
     pub owner: Option<Cow<'a, str>>,
+}
+
+/// A temporary session: the account stays the role, the session is told apart by its key
+/// (`credential.id`) and its name.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Session<'a> {
+    /// The session name (`i-0abc…` for an EC2 instance role, a user or job name otherwise).
+    pub name: Cow<'a, str>,
+    /// The compute instance the credential was delivered to, for an instance role: the key
+    /// belongs on that instance and nowhere else.
+    pub instance: Option<Cow<'a, str>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Default)]

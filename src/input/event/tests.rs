@@ -2,7 +2,8 @@ use super::*;
 
 const GOOD: &str = r#"{"id":"e1","time":"2026-01-19T03:12:45.123Z","account":"svc-crm","action":"contacts.export","outcome":"success",
         "credential":{"id":"AKIA1","type":"api_key","owner":"svc-crm"},"source":{"ip":"203.0.113.7","country":"DE","asn":"AS64500","user_agent":"crm/1.0"},
-        "target":{"system":"crm","resource":"contacts"},"bytes":1200,"records":3,"tenant":"acme","attributes":{"k":[1,2]},"extra":true}"#;
+        "target":{"system":"crm","resource":"contacts"},"bytes":1200,"records":3,"tenant":"acme","attributes":{"k":[1,2]},
+        "session":{"name":"i-0a1b2c3d","instance":"i-0a1b2c3d"},"extra":true}"#;
 
 fn err(input: &str) -> DecodeError {
     decode(input.as_bytes(), DEFAULT_MAX_EVENT_BYTES).unwrap_err()
@@ -26,6 +27,8 @@ fn decodes_every_field_zero_copy() {
     assert_eq!(e.source.asn, Some(64500));
     assert_eq!(e.target.resource.as_deref(), Some("contacts"));
     assert_eq!((e.bytes, e.records, e.tenant.as_deref()), (Some(1200), Some(3), Some("acme")));
+    let session = e.session.unwrap();
+    assert_eq!((session.name.as_ref(), session.instance.as_deref()), ("i-0a1b2c3d", Some("i-0a1b2c3d")));
 }
 
 #[test]
@@ -88,6 +91,9 @@ fn mistyped_fields_name_the_field() {
         (format!(r#"{{{base},"credential":{{"id":5}}}}"#), "credential.id", "expected a string"),
         (format!(r#"{{{base},"credential":"AKIA"}}"#), "credential", "expected an object"),
         (format!(r#"{{{base},"attributes":[1]}}"#), "attributes", "expected an object"),
+        (format!(r#"{{{base},"session":{{"instance":"i-1"}}}}"#), "session.name", "required when `session` is present"),
+        (format!(r#"{{{base},"session":{{"name":""}}}}"#), "session.name", "must not be empty"),
+        (format!(r#"{{{base},"session":"s"}}"#), "session", "expected an object"),
         (format!(r#"{{{base},"account":"b"}}"#), "account", "appears twice"),
     ];
     for (input, field, problem) in cases {

@@ -91,6 +91,7 @@ impl<'de> Visitor<'de> for EventVisitor<'_> {
         let mut reason = None;
         let mut tenant = None;
         let mut attributes = None;
+        let mut session = None;
         let mut seen = 0u32;
         while let Some(key) = map.next_key::<Str<'de>>()? {
             let key = key.0;
@@ -108,6 +109,7 @@ impl<'de> Visitor<'de> for EventVisitor<'_> {
                 "reason" => 10,
                 "tenant" => 11,
                 "attributes" => 12,
+                "session" => 13,
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                     continue;
@@ -130,7 +132,8 @@ impl<'de> Visitor<'de> for EventVisitor<'_> {
                 9 => records = field_value!(self, map, "records", Option<u64>),
                 10 => reason = field_value!(self, map, "reason", Option<Str<'de>>).map(|s| s.0),
                 11 => tenant = field_value!(self, map, "tenant", Option<Str<'de>>).map(|s| s.0),
-                _ => attributes = field_value!(self, map, "attributes", Option<Attributes<'de>>).map(|a| a.0),
+                12 => attributes = field_value!(self, map, "attributes", Option<Attributes<'de>>).map(|a| a.0),
+                _ => session = field_value!(self, map, "session", Option<Session<'de>>),
             }
         }
         let missing = |name: &str| DecodeError::field(DecodeErrorKind::MissingField, name, "is required but missing");
@@ -153,6 +156,7 @@ impl<'de> Visitor<'de> for EventVisitor<'_> {
                 records,
                 reason,
                 tenant,
+                session,
                 attributes,
             },
         })
@@ -300,6 +304,33 @@ impl<'de> serde::Deserialize<'de> for Credential<'de> {
                 })?;
                 c.id = id.ok_or_else(|| de::Error::custom("field `id`: is required when `credential` is present"))?;
                 Ok(c)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Session<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Session<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object {name, instance}")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                let mut s = Session::default();
+                let mut name = None;
+                visit_object(map, |key, map| {
+                    match key {
+                        "name" => name = Some(nested::<Name, _>(map, "name")?.0),
+                        "instance" => s.instance = nested::<Option<Str>, _>(map, "instance")?.map(|s| s.0),
+                        _ => return Ok(false),
+                    }
+                    Ok(true)
+                })?;
+                s.name = name.ok_or_else(|| de::Error::custom("field `name`: is required when `session` is present"))?;
+                Ok(s)
             }
         }
         d.deserialize_map(V)

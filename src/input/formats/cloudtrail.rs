@@ -27,6 +27,10 @@
 //! - `source.ip` is `sourceIPAddress` when it is an address. When it names AWS instead (a
 //!   service endpoint such as `secretsmanager.amazonaws.com`, or `AWS Internal`) there is no IP
 //!   and `source.provider` is `aws`.
+//! - `session` is an assumed role's session: its name is the last part of `userIdentity.arn`
+//!   (`…:assumed-role/<role>/<name>`), and when `sessionContext.ec2RoleDelivery` is present
+//!   (EC2 handed the credentials to an instance) `session.instance` is that name, the instance
+//!   id. The session's temporary key is `credential.id` (`ASIA…`), as for any key.
 //! - `credential.owner` is the account itself: AWS resolves the principal from the key, so a key
 //!   is never presented by anyone but its owner, and an assumed role's session keys belong to the
 //!   role (stating the session ARN would make every session look like a foreign key).
@@ -44,7 +48,7 @@ use serde::Deserialize;
 
 use super::json::{decode_record, List, Obj, Path, Scalar};
 use super::{aws_key_kind, aws_service};
-use crate::input::event::{self, AuditEvent, Credential, DecodeError, DecodeErrorKind, Outcome, Source, Target};
+use crate::input::event::{self, AuditEvent, Credential, DecodeError, DecodeErrorKind, Outcome, Session, Source, Target};
 
 /// EventBridge `detail-type`s whose `detail` is one CloudTrail record.
 pub const EVENTBRIDGE_DETAIL_TYPES: [&str; 3] =
@@ -180,6 +184,9 @@ struct UserIdentity<'a> {
 struct SessionContext<'a> {
     #[serde(rename = "sessionIssuer", borrow)]
     session_issuer: Option<Obj<SessionIssuer<'a>>>,
+    /// Present (`"1.0"`, `"2.0"`) when EC2 delivered the credentials to an instance.
+    #[serde(rename = "ec2RoleDelivery", borrow)]
+    ec2_role_delivery: Option<Scalar<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -271,6 +278,8 @@ struct Principal<'a> {
     /// An IAM user's own name, when the caller is one.
     iam_user_name: Option<Cow<'a, str>>,
     account_id: Option<Cow<'a, str>>,
+    /// An assumed role's session.
+    session: Option<Session<'a>>,
 }
 
 fn principal<'a>(identity: Option<UserIdentity<'a>>, at: Path, partition: &str) -> Result<Principal<'a>, DecodeError> {
@@ -288,15 +297,27 @@ fn principal<'a>(identity: Option<UserIdentity<'a>>, at: Path, partition: &str) 
         kind.as_deref() == Some("AssumedRole") || arn.as_deref().is_some_and(|a| a.contains(":assumed-role/"));
     let is_iam_user = kind.as_deref() == Some("IAMUser");
 
-    let issuer = match identity.session_context {
+    let (issuer, instance_role) = match identity.session_context {
         Some(context) if is_assumed_role => {
             let context = at.object(Some(context), "userIdentity.sessionContext")?;
-            let issuer =
-                at.object(context.and_then(|c| c.session_issuer), "userIdentity.sessionContext.sessionIssuer")?;
-            at.text(issuer.and_then(|i| i.arn), "userIdentity.sessionContext.sessionIssuer.arn")?
+            let (issuer, delivery) = match context {
+                Some(c) => (c.session_issuer, c.ec2_role_delivery),
+                None => (None, None),
+            };
+            let issuer = at.object(issuer, "userIdentity.sessionContext.sessionIssuer")?;
+            let delivery = at.text(delivery, "userIdentity.sessionContext.ec2RoleDelivery")?;
+            (at.text(issuer.and_then(|i| i.arn), "userIdentity.sessionContext.sessionIssuer.arn")?, delivery.is_some())
         }
-        _ => None,
+        _ => (None, false),
     };
+    // `arn:aws:sts::<account>:assumed-role/<role>/<session name>`
+    let session = arn.as_ref().filter(|_| is_assumed_role).and_then(|arn| {
+        let start = arn.find(":assumed-role/")? + ":assumed-role/".len();
+        let name_at = start + arn[start..].find('/')? + 1;
+        let name = suffix(arn, name_at).filter(|n| !n.is_empty())?;
+        let instance = instance_role.then(|| name.clone());
+        Some(Session { name, instance })
+    });
     let (account, field) = if let Some(issuer) = issuer {
         (issuer, "userIdentity.sessionContext.sessionIssuer.arn")
     } else if let Some(arn) = arn {
@@ -321,7 +342,16 @@ fn principal<'a>(identity: Option<UserIdentity<'a>>, at: Path, partition: &str) 
         access_key_id,
         iam_user_name: user_name.filter(|_| is_iam_user),
         account_id,
+        session,
     })
+}
+
+/// `text[from..]`, still borrowed when `text` is.
+fn suffix<'a>(text: &Cow<'a, str>, from: usize) -> Option<Cow<'a, str>> {
+    match text {
+        Cow::Borrowed(s) => s.get(from..).map(Cow::Borrowed),
+        Cow::Owned(s) => s.get(from..).map(|s| Cow::Owned(s.to_string())),
+    }
 }
 
 fn map_record<'a>(record: Record<'a>, at: Path) -> Result<AuditEvent<'a>, DecodeError> {
@@ -336,7 +366,8 @@ fn map_record<'a>(record: Record<'a>, at: Path) -> Result<AuditEvent<'a>, Decode
         Some(r) if r.starts_with("us-gov-") => "aws-us-gov",
         _ => "aws",
     };
-    let caller = principal(at.object(record.user_identity, "userIdentity")?, at, partition)?;
+    let mut caller = principal(at.object(record.user_identity, "userIdentity")?, at, partition)?;
+    let session = caller.session.take();
     let error_code = at.text(record.error_code, "errorCode")?;
     let error_message = at.text(record.error_message, "errorMessage")?;
     let source_ip = at.text(record.source_ip_address, "sourceIPAddress")?;
@@ -459,6 +490,7 @@ fn map_record<'a>(record: Record<'a>, at: Path) -> Result<AuditEvent<'a>, Decode
         records: None,
         reason: error_message.or(error_code),
         tenant,
+        session,
         attributes: None,
     })
 }

@@ -431,6 +431,7 @@ fn map_event(e: Event<'_>) -> Result<AuditEvent<'_>, DecodeError> {
         records: None,
         reason,
         tenant,
+        session: None,
         attributes: None,
     })
 }

@@ -333,6 +333,7 @@ fn map_event(e: LogEvent<'_>) -> Result<AuditEvent<'_>, DecodeError> {
         records: None,
         reason,
         tenant: None,
+        session: None,
         attributes: None,
     })
 }

@@ -33,6 +33,7 @@ fn cloudtrail_iam_user_call_with_an_access_key() {
         records: None,
         reason: None,
         tenant: Some("111122223333".into()),
+        session: None,
         attributes: None,
     };
     assert_eq!(event, expected);
@@ -62,13 +63,17 @@ fn cloudtrail_assumed_role_is_its_role_for_every_session() {
         records: None,
         reason: None,
         tenant: Some("111122223333".into()),
+        // EC2 delivered the credentials (`ec2RoleDelivery`): the session is the instance's.
+        session: Some(Session { name: "i-0a1b2c3d4e5f67890".into(), instance: Some("i-0a1b2c3d4e5f67890".into()) }),
         attributes: None,
     };
     assert_eq!(event, expected);
     let other_session = edit(CT_ASSUMED_ROLE, |v| {
         v["userIdentity"]["arn"] = json!("arn:aws:sts::111122223333:assumed-role/ci-deployer/build-9001");
     });
-    assert_eq!(cloudtrail(&other_session).account, CI_DEPLOYER);
+    let other_session = cloudtrail(&other_session);
+    assert_eq!(other_session.account, CI_DEPLOYER);
+    assert_eq!(other_session.session.unwrap().name, "build-9001");
     // Without a session issuer the session ARN is all there is.
     let no_issuer = edit(CT_ASSUMED_ROLE, |v| {
         v["userIdentity"]["sessionContext"].as_object_mut().unwrap().remove("sessionIssuer");
@@ -104,6 +109,7 @@ fn cloudtrail_failed_console_login_lands_on_the_users_arn() {
         records: None,
         reason: Some("Failed authentication".into()),
         tenant: Some("111122223333".into()),
+        session: None,
         attributes: None,
     };
     assert_eq!(event, expected);
@@ -193,6 +199,7 @@ fn cloudtrail_access_key_lifecycle() {
         records: None,
         reason: None,
         tenant: Some("111122223333".into()),
+        session: None,
         attributes: None,
     };
     assert_eq!(created, expected);
@@ -324,6 +331,7 @@ fn cloudtrail_eventbridge_envelope_maps_its_detail() {
         records: None,
         reason: Some("Rate exceeded".into()),
         tenant: Some("111122223333".into()),
+        session: Some(Session { name: "build-8812".into(), instance: None }),
         attributes: None,
     };
     assert_eq!(event, expected);

@@ -33,6 +33,7 @@ fn ocsf_successful_api_activity() {
         records: None,
         reason: None,
         tenant: Some("111122223333".into()),
+        session: None,
         attributes: None,
     };
     assert_eq!(event, expected);
@@ -65,6 +66,7 @@ fn ocsf_failed_authentication() {
         records: None,
         reason: Some("INVALID_CREDENTIALS".into()),
         tenant: Some("acme".into()),
+        session: None,
         attributes: None,
     };
     assert_eq!(event, expected);
@@ -203,6 +205,7 @@ fn ocsf_account_change_of_a_key_is_its_lifecycle() {
         records: None,
         reason: None,
         tenant: Some("111122223333".into()),
+        session: None,
         attributes: None,
     };
     assert_eq!(disable, expected);

@@ -30,6 +30,7 @@ fn okta_call_made_with_an_api_token() {
         records: None,
         reason: None,
         tenant: None,
+        session: None,
         attributes: None,
     };
     assert_eq!(event, expected);
@@ -72,6 +73,7 @@ fn okta_failed_login_and_denied_sign_on() {
         records: None,
         reason: Some("INVALID_CREDENTIALS".into()),
         tenant: None,
+        session: None,
         attributes: None,
     };
     assert_eq!(failed, expected);
