@@ -154,6 +154,9 @@ pub(crate) fn replay_files(
     for category in Category::ALL {
         writeln!(err, "  {:<18} {}", category.as_str(), stats.alerts_by_category[category.index()])?;
     }
+    if stats.provider_service_events > 0 {
+        writeln!(err, "{} event(s) made by a provider's service on its own, retained, not judged", stats.provider_service_events)?;
+    }
     match undecoded.as_slice() {
         [] => Ok(()),
         [one] => bail!("{one}"),

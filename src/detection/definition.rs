@@ -131,6 +131,7 @@ pub enum DetectorType {
     RareAction,
     CredentialCreatedForOther,
     SessionOrigin,
+    MfaOmitted,
 }
 
 impl DetectorType {
@@ -145,7 +146,8 @@ impl DetectorType {
             DetectorType::RevokedCredential
             | DetectorType::ForeignCredential
             | DetectorType::NewNetwork
-            | DetectorType::SessionOrigin => &[Category::CredentialMisuse],
+            | DetectorType::SessionOrigin
+            | DetectorType::MfaOmitted => &[Category::CredentialMisuse],
             DetectorType::RareAction => &[
                 Category::DefenseEvasion,
                 Category::Persistence,
@@ -372,6 +374,19 @@ pub struct SessionOriginParams {
     pub instance_outside_provider: bool,
 }
 
+/// `mfa_omitted`: a sign-in without MFA by an account that always used it.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MfaOmittedParams {
+    /// The sign-in actions, patterns as in `select.actions`.
+    #[serde(default = "default_sign_in_actions")]
+    pub actions: Vec<String>,
+}
+
+fn default_sign_in_actions() -> Vec<String> {
+    vec!["auth.login".to_string()]
+}
+
 fn default_true() -> bool {
     true
 }
@@ -438,6 +453,7 @@ pub enum DetectorKind {
     RareAction(RareActionParams),
     CredentialCreatedForOther(CredentialCreatedForOtherParams),
     SessionOrigin(SessionOriginParams),
+    MfaOmitted(MfaOmittedParams),
 }
 
 /// A validated detector definition.
@@ -691,6 +707,16 @@ fn build_kind(detector_type: DetectorType, params: toml::Value) -> Result<Detect
             DetectorKind::CredentialCreatedForOther(p)
         }
         DetectorType::SessionOrigin => DetectorKind::SessionOrigin(typed(params)?),
+        DetectorType::MfaOmitted => {
+            let p: MfaOmittedParams = typed(params)?;
+            check(&mut problems, !p.actions.is_empty(), "actions", "must name at least one sign-in action");
+            for (i, action) in p.actions.iter().enumerate() {
+                if let Some(message) = glob_problem(action) {
+                    problems.push((format!("params.actions[{i}]"), message));
+                }
+            }
+            DetectorKind::MfaOmitted(p)
+        }
     };
     if problems.is_empty() {
         Ok(kind)

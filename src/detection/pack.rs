@@ -20,6 +20,7 @@ pub const FILES: &[(&str, &str)] = &[
     ("detectors/revoked-key-use.toml", include_str!("../../detectors/revoked-key-use.toml")),
     ("detectors/secret-access.toml", include_str!("../../detectors/secret-access.toml")),
     ("detectors/session-off-origin.toml", include_str!("../../detectors/session-off-origin.toml")),
+    ("detectors/sign-in-without-mfa.toml", include_str!("../../detectors/sign-in-without-mfa.toml")),
     ("detectors/slow-exfiltration.toml", include_str!("../../detectors/slow-exfiltration.toml")),
     ("detectors/sustained-exfiltration.toml", include_str!("../../detectors/sustained-exfiltration.toml")),
 ];

@@ -1,6 +1,7 @@
 //! What an account did before, as a small bounded set of 64-bit hashes: the terms of
-//! `rare_action` (an action, a class or a service it used successfully) and the principals it
-//! created credentials for (`credential_created_for_other`).
+//! `rare_action` (an action, a class or a service it used successfully), the principals it
+//! created credentials for (`credential_created_for_other`), and whether it signed in with and
+//! without a second factor (`mfa_omitted`).
 //!
 //! Part of every account's state, so it is empty (a `Vec`, 24 bytes) for the many accounts that
 //! never make such calls, and holds at most [`MAX_TERMS`] terms and [`MAX_TARGETS`] principals
@@ -23,6 +24,8 @@ pub enum TermKind {
     Used,
     /// A principal the account created a credential for.
     CreatedFor,
+    /// How the account signed in: with a second factor, or without (`mfa_omitted`).
+    SignIn,
 }
 
 impl TermKind {
@@ -30,6 +33,7 @@ impl TermKind {
         match self {
             TermKind::Used => MAX_TERMS,
             TermKind::CreatedFor => MAX_TARGETS,
+            TermKind::SignIn => 2,
         }
     }
 
@@ -37,6 +41,7 @@ impl TermKind {
         match self {
             TermKind::Used => 0,
             TermKind::CreatedFor => 1,
+            TermKind::SignIn => 2,
         }
     }
 }
@@ -58,6 +63,12 @@ pub struct AccountTerms {
 impl AccountTerms {
     pub fn contains(&self, kind: TermKind, hash: u64) -> bool {
         self.entries.iter().any(|e| e.kind == kind && e.hash == hash)
+    }
+
+    /// The start of the hour `hash` was last used in, if it was.
+    pub fn last_used(&self, kind: TermKind, hash: u64) -> Option<Millis> {
+        let entry = self.entries.iter().find(|e| e.kind == kind && e.hash == hash)?;
+        Some(i64::from(entry.last_hour) * time::HOUR)
     }
 
     pub fn count(&self, kind: TermKind) -> usize {
@@ -108,7 +119,7 @@ impl AccountTerms {
 
     pub fn load(r: &mut Reader) -> Result<Self, CodecError> {
         let n = usize::from(r.u8()?);
-        if n > MAX_TERMS + MAX_TARGETS {
+        if n > MAX_TERMS + MAX_TARGETS + 2 {
             return Err(r.invalid("account term count"));
         }
         let mut entries = Vec::with_capacity(n);
@@ -117,6 +128,7 @@ impl AccountTerms {
             let kind = match r.u8()? {
                 0 => TermKind::Used,
                 1 => TermKind::CreatedFor,
+                2 => TermKind::SignIn,
                 _ => return Err(r.invalid("account term kind")),
             };
             if entries.iter().filter(|e: &&Entry| e.kind == kind).count() == kind.cap() {

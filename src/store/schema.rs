@@ -21,7 +21,7 @@
 use std::sync::{Arc, OnceLock};
 
 use arrow::array::{
-    ArrayRef, BinaryBuilder, Float64Builder, RecordBatch, StringBuilder, TimestampMillisecondBuilder, UInt32Builder,
+    ArrayRef, BinaryBuilder, BooleanBuilder, Float64Builder, RecordBatch, StringBuilder, TimestampMillisecondBuilder, UInt32Builder,
     UInt64Builder,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
@@ -54,6 +54,8 @@ pub fn events() -> SchemaRef {
                 text("credential_owner", true),
                 text("session_name", true),
                 text("session_instance", true),
+                text("invoked_by", true),
+                Field::new("mfa", DataType::Boolean, true),
                 text("source_ip", true),
                 text("source_country", true),
                 Field::new("source_asn", DataType::UInt32, true),
@@ -184,13 +186,14 @@ fn events_batch(segment: &Segment, order: &[u32]) -> Result<RecordBatch, String>
     let text = || StringBuilder::with_capacity(n, n * 16);
     let (mut account, mut tenant, mut action, mut outcome) = (text(), text(), text(), text());
     let (mut credential_id, mut credential_kind, mut credential_owner) = (text(), text(), text());
-    let (mut session_name, mut session_instance) = (text(), text());
+    let (mut session_name, mut session_instance, mut invoked_by) = (text(), text(), text());
     let (mut source_ip, mut source_country, mut user_agent) = (text(), text(), text());
     let (mut source_as_org, mut source_provider) = (text(), text());
     let (mut target_system, mut target_resource, mut reason, mut attributes) = (text(), text(), text(), text());
     let (mut id, mut origins, mut raw) = (text(), text(), StringBuilder::with_capacity(n, raw_len));
     let mut time = TimestampMillisecondBuilder::with_capacity(n);
     let mut source_asn = UInt32Builder::with_capacity(n);
+    let mut mfa = BooleanBuilder::with_capacity(n);
     let (mut bytes, mut records) = (UInt64Builder::with_capacity(n), UInt64Builder::with_capacity(n));
     for &i in order {
         let row = &segment.rows[i as usize];
@@ -212,6 +215,8 @@ fn events_batch(segment: &Segment, order: &[u32]) -> Result<RecordBatch, String>
         let session = event.session.as_ref();
         session_name.append_option(session.map(|s| &s.name));
         session_instance.append_option(session.and_then(|s| s.instance.as_deref()));
+        invoked_by.append_option(event.invoked_by.as_deref());
+        mfa.append_option(event.mfa);
         match event.source.ip {
             Some(ip) => append_display(&mut source_ip, ip),
             None => source_ip.append_null(),
@@ -243,6 +248,8 @@ fn events_batch(segment: &Segment, order: &[u32]) -> Result<RecordBatch, String>
         Arc::new(credential_owner.finish()),
         Arc::new(session_name.finish()),
         Arc::new(session_instance.finish()),
+        Arc::new(invoked_by.finish()),
+        Arc::new(mfa.finish()),
         Arc::new(source_ip.finish()),
         Arc::new(source_country.finish()),
         Arc::new(source_asn.finish()),

@@ -143,6 +143,33 @@ fn replay_reads_cloudtrail_records_with_format_cloudtrail() {
     assert!(!ok && stderr.contains("unknown input format `cef`"), "{stderr}");
 }
 
+/// An admin who signed in to the console with MFA signs in without it a week later: one
+/// `sign-in-without-mfa` alert. An AWS service's own event in the same log file is retained,
+/// counted, and no account.
+#[test]
+fn a_console_sign_in_without_mfa_after_a_week_with_it_is_found() {
+    let with_mfa = cloudtrail_fixture("console-login-with-mfa.json");
+    let without = cloudtrail_fixture("console-login-without-mfa.json");
+    let service = cloudtrail_fixture("aws-service-event.json");
+    let file = serde_json::json!({"Records": [with_mfa, service, without]}).to_string();
+    let (ok, stdout, stderr) = replay(&["--format", "cloudtrail"], Some(file.as_bytes()));
+    assert!(ok, "{stderr}");
+    let alerts: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(alerts.len(), 1, "{stdout}");
+    let alert = &alerts[0];
+    assert_eq!((alert["detector"].as_str(), alert["category"].as_str()), (Some("sign-in-without-mfa"), Some("credential_misuse")));
+    assert_eq!(alert["account"], "arn:aws:iam::111122223333:user/ops-admin");
+    assert_eq!(alert["source_ip"], "203.0.113.140");
+    assert_eq!(alert["evidence"]["baseline"]["last_sign_in_with_mfa"], "2026-01-12T08:00:00.000Z", "{alert:#}");
+    assert!(stderr.contains("1 event(s) made by a provider's service on its own, retained, not judged"), "{stderr}");
+    assert!(stderr.contains("1 accounts tracked"), "the service is not an account: {stderr}");
+
+    // Without the earlier sign-in there is nothing to break.
+    let file = serde_json::json!({"Records": [cloudtrail_fixture("console-login-without-mfa.json")]}).to_string();
+    let (ok, stdout, stderr) = replay(&["--format", "cloudtrail"], Some(file.as_bytes()));
+    assert!(ok && stdout.is_empty(), "{stdout}{stderr}");
+}
+
 fn cloudtrail_fixture(name: &str) -> serde_json::Value {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cloudtrail").join(name);
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()

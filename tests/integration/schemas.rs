@@ -326,6 +326,8 @@ const EVENT_FIELDS: &[&str] = &[
     "source",
     "target",
     "session",
+    "invoked_by",
+    "mfa",
     "bytes",
     "records",
     "reason",
@@ -740,6 +742,7 @@ fn kind_type(kind: &DetectorKind) -> &'static str {
         DetectorKind::RareAction(_) => "rare_action",
         DetectorKind::CredentialCreatedForOther(_) => "credential_created_for_other",
         DetectorKind::SessionOrigin(_) => "session_origin",
+        DetectorKind::MfaOmitted(_) => "mfa_omitted",
     }
 }
 

@@ -9,6 +9,7 @@ pub mod created_for_other;
 pub mod credential;
 pub mod data_volume;
 pub mod failed_auth;
+pub mod mfa_omitted;
 pub mod off_hours;
 pub mod rare_action;
 pub mod session_origin;

@@ -2,7 +2,9 @@
 //! alerts (ids, one alert per incident, cooldown).
 //!
 //! Pure and deterministic: given the same events in the same order it produces the same alerts,
-//! whatever the wall clock says. For each event it
+//! whatever the wall clock says. It passes over an event a provider's service made on its own
+//! ([`AuditEvent::by_provider_service`]), which is retained but is no account's. For each
+//! other event it
 //! 1. rejects it if it is older than the allowed lateness behind its account's newest event;
 //! 2. rolls the account's hourly and weekly buckets forward and counts the event into the
 //!    open hour (so windows include it);
@@ -31,8 +33,8 @@ use crate::detection::detect::failed_auth::BurstCounter;
 use crate::detection::detect::spray::SprayCounter;
 use crate::detection::detect::sustained_excess::{self, ExcessCusum};
 use crate::detection::detect::{
-    created_for_other, credential, data_volume, failed_auth, off_hours, rare_action, session_origin, spray, Context,
-    Finding,
+    created_for_other, credential, data_volume, failed_auth, mfa_omitted, off_hours, rare_action, session_origin, spray,
+    Context, Finding,
 };
 use crate::detection::terms::{AccountTerms, TermKind};
 use crate::detection::time::{self, Duration, Millis, DAY, HOUR};
@@ -71,6 +73,8 @@ impl Default for EngineOptions {
 pub struct EngineStats {
     pub events: u64,
     pub late_events: u64,
+    /// Events a provider's service made on its own, passed over.
+    pub provider_service_events: u64,
     /// Events of accounts not tracked because `max_accounts` was reached.
     pub untracked_account_events: u64,
     pub untracked_credential_events: u64,
@@ -236,6 +240,10 @@ impl Engine {
         partition: Option<u32>,
         alerts: &mut Vec<Alert>,
     ) -> Result<(), LateEvent> {
+        if event.by_provider_service() {
+            self.stats.provider_service_events += 1;
+            return Ok(());
+        }
         let tenant = event.tenant().as_bytes();
         let account_key = key_of(&[tenant, event.account.as_bytes()]);
         let mut untracked;
@@ -365,6 +373,12 @@ impl Engine {
                     session_origin::check(&ctx, p, key, profile, self.options.provider_ranges)
                 }
                 DetectorKind::SessionOrigin(_) => None,
+                DetectorKind::MfaOmitted(p) => mfa_omitted::sign_in(event, p).and_then(|term| {
+                    learned.push((TermKind::SignIn, term));
+                    let last_with_mfa = terms.last_used(TermKind::SignIn, mfa_omitted::WITH_MFA);
+                    let ever_without = terms.contains(TermKind::SignIn, mfa_omitted::WITHOUT_MFA);
+                    mfa_omitted::check(&ctx, term, last_with_mfa, ever_without)
+                }),
             };
             if let Some(finding) = finding {
                 findings.push((index, finding));

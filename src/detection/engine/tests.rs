@@ -84,6 +84,22 @@ fn account_ceiling_is_counted_and_rules_still_fire() {
 }
 
 #[test]
+fn a_provider_service_acting_on_its_own_is_no_account() {
+    let mut engine = Engine::new(pack(), EngineOptions::default());
+    let service = r#","invoked_by":"secretsmanager.amazonaws.com""#;
+    // A burst of the service's own failures: no account, no alert.
+    let extra = format!(r#","source":{{"ip":"203.0.113.9"}}{service}"#);
+    let own: Vec<String> =
+        (0..30).map(|i| event(MONDAY + i * 1000, "secretsmanager.amazonaws.com", "failure", &extra)).collect();
+    assert_eq!(run(&mut engine, &own), Vec::new());
+    assert_eq!((engine.accounts_tracked(), engine.stats().provider_service_events), (0, 30));
+    assert_eq!(engine.stats().events, 0);
+    // A role's call made through the service is the role's.
+    run(&mut engine, &[event(MONDAY, "svc-a", "success", service)]);
+    assert_eq!((engine.accounts_tracked(), engine.stats().provider_service_events), (1, 30));
+}
+
+#[test]
 fn partition_moves_are_counted() {
     let mut engine = Engine::new(pack(), EngineOptions::default());
     let mut alerts = Vec::new();

@@ -56,6 +56,11 @@ pub struct AuditEvent<'a> {
     pub tenant: Option<Cow<'a, str>>,
     /// The temporary session the credential belongs to, when it is one (an assumed role's).
     pub session: Option<Session<'a>>,
+    /// The provider service that made the call: on the account's behalf (a deployment
+    /// service acting with a role), or on its own, when it is also the `account`.
+    pub invoked_by: Option<Cow<'a, str>>,
+    /// Whether the sign-in, or the session the call was made in, used a second factor.
+    pub mfa: Option<bool>,
     /// The native contract's `attributes` object as the producer wrote it (the other formats
     /// have none); only retained, never interpreted.
     pub attributes: Option<&'a str>,
@@ -109,6 +114,12 @@ pub enum Lifecycle {
 impl<'a> AuditEvent<'a> {
     pub fn tenant(&self) -> &str {
         self.tenant.as_deref().unwrap_or("")
+    }
+
+    /// A provider's service acting on its own (`invoked_by` is the account): not an account of
+    /// the customer's to baseline.
+    pub fn by_provider_service(&self) -> bool {
+        self.invoked_by.as_deref() == Some(self.account.as_ref())
     }
 
     /// `credential.create|rotate|revoke`: the credential object names the key acted on, not a

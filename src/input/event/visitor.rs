@@ -92,6 +92,8 @@ impl<'de> Visitor<'de> for EventVisitor<'_> {
         let mut tenant = None;
         let mut attributes = None;
         let mut session = None;
+        let mut invoked_by = None;
+        let mut mfa = None;
         let mut seen = 0u32;
         while let Some(key) = map.next_key::<Str<'de>>()? {
             let key = key.0;
@@ -110,6 +112,8 @@ impl<'de> Visitor<'de> for EventVisitor<'_> {
                 "tenant" => 11,
                 "attributes" => 12,
                 "session" => 13,
+                "invoked_by" => 14,
+                "mfa" => 15,
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                     continue;
@@ -133,7 +137,9 @@ impl<'de> Visitor<'de> for EventVisitor<'_> {
                 10 => reason = field_value!(self, map, "reason", Option<Str<'de>>).map(|s| s.0),
                 11 => tenant = field_value!(self, map, "tenant", Option<Str<'de>>).map(|s| s.0),
                 12 => attributes = field_value!(self, map, "attributes", Option<Attributes<'de>>).map(|a| a.0),
-                _ => session = field_value!(self, map, "session", Option<Session<'de>>),
+                13 => session = field_value!(self, map, "session", Option<Session<'de>>),
+                14 => invoked_by = field_value!(self, map, "invoked_by", Option<Name<'de>>).map(|n| n.0),
+                _ => mfa = field_value!(self, map, "mfa", Option<bool>),
             }
         }
         let missing = |name: &str| DecodeError::field(DecodeErrorKind::MissingField, name, "is required but missing");
@@ -157,6 +163,8 @@ impl<'de> Visitor<'de> for EventVisitor<'_> {
                 reason,
                 tenant,
                 session,
+                invoked_by,
+                mfa,
                 attributes,
             },
         })

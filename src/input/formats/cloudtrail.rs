@@ -31,6 +31,11 @@
 //!   (`…:assumed-role/<role>/<name>`), and when `sessionContext.ec2RoleDelivery` is present
 //!   (EC2 handed the credentials to an instance) `session.instance` is that name, the instance
 //!   id. The session's temporary key is `credential.id` (`ASIA…`), as for any key.
+//! - `mfa` is `additionalEventData.MFAUsed` (`Yes`/`No`) on a console sign-in, else
+//!   `userIdentity.sessionContext.attributes.mfaAuthenticated` (`true`/`false`).
+//! - `invoked_by` is `userIdentity.invokedBy`, the AWS service that made the call. When it is
+//!   also the account (an `AWSService` identity, with no principal of the customer's), the
+//!   engine retains the event but does not judge it: a provider's service is not an account.
 //! - `credential.owner` is the account itself: AWS resolves the principal from the key, so a key
 //!   is never presented by anyone but its owner, and an assumed role's session keys belong to the
 //!   role (stating the session ARN would make every session look like a foreign key).
@@ -187,6 +192,15 @@ struct SessionContext<'a> {
     /// Present (`"1.0"`, `"2.0"`) when EC2 delivered the credentials to an instance.
     #[serde(rename = "ec2RoleDelivery", borrow)]
     ec2_role_delivery: Option<Scalar<'a>>,
+    #[serde(borrow)]
+    attributes: Option<Obj<SessionAttributes<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct SessionAttributes<'a> {
+    /// `"true"` or `"false"`: the session's credentials were issued after an MFA check.
+    #[serde(rename = "mfaAuthenticated", borrow)]
+    mfa_authenticated: Option<Scalar<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -227,6 +241,9 @@ struct AccessKey<'a> {
 struct AdditionalEventData<'a> {
     #[serde(rename = "bytesTransferredOut", borrow)]
     bytes_transferred_out: Option<Scalar<'a>>,
+    /// `"Yes"` or `"No"` on a console sign-in.
+    #[serde(rename = "MFAUsed", borrow)]
+    mfa_used: Option<Scalar<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -280,6 +297,10 @@ struct Principal<'a> {
     account_id: Option<Cow<'a, str>>,
     /// An assumed role's session.
     session: Option<Session<'a>>,
+    /// The AWS service that made the call (`userIdentity.invokedBy`).
+    invoked_by: Option<Cow<'a, str>>,
+    /// `sessionContext.attributes.mfaAuthenticated`.
+    mfa: Option<bool>,
 }
 
 fn principal<'a>(identity: Option<UserIdentity<'a>>, at: Path, partition: &str) -> Result<Principal<'a>, DecodeError> {
@@ -292,23 +313,29 @@ fn principal<'a>(identity: Option<UserIdentity<'a>>, at: Path, partition: &str) 
     let user_name = at.text(identity.user_name, "userIdentity.userName")?;
     let account_id = at.text(identity.account_id, "userIdentity.accountId")?;
     let invoked_by = at.text(identity.invoked_by, "userIdentity.invokedBy")?;
+    let invoked_by = invoked_by.map(|service| at.name_value(service, "userIdentity.invokedBy")).transpose()?;
     let access_key_id = at.text(identity.access_key_id, "userIdentity.accessKeyId")?;
     let is_assumed_role =
         kind.as_deref() == Some("AssumedRole") || arn.as_deref().is_some_and(|a| a.contains(":assumed-role/"));
     let is_iam_user = kind.as_deref() == Some("IAMUser");
 
-    let (issuer, instance_role) = match identity.session_context {
-        Some(context) if is_assumed_role => {
-            let context = at.object(Some(context), "userIdentity.sessionContext")?;
-            let (issuer, delivery) = match context {
-                Some(c) => (c.session_issuer, c.ec2_role_delivery),
-                None => (None, None),
-            };
+    let context = at.object(identity.session_context, "userIdentity.sessionContext")?;
+    let (issuer, delivery, attributes) = match context {
+        Some(c) => (c.session_issuer, c.ec2_role_delivery, c.attributes),
+        None => (None, None, None),
+    };
+    // Temporary credentials of an IAM user (GetSessionToken) have a context but no issuer.
+    let mfa = match attributes {
+        Some(Obj::Ok(a)) => yes_or_no(a.mfa_authenticated),
+        _ => None,
+    };
+    let (issuer, instance_role) = match is_assumed_role {
+        true => {
             let issuer = at.object(issuer, "userIdentity.sessionContext.sessionIssuer")?;
             let delivery = at.text(delivery, "userIdentity.sessionContext.ec2RoleDelivery")?;
             (at.text(issuer.and_then(|i| i.arn), "userIdentity.sessionContext.sessionIssuer.arn")?, delivery.is_some())
         }
-        _ => (None, false),
+        false => (None, false),
     };
     // `arn:aws:sts::<account>:assumed-role/<role>/<session name>`
     let session = arn.as_ref().filter(|_| is_assumed_role).and_then(|arn| {
@@ -328,7 +355,8 @@ fn principal<'a>(identity: Option<UserIdentity<'a>>, at: Path, partition: &str) 
         (principal_id, "userIdentity.principalId")
     } else if let Some(name) = user_name.clone() {
         (name, "userIdentity.userName")
-    } else if let Some(service) = invoked_by {
+    } else if let Some(service) = invoked_by.clone() {
+        // An AWS service acting on its own (`AWSService`): its events are not judged.
         (service, "userIdentity.invokedBy")
     } else {
         return Err(DecodeError::field(
@@ -343,7 +371,19 @@ fn principal<'a>(identity: Option<UserIdentity<'a>>, at: Path, partition: &str) 
         iam_user_name: user_name.filter(|_| is_iam_user),
         account_id,
         session,
+        invoked_by,
+        mfa,
     })
+}
+
+/// CloudTrail's `"true"`/`"Yes"` and `"false"`/`"No"` (read leniently: anything else is unknown).
+fn yes_or_no(value: Option<Scalar>) -> Option<bool> {
+    match value? {
+        Scalar::Bool(b) => Some(b),
+        Scalar::Str(s) if s.eq_ignore_ascii_case("true") || s.eq_ignore_ascii_case("yes") => Some(true),
+        Scalar::Str(s) if s.eq_ignore_ascii_case("false") || s.eq_ignore_ascii_case("no") => Some(false),
+        _ => None,
+    }
 }
 
 /// `text[from..]`, still borrowed when `text` is.
@@ -367,7 +407,7 @@ fn map_record<'a>(record: Record<'a>, at: Path) -> Result<AuditEvent<'a>, Decode
         _ => "aws",
     };
     let mut caller = principal(at.object(record.user_identity, "userIdentity")?, at, partition)?;
-    let session = caller.session.take();
+    let (session, invoked_by) = (caller.session.take(), caller.invoked_by.take());
     let error_code = at.text(record.error_code, "errorCode")?;
     let error_message = at.text(record.error_message, "errorMessage")?;
     let source_ip = at.text(record.source_ip_address, "sourceIPAddress")?;
@@ -382,11 +422,12 @@ fn map_record<'a>(record: Record<'a>, at: Path) -> Result<AuditEvent<'a>, Decode
         Some(Obj::Ok(response)) => Some(response),
         _ => None,
     };
-    let bytes = match record.additional_event_data {
-        Some(Obj::Ok(data)) => {
-            at.count(data.bytes_transferred_out, "additionalEventData.bytesTransferredOut").ok().flatten()
-        }
-        _ => None,
+    let (bytes, mfa_used) = match record.additional_event_data {
+        Some(Obj::Ok(data)) => (
+            at.count(data.bytes_transferred_out, "additionalEventData.bytesTransferredOut").ok().flatten(),
+            yes_or_no(data.mfa_used),
+        ),
+        _ => (None, None),
     };
     let bucket_name = match request.as_mut().and_then(|r| r.bucket_name.take()) {
         Some(Scalar::Str(name)) if !name.is_empty() => Some(name),
@@ -491,6 +532,9 @@ fn map_record<'a>(record: Record<'a>, at: Path) -> Result<AuditEvent<'a>, Decode
         reason: error_message.or(error_code),
         tenant,
         session,
+        invoked_by,
+        // A sign-in says whether it used MFA; a call, whether its session was issued after MFA.
+        mfa: mfa_used.or(caller.mfa),
         attributes: None,
     })
 }

@@ -192,7 +192,7 @@ impl Path<'_> {
     pub fn invalid(self, field: &str, problem: impl Into<String>) -> DecodeError {
         DecodeError::invalid(&self.name(field), problem)
     }
-    fn wrong_type(self, field: &str, expected: &str, found: &str) -> DecodeError {
+    pub fn wrong_type(self, field: &str, expected: &str, found: &str) -> DecodeError {
         self.invalid(field, format!("expected {expected}, found {found}"))
     }
 

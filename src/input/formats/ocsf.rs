@@ -110,6 +110,9 @@ struct Event<'a> {
     cloud: Option<Obj<Cloud<'a>>>,
     #[serde(borrow)]
     traffic: Option<Obj<Traffic<'a>>>,
+    /// Authentication: whether a second factor was used.
+    #[serde(borrow)]
+    is_mfa: Option<Scalar<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -250,6 +253,11 @@ fn map_event(e: Event<'_>) -> Result<AuditEvent<'_>, DecodeError> {
     let at = Path("");
     let class = at.integer(e.class_uid, "class_uid")?;
     let is_authentication = class == Some(AUTHENTICATION);
+    let mfa = match e.is_mfa {
+        Some(Scalar::Bool(b)) if is_authentication => Some(b),
+        Some(Scalar::Bool(_)) | None => None,
+        Some(other) => return Err(at.wrong_type("is_mfa", "a boolean", other.kind())),
+    };
     let is_account_change = class == Some(ACCOUNT_CHANGE);
     let activity = match is_authentication || is_account_change {
         true => at.integer(e.activity_id, "activity_id")?,
@@ -432,6 +440,8 @@ fn map_event(e: Event<'_>) -> Result<AuditEvent<'_>, DecodeError> {
         reason,
         tenant,
         session: None,
+        invoked_by: None,
+        mfa,
         attributes: None,
     })
 }

@@ -334,6 +334,8 @@ fn map_event(e: LogEvent<'_>) -> Result<AuditEvent<'_>, DecodeError> {
         reason,
         tenant: None,
         session: None,
+        invoked_by: None,
+        mfa: None,
         attributes: None,
     })
 }

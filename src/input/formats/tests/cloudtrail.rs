@@ -34,6 +34,8 @@ fn cloudtrail_iam_user_call_with_an_access_key() {
         reason: None,
         tenant: Some("111122223333".into()),
         session: None,
+        invoked_by: None,
+        mfa: None,
         attributes: None,
     };
     assert_eq!(event, expected);
@@ -65,6 +67,8 @@ fn cloudtrail_assumed_role_is_its_role_for_every_session() {
         tenant: Some("111122223333".into()),
         // EC2 delivered the credentials (`ec2RoleDelivery`): the session is the instance's.
         session: Some(Session { name: "i-0a1b2c3d4e5f67890".into(), instance: Some("i-0a1b2c3d4e5f67890".into()) }),
+        invoked_by: None,
+        mfa: Some(false),
         attributes: None,
     };
     assert_eq!(event, expected);
@@ -82,6 +86,43 @@ fn cloudtrail_assumed_role_is_its_role_for_every_session() {
         cloudtrail(&no_issuer).account,
         "arn:aws:sts::111122223333:assumed-role/ci-deployer/i-0a1b2c3d4e5f67890"
     );
+}
+
+#[test]
+fn cloudtrail_aws_service_is_the_invoker_not_an_account() {
+    let own = cloudtrail(CT_AWS_SERVICE_EVENT);
+    assert_eq!(own.account, "secretsmanager.amazonaws.com");
+    assert_eq!(own.invoked_by.as_deref(), Some("secretsmanager.amazonaws.com"));
+    assert_eq!((own.action.as_ref(), own.source.ip, own.source.provider.as_deref()), ("secretsmanager.RotationSucceeded", None, Some("aws")));
+    assert!(own.by_provider_service(), "a service acting on its own is not judged");
+    // A role's call made through a service stays the role's.
+    let through = edit(CT_ASSUMED_ROLE, |v| {
+        v["userIdentity"]["invokedBy"] = json!("cloudformation.amazonaws.com");
+    });
+    let through = cloudtrail(&through);
+    assert_eq!(through.account, CI_DEPLOYER);
+    assert_eq!(through.invoked_by.as_deref(), Some("cloudformation.amazonaws.com"));
+    assert!(!through.by_provider_service());
+}
+
+#[test]
+fn cloudtrail_mfa_of_a_sign_in_and_of_a_session() {
+    let with_mfa = include_str!("../../../../tests/fixtures/cloudtrail/console-login-with-mfa.json");
+    let without = include_str!("../../../../tests/fixtures/cloudtrail/console-login-without-mfa.json");
+    let (with_mfa, without) = (cloudtrail(with_mfa), cloudtrail(without));
+    assert_eq!((with_mfa.action.as_ref(), with_mfa.outcome, with_mfa.mfa), ("auth.login", Outcome::Success, Some(true)));
+    assert_eq!((without.account.as_ref(), without.mfa), ("arn:aws:iam::111122223333:user/ops-admin", Some(false)));
+    // A call says whether its session was issued after MFA; a sign-in's own answer wins.
+    let session = |value: Value| {
+        cloudtrail(&edit(CT_ASSUMED_ROLE, |v| v["userIdentity"]["sessionContext"]["attributes"]["mfaAuthenticated"] = value.clone())).mfa
+    };
+    assert_eq!((session(json!("true")), session(json!("false")), session(json!("maybe")), session(json!(7))), (Some(true), Some(false), None, None));
+    // An IAM user's session credentials (GetSessionToken) have a context without an issuer.
+    let user_session = edit(CT_IAM_USER_GET_OBJECT, |v| {
+        v["userIdentity"]["sessionContext"] = json!({"attributes": {"mfaAuthenticated": "true"}});
+    });
+    let user_session = cloudtrail(&user_session);
+    assert_eq!((user_session.account.as_ref(), user_session.mfa), ("arn:aws:iam::111122223333:user/svc-reporting", Some(true)));
 }
 
 #[test]
@@ -110,6 +151,8 @@ fn cloudtrail_failed_console_login_lands_on_the_users_arn() {
         reason: Some("Failed authentication".into()),
         tenant: Some("111122223333".into()),
         session: None,
+        invoked_by: None,
+        mfa: Some(false),
         attributes: None,
     };
     assert_eq!(event, expected);
@@ -200,6 +243,9 @@ fn cloudtrail_access_key_lifecycle() {
         reason: None,
         tenant: Some("111122223333".into()),
         session: None,
+        invoked_by: None,
+        // The admin's console session was issued after MFA.
+        mfa: Some(true),
         attributes: None,
     };
     assert_eq!(created, expected);
@@ -332,6 +378,8 @@ fn cloudtrail_eventbridge_envelope_maps_its_detail() {
         reason: Some("Rate exceeded".into()),
         tenant: Some("111122223333".into()),
         session: Some(Session { name: "build-8812".into(), instance: None }),
+        invoked_by: None,
+        mfa: Some(false),
         attributes: None,
     };
     assert_eq!(event, expected);

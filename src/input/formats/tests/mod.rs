@@ -18,6 +18,7 @@ const CT_ACCESS_DENIED: &str = include_str!("../../../../tests/fixtures/cloudtra
 const CT_CREATE_ACCESS_KEY: &str = include_str!("../../../../tests/fixtures/cloudtrail/create-access-key.json");
 const CT_DELETE_ACCESS_KEY: &str = include_str!("../../../../tests/fixtures/cloudtrail/delete-access-key.json");
 const CT_CREATE_LOGIN_PROFILE: &str = include_str!("../../../../tests/fixtures/cloudtrail/create-login-profile.json");
+const CT_AWS_SERVICE_EVENT: &str = include_str!("../../../../tests/fixtures/cloudtrail/aws-service-event.json");
 const CT_EVENTBRIDGE: &str = include_str!("../../../../tests/fixtures/cloudtrail/eventbridge-api-call.json");
 const OCSF_API_ACTIVITY: &str = include_str!("../../../../tests/fixtures/ocsf/api-activity-success.json");
 const OCSF_AUTHENTICATION_FAILURE: &str = include_str!("../../../../tests/fixtures/ocsf/authentication-failure.json");

@@ -34,6 +34,8 @@ fn ocsf_successful_api_activity() {
         reason: None,
         tenant: Some("111122223333".into()),
         session: None,
+        invoked_by: None,
+        mfa: None,
         attributes: None,
     };
     assert_eq!(event, expected);
@@ -67,9 +69,16 @@ fn ocsf_failed_authentication() {
         reason: Some("INVALID_CREDENTIALS".into()),
         tenant: Some("acme".into()),
         session: None,
+        invoked_by: None,
+        mfa: Some(false),
         attributes: None,
     };
     assert_eq!(event, expected);
+    let with_mfa = edit(OCSF_AUTHENTICATION_FAILURE, |v| v["is_mfa"] = json!(true));
+    assert_eq!(ocsf(&with_mfa).mfa, Some(true));
+    let not_a_bool = edit(OCSF_AUTHENTICATION_FAILURE, |v| v["is_mfa"] = json!("yes"));
+    let e = error(InputFormat::Ocsf, &not_a_bool);
+    assert_eq!((e.field.as_deref(), e.problem.as_str()), (Some("is_mfa"), "expected a boolean, found a string"));
 
     let logoff = edit(OCSF_AUTHENTICATION_FAILURE, |v| {
         v["activity_id"] = json!(2);
@@ -206,6 +215,8 @@ fn ocsf_account_change_of_a_key_is_its_lifecycle() {
         reason: None,
         tenant: Some("111122223333".into()),
         session: None,
+        invoked_by: None,
+        mfa: None,
         attributes: None,
     };
     assert_eq!(disable, expected);

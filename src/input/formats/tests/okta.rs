@@ -31,6 +31,8 @@ fn okta_call_made_with_an_api_token() {
         reason: None,
         tenant: None,
         session: None,
+        invoked_by: None,
+        mfa: None,
         attributes: None,
     };
     assert_eq!(event, expected);
@@ -74,6 +76,8 @@ fn okta_failed_login_and_denied_sign_on() {
         reason: Some("INVALID_CREDENTIALS".into()),
         tenant: None,
         session: None,
+        invoked_by: None,
+        mfa: None,
         attributes: None,
     };
     assert_eq!(failed, expected);
