@@ -168,6 +168,7 @@ pub struct Pipeline<'a> {
     seen_partition_changes: u64,
     seen_folded: u64,
     seen_untracked_accounts: u64,
+    seen_provider_service: u64,
     last_partition_warning: Option<Instant>,
 }
 
@@ -258,6 +259,7 @@ impl<'a> Pipeline<'a> {
         let seen_partition_changes = engine.engine.stats().account_partition_changes;
         let seen_folded = engine.engine.stats().folded_repeats;
         let seen_untracked_accounts = engine.engine.stats().untracked_account_events;
+        let seen_provider_service = engine.engine.stats().provider_service_events;
         Ok(Pipeline {
             config,
             metrics,
@@ -278,6 +280,7 @@ impl<'a> Pipeline<'a> {
             seen_partition_changes,
             seen_folded,
             seen_untracked_accounts,
+            seen_provider_service,
             last_partition_warning: None,
         })
     }
@@ -465,6 +468,8 @@ impl<'a> Pipeline<'a> {
         self.seen_folded = stats.folded_repeats;
         self.metrics.untracked_account_events(stats.untracked_account_events - self.seen_untracked_accounts);
         self.seen_untracked_accounts = stats.untracked_account_events;
+        self.metrics.provider_service_events(stats.provider_service_events - self.seen_provider_service);
+        self.seen_provider_service = stats.provider_service_events;
         let changes = stats.account_partition_changes - self.seen_partition_changes;
         if changes > 0 {
             for _ in 0..changes {

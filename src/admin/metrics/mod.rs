@@ -73,6 +73,7 @@ pub struct Metrics {
     state_bytes: AtomicU64,
     account_partition_changes: AtomicU64,
     untracked_account_events: AtomicU64,
+    provider_service_events: AtomicU64,
     store_partitions_expired: AtomicU64,
     sinks: Mutex<Vec<(String, Arc<SinkMetrics>)>>,
     outbox_bytes: Mutex<Vec<(&'static str, u64)>>,
@@ -116,6 +117,7 @@ impl Metrics {
             state_bytes: AtomicU64::new(0),
             account_partition_changes: AtomicU64::new(0),
             untracked_account_events: AtomicU64::new(0),
+            provider_service_events: AtomicU64::new(0),
             store_partitions_expired: AtomicU64::new(0),
             sinks: Mutex::new(Vec::new()),
             outbox_bytes: Mutex::new(Vec::new()),
@@ -216,6 +218,10 @@ impl Metrics {
 
     pub fn untracked_account_events(&self, n: u64) {
         self.untracked_account_events.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn provider_service_events(&self, n: u64) {
+        self.provider_service_events.fetch_add(n, Ordering::Relaxed);
     }
 
     /// Ready means: some partitions assigned and caught up with them.
@@ -328,6 +334,12 @@ impl Metrics {
             "Events of accounts left untracked because the account ceiling was reached.",
         );
         out.sample("auditwatch_untracked_account_events_total", &[], load(&self.untracked_account_events));
+        out.family(
+            "auditwatch_provider_service_events_total",
+            "counter",
+            "Events a provider's service made on its own (invoked_by is the account): retained, not judged.",
+        );
+        out.sample("auditwatch_provider_service_events_total", &[], load(&self.provider_service_events));
         out.family(
             "auditwatch_store_partitions_expired_total",
             "counter",

@@ -119,6 +119,7 @@ fn render_is_parseable_and_complete() {
     metrics.set_state(10, 20, 30);
     metrics.account_partition_change();
     metrics.untracked_account_events(4);
+    metrics.provider_service_events(6);
 
     let samples = parse(&metrics.render(2_000));
     let expect = |name: &str, labels: &[(&str, &str)], expected: f64| {
@@ -145,6 +146,7 @@ fn render_is_parseable_and_complete() {
     expect("auditwatch_state_bytes", &[], 30.0);
     expect("auditwatch_account_partition_changes_total", &[], 1.0);
     expect("auditwatch_untracked_account_events_total", &[], 4.0);
+    expect("auditwatch_provider_service_events_total", &[], 6.0);
     // The full label sets exist from the start: a cell per category and severity, 8 decode reasons.
     let cells = Category::ALL.len() * Severity::ALL.len();
     assert_eq!(cells, 36);

@@ -84,6 +84,7 @@ fn assert_rejects(format: InputFormat, text: &str, kind: DecodeErrorKind, field:
 
 mod auto;
 mod cloudtrail;
+mod fuzz_corpus;
 mod no_panic;
 mod ocsf;
 mod okta;
