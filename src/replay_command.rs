@@ -155,7 +155,11 @@ pub(crate) fn replay_files(
         writeln!(err, "  {:<18} {}", category.as_str(), stats.alerts_by_category[category.index()])?;
     }
     if stats.provider_service_events > 0 {
-        writeln!(err, "{} event(s) made by a provider's service on its own, retained, not judged", stats.provider_service_events)?;
+        writeln!(
+            err,
+            "{} event(s) made by a provider's service on its own, retained, not judged",
+            stats.provider_service_events
+        )?;
     }
     match undecoded.as_slice() {
         [] => Ok(()),

@@ -21,8 +21,8 @@
 use std::sync::{Arc, OnceLock};
 
 use arrow::array::{
-    ArrayRef, BinaryBuilder, BooleanBuilder, Float64Builder, RecordBatch, StringBuilder, TimestampMillisecondBuilder, UInt32Builder,
-    UInt64Builder,
+    ArrayRef, BinaryBuilder, BooleanBuilder, Float64Builder, RecordBatch, StringBuilder, TimestampMillisecondBuilder,
+    UInt32Builder, UInt64Builder,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use parquet::file::metadata::SortingColumn;

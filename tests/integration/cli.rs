@@ -157,7 +157,10 @@ fn a_console_sign_in_without_mfa_after_a_week_with_it_is_found() {
     let alerts: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(alerts.len(), 1, "{stdout}");
     let alert = &alerts[0];
-    assert_eq!((alert["detector"].as_str(), alert["category"].as_str()), (Some("sign-in-without-mfa"), Some("credential_misuse")));
+    assert_eq!(
+        (alert["detector"].as_str(), alert["category"].as_str()),
+        (Some("sign-in-without-mfa"), Some("credential_misuse"))
+    );
     assert_eq!(alert["account"], "arn:aws:iam::111122223333:user/ops-admin");
     assert_eq!(alert["source_ip"], "203.0.113.140");
     assert_eq!(alert["evidence"]["baseline"]["last_sign_in_with_mfa"], "2026-01-12T08:00:00.000Z", "{alert:#}");

@@ -286,7 +286,8 @@ fn an_instance_roles_key_used_off_its_instance_is_found_with_no_baseline() {
           "ipv6_prefixes":[]}"#,
     );
     let ranges = ["--aws-ranges", aws.to_str().unwrap()];
-    let (on, off) = (instance_record("instance-role-on-instance.json"), instance_record("instance-role-off-instance.json"));
+    let (on, off) =
+        (instance_record("instance-role-on-instance.json"), instance_record("instance-role-off-instance.json"));
 
     let (ok, alerts, stderr) = replay(&ranges, &format!("{on}{off}"));
     assert!(ok, "{stderr}");

@@ -42,7 +42,9 @@ pub fn check(
     let known = profile.filter(|p| !p.networks.is_empty());
     let new_network = known.is_some_and(|p| !p.knows_network(ip));
     let off = match &session.instance {
-        Some(_) if params.instance_outside_provider && provider_ranges && source.provider.is_none() && is_public(ip) => {
+        Some(_)
+            if params.instance_outside_provider && provider_ranges && source.provider.is_none() && is_public(ip) =>
+        {
             Off::OutsideProvider
         }
         Some(_) if new_network => Off::OtherAddress,
@@ -64,7 +66,9 @@ pub fn check(
             "instance role used outside every provider's ranges",
             format!("an address outside every cloud provider's ranges ({network})"),
         ),
-        Off::OtherAddress => ("instance role used off its instance", format!("{network}, not the instance's own network")),
+        Off::OtherAddress => {
+            ("instance role used off its instance", format!("{network}, not the instance's own network"))
+        }
         Off::OtherAsn(asn) => ("session used from another ASN", format!("{network} in AS{asn}")),
         Off::FarNetwork => ("session used from a far network", format!("{network}, in a /16 the session never used")),
     };

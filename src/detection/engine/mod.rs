@@ -33,8 +33,8 @@ use crate::detection::detect::failed_auth::BurstCounter;
 use crate::detection::detect::spray::SprayCounter;
 use crate::detection::detect::sustained_excess::{self, ExcessCusum};
 use crate::detection::detect::{
-    created_for_other, credential, data_volume, failed_auth, mfa_omitted, off_hours, rare_action, session_origin, spray,
-    Context, Finding,
+    created_for_other, credential, data_volume, failed_auth, mfa_omitted, off_hours, rare_action, session_origin,
+    spray, Context, Finding,
 };
 use crate::detection::terms::{AccountTerms, TermKind};
 use crate::detection::time::{self, Duration, Millis, DAY, HOUR};

@@ -337,7 +337,8 @@ impl<'de> serde::Deserialize<'de> for Session<'de> {
                     }
                     Ok(true)
                 })?;
-                s.name = name.ok_or_else(|| de::Error::custom("field `name`: is required when `session` is present"))?;
+                s.name =
+                    name.ok_or_else(|| de::Error::custom("field `name`: is required when `session` is present"))?;
                 Ok(s)
             }
         }

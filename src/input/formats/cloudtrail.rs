@@ -53,7 +53,9 @@ use serde::Deserialize;
 
 use super::json::{decode_record, List, Obj, Path, Scalar};
 use super::{aws_key_kind, aws_service};
-use crate::input::event::{self, AuditEvent, Credential, DecodeError, DecodeErrorKind, Outcome, Session, Source, Target};
+use crate::input::event::{
+    self, AuditEvent, Credential, DecodeError, DecodeErrorKind, Outcome, Session, Source, Target,
+};
 
 /// EventBridge `detail-type`s whose `detail` is one CloudTrail record.
 pub const EVENTBRIDGE_DETAIL_TYPES: [&str; 3] =

@@ -18,5 +18,6 @@ fuzz_target!(|data: &[u8]| {
     let mut engine = Engine::new(PACK.clone(), EngineOptions::default());
     let decoding = Decoding { format: InputFormat::Auto, max_event_bytes: DEFAULT_MAX_EVENT_BYTES, enricher: None };
     let mut input = data;
-    let _ = replay_reader(&mut engine, "fuzz", &mut input, decoding, &mut CountOnly, None, &mut |_| Ok(()), &mut |_| {});
+    let _ =
+        replay_reader(&mut engine, "fuzz", &mut input, decoding, &mut CountOnly, None, &mut |_| Ok(()), &mut |_| {});
 });

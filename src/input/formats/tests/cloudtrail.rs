@@ -93,7 +93,10 @@ fn cloudtrail_aws_service_is_the_invoker_not_an_account() {
     let own = cloudtrail(CT_AWS_SERVICE_EVENT);
     assert_eq!(own.account, "secretsmanager.amazonaws.com");
     assert_eq!(own.invoked_by.as_deref(), Some("secretsmanager.amazonaws.com"));
-    assert_eq!((own.action.as_ref(), own.source.ip, own.source.provider.as_deref()), ("secretsmanager.RotationSucceeded", None, Some("aws")));
+    assert_eq!(
+        (own.action.as_ref(), own.source.ip, own.source.provider.as_deref()),
+        ("secretsmanager.RotationSucceeded", None, Some("aws"))
+    );
     assert!(own.by_provider_service(), "a service acting on its own is not judged");
     // A role's call made through a service stays the role's.
     let through = edit(CT_ASSUMED_ROLE, |v| {
@@ -110,19 +113,31 @@ fn cloudtrail_mfa_of_a_sign_in_and_of_a_session() {
     let with_mfa = include_str!("../../../../tests/fixtures/cloudtrail/console-login-with-mfa.json");
     let without = include_str!("../../../../tests/fixtures/cloudtrail/console-login-without-mfa.json");
     let (with_mfa, without) = (cloudtrail(with_mfa), cloudtrail(without));
-    assert_eq!((with_mfa.action.as_ref(), with_mfa.outcome, with_mfa.mfa), ("auth.login", Outcome::Success, Some(true)));
+    assert_eq!(
+        (with_mfa.action.as_ref(), with_mfa.outcome, with_mfa.mfa),
+        ("auth.login", Outcome::Success, Some(true))
+    );
     assert_eq!((without.account.as_ref(), without.mfa), ("arn:aws:iam::111122223333:user/ops-admin", Some(false)));
     // A call says whether its session was issued after MFA; a sign-in's own answer wins.
     let session = |value: Value| {
-        cloudtrail(&edit(CT_ASSUMED_ROLE, |v| v["userIdentity"]["sessionContext"]["attributes"]["mfaAuthenticated"] = value.clone())).mfa
+        cloudtrail(&edit(CT_ASSUMED_ROLE, |v| {
+            v["userIdentity"]["sessionContext"]["attributes"]["mfaAuthenticated"] = value.clone()
+        }))
+        .mfa
     };
-    assert_eq!((session(json!("true")), session(json!("false")), session(json!("maybe")), session(json!(7))), (Some(true), Some(false), None, None));
+    assert_eq!(
+        (session(json!("true")), session(json!("false")), session(json!("maybe")), session(json!(7))),
+        (Some(true), Some(false), None, None)
+    );
     // An IAM user's session credentials (GetSessionToken) have a context without an issuer.
     let user_session = edit(CT_IAM_USER_GET_OBJECT, |v| {
         v["userIdentity"]["sessionContext"] = json!({"attributes": {"mfaAuthenticated": "true"}});
     });
     let user_session = cloudtrail(&user_session);
-    assert_eq!((user_session.account.as_ref(), user_session.mfa), ("arn:aws:iam::111122223333:user/svc-reporting", Some(true)));
+    assert_eq!(
+        (user_session.account.as_ref(), user_session.mfa),
+        ("arn:aws:iam::111122223333:user/svc-reporting", Some(true))
+    );
 }
 
 #[test]

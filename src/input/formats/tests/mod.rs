@@ -8,7 +8,9 @@ use serde_json::{json, Value};
 
 use super::*;
 use crate::detection::time::parse_rfc3339;
-use crate::input::event::{Credential, DecodeErrorKind, Lifecycle, Outcome, Session, Source, Target, DEFAULT_MAX_EVENT_BYTES};
+use crate::input::event::{
+    Credential, DecodeErrorKind, Lifecycle, Outcome, Session, Source, Target, DEFAULT_MAX_EVENT_BYTES,
+};
 
 const CT_IAM_USER_GET_OBJECT: &str = include_str!("../../../../tests/fixtures/cloudtrail/iam-user-get-object.json");
 const CT_ASSUMED_ROLE: &str =
