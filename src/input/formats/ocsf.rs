@@ -149,6 +149,8 @@ struct Session<'a> {
     issuer: Option<Scalar<'a>>,
     #[serde(borrow)]
     credential_uid: Option<Scalar<'a>>,
+    #[serde(borrow)]
+    is_mfa: Option<Scalar<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -253,11 +255,6 @@ fn map_event(e: Event<'_>) -> Result<AuditEvent<'_>, DecodeError> {
     let at = Path("");
     let class = at.integer(e.class_uid, "class_uid")?;
     let is_authentication = class == Some(AUTHENTICATION);
-    let mfa = match e.is_mfa {
-        Some(Scalar::Bool(b)) if is_authentication => Some(b),
-        Some(Scalar::Bool(_)) | None => None,
-        Some(other) => return Err(at.wrong_type("is_mfa", "a boolean", other.kind())),
-    };
     let is_account_change = class == Some(ACCOUNT_CHANGE);
     let activity = match is_authentication || is_account_change {
         true => at.integer(e.activity_id, "activity_id")?,
@@ -280,13 +277,19 @@ fn map_event(e: Event<'_>) -> Result<AuditEvent<'_>, DecodeError> {
         ),
         None => (None, None),
     };
-    let (session_uid, session_issuer, session_credential) = match session {
+    let (session_uid, session_issuer, session_credential, session_mfa) = match session {
         Some(s) => (
             at.text(s.uid, "actor.session.uid")?,
             at.text(s.issuer, "actor.session.issuer")?,
             at.text(s.credential_uid, "actor.session.credential_uid")?,
+            boolean(s.is_mfa, at, "actor.session.is_mfa")?,
         ),
-        None => (None, None, None),
+        None => (None, None, None, None),
+    };
+    // An Authentication says whether it used MFA; another call, whether its session did.
+    let mfa = match is_authentication {
+        true => boolean(e.is_mfa, at, "is_mfa")?,
+        false => session_mfa,
     };
     let subject = match is_authentication || is_account_change {
         true => match at.object(e.user, "user")? {
@@ -332,6 +335,14 @@ fn map_event(e: Event<'_>) -> Result<AuditEvent<'_>, DecodeError> {
         return Err(DecodeError::field(DecodeErrorKind::MissingField, field, problem));
     };
     let account = at.name_value(account, account_field)?;
+    // An assumed role's session, told apart by its uid (OCSF names no instance).
+    let session = match (account_field == "actor.session.issuer", &session_uid) {
+        (true, Some(uid)) => Some(crate::input::event::Session {
+            name: at.name_value(uid.clone(), "actor.session.uid")?,
+            instance: None,
+        }),
+        _ => None,
+    };
 
     // What.
     let (operation, service_name, api_error, api_error_message) = match at.object(e.api, "api")? {
@@ -439,11 +450,20 @@ fn map_event(e: Event<'_>) -> Result<AuditEvent<'_>, DecodeError> {
         records: None,
         reason,
         tenant,
-        session: None,
+        session,
         invoked_by: None,
         mfa,
         attributes: None,
     })
+}
+
+/// An optional boolean, strictly: a string or a number there is a mistake of the producer.
+fn boolean(value: Option<Scalar>, at: Path, field: &str) -> Result<Option<bool>, DecodeError> {
+    match value {
+        None => Ok(None),
+        Some(Scalar::Bool(b)) => Ok(Some(b)),
+        Some(other) => Err(at.wrong_type(field, "a boolean", other.kind())),
+    }
 }
 
 fn source_of<'a>(

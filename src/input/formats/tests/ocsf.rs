@@ -35,7 +35,8 @@ fn ocsf_successful_api_activity() {
         tenant: Some("111122223333".into()),
         session: None,
         invoked_by: None,
-        mfa: None,
+        // `actor.session.is_mfa`.
+        mfa: Some(false),
         attributes: None,
     };
     assert_eq!(event, expected);
@@ -134,6 +135,11 @@ fn ocsf_assumed_role_session_and_credentials() {
     let event = ocsf(&assumed);
     assert_eq!(event.account, CI_DEPLOYER);
     assert_eq!(event.credential, key("ASIA5EXAMPLETEMPKEY2", Some("session_token"), None));
+    assert_eq!(event.session, Some(Session { name: "sess-1".into(), instance: None }));
+    let mfa_session = edit(&assumed, |v| v["actor"]["session"]["is_mfa"] = json!(true));
+    assert_eq!(ocsf(&mfa_session).mfa, Some(true));
+    let bad_mfa = edit(&assumed, |v| v["actor"]["session"]["is_mfa"] = json!(1));
+    assert_eq!(error(InputFormat::Ocsf, &bad_mfa).field.as_deref(), Some("actor.session.is_mfa"));
     let session_only = edit(&assumed, |v| {
         v["actor"]["user"].as_object_mut().unwrap().remove("credential_uid");
     });
