@@ -1,7 +1,7 @@
 //! `auditwatch replay`: run the engine over audit-log files, in order.
 //!
 //! Each input is read in one of two forms, chosen from its first non-blank line
-//! ([`replay_reader`]), after gzip decompression when it starts with the gzip magic bytes
+//! ([`crate::input::form`]), after gzip decompression when it starts with the gzip magic bytes
 //! (`1f 8b`, as CloudTrail writes its log files to S3):
 //! - **JSON lines**, streamed a line at a time: each line is one message in the chosen input
 //!   format ([`Decoding`]: native, CloudTrail, OCSF, Okta or auto, see
@@ -24,25 +24,18 @@
 
 use std::borrow::Cow;
 use std::cell::Cell;
-use std::io::{self, BufRead, BufReader, Cursor, Read, Write};
+use std::io::{self, BufRead, Cursor, Read, Write};
 use std::sync::Arc;
-
-use serde::de::{Deserialize, IgnoredAny};
 
 use crate::detection::alert::Alert;
 use crate::detection::engine::Engine;
 use crate::input::dead_letter::{DeadLetter, Origin, Rejection};
-use crate::input::documents::{self, MAX_DOCUMENT_BYTES};
+use crate::input::documents;
 use crate::input::enrich::Enricher;
 use crate::input::event::DecodeError;
+use crate::input::form::{self, read_form, read_line_bounded, Blank, Counting, Form, MAX_RAW_COPY};
 use crate::input::formats::{decode_as, InputFormat};
 use crate::store::{SourceId, SourceKind, Store};
-
-/// Lines longer than this are cut in the dead-letter copy (they are rejected anyway).
-const MAX_RAW_COPY: usize = 64 << 20;
-
-/// The first two bytes of every gzip stream.
-const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
 /// How lines are decoded.
 #[derive(Clone, Copy, Debug)]
@@ -155,13 +148,7 @@ pub fn replay_reader(
     on_progress: &mut dyn FnMut(u64),
 ) -> io::Result<ReplaySummary> {
     let consumed = Cell::new(0);
-    let mut counted = Counting { inner: input, consumed: &consumed };
-    let gzip = counted.fill_buf()?.starts_with(&GZIP_MAGIC);
-    let mut plain: Box<dyn BufRead + '_> = if gzip {
-        Box::new(BufReader::with_capacity(1 << 20, flate2::bufread::MultiGzDecoder::new(counted)))
-    } else {
-        Box::new(counted)
-    };
+    let mut plain = form::decompressed(Counting { inner: input, consumed: &consumed })?;
     let mut run = Run {
         engine,
         name,
@@ -174,7 +161,10 @@ pub fn replay_reader(
         alerts: Vec::new(),
         summary: ReplaySummary::default(),
     };
-    match read_form(&mut *plain, &mut run.summary)? {
+    let mut blank = Blank::default();
+    let form = read_form(&mut *plain, &mut blank)?;
+    (run.summary.lines, run.summary.bytes) = (blank.lines, blank.bytes);
+    match form {
         Form::Empty => {}
         Form::Document(doc) => run.document(&doc)?,
         Form::Lines(pending, rest) => run.lines(&mut Cursor::new(pending).chain(rest))?,
@@ -185,108 +175,6 @@ pub fn replay_reader(
         store.write_all()?;
     }
     Ok(summary)
-}
-
-/// What the start of an input showed it to be.
-enum Form<'r> {
-    Empty,
-    /// A whole document, read.
-    Document(Vec<u8>),
-    /// JSON lines: these bytes, read ahead, then the rest of the input.
-    Lines(Vec<u8>, Box<dyn BufRead + 'r>),
-}
-
-/// Reads as far as needed to tell the form: past blank lines (counted in `summary`), the first
-/// line, and when that line opens a JSON value it does not close, as far as the value goes.
-fn read_form<'r>(input: &'r mut dyn BufRead, summary: &mut ReplaySummary) -> io::Result<Form<'r>> {
-    let mut first = Vec::new();
-    let read = loop {
-        first.clear();
-        let read = read_line_bounded(input, &mut first, MAX_DOCUMENT_BYTES)?;
-        if read == 0 {
-            return Ok(Form::Empty);
-        }
-        if !first.iter().all(u8::is_ascii_whitespace) {
-            break read;
-        }
-        summary.lines += 1;
-        summary.bytes += read as u64;
-    };
-    if read > first.len() {
-        // Cut at the document bound: a line (too large) for the lines loop to reject.
-        first.push(b'\n');
-        return Ok(Form::Lines(first, Box::new(input)));
-    }
-    let text = first.trim_ascii();
-    if !matches!(text.first(), Some(b'{' | b'[')) {
-        return Ok(Form::Lines(first, Box::new(input)));
-    }
-    match serde_json::from_slice::<IgnoredAny>(text) {
-        // One line of many records is a document when nothing follows it (a log file as
-        // CloudTrail writes it); otherwise a line of JSON lines, dead-lettered as such.
-        Ok(_) if documents::holds_records(text) => {
-            let mut ahead = first.clone();
-            if only_blank_lines_follow(input, &mut ahead)? {
-                Ok(Form::Document(first))
-            } else {
-                Ok(Form::Lines(ahead, Box::new(input)))
-            }
-        }
-        Ok(_) => Ok(Form::Lines(first, Box::new(input))),
-        Err(e) if e.is_eof() => read_spanning_value(first, input),
-        Err(_) => Ok(Form::Lines(first, Box::new(input))),
-    }
-}
-
-/// Reads blank lines into `ahead` until the end (true) or a line that is not blank (false, the
-/// line in `ahead` too).
-fn only_blank_lines_follow(input: &mut dyn BufRead, ahead: &mut Vec<u8>) -> io::Result<bool> {
-    loop {
-        let at = ahead.len();
-        let read = read_line_bounded(input, ahead, MAX_RAW_COPY)?;
-        if read == 0 {
-            return Ok(true);
-        }
-        let line_ws = ahead.get(at..).is_some_and(|l| l.iter().all(u8::is_ascii_whitespace));
-        if read > MAX_RAW_COPY || !line_ws {
-            if read > MAX_RAW_COPY {
-                ahead.push(b'\n');
-            }
-            return Ok(false);
-        }
-    }
-}
-
-/// `first` opens a JSON value it does not close: parse on from the input, keeping the bytes.
-/// A value that ends with only whitespace after it is a document; anything else is JSON lines
-/// (the parse stops within a line or two of where such a file stops being one value).
-fn read_spanning_value<'r>(first: Vec<u8>, input: &'r mut dyn BufRead) -> io::Result<Form<'r>> {
-    let mut recorder = Recorder { inner: Cursor::new(first).chain(input), seen: Vec::new(), over: false };
-    let parsed = IgnoredAny::deserialize(&mut serde_json::Deserializer::from_reader(&mut recorder));
-    if recorder.over {
-        return Err(too_large_document());
-    }
-    let Recorder { inner: mut rest, mut seen, .. } = recorder;
-    if parsed.is_err() {
-        return Ok(Form::Lines(seen, Box::new(rest)));
-    }
-    let at = seen.len();
-    if only_blank_lines_follow(&mut rest, &mut seen)? {
-        seen.truncate(at);
-        return Ok(Form::Document(seen));
-    }
-    Ok(Form::Lines(seen, Box::new(rest)))
-}
-
-fn too_large_document() -> io::Error {
-    io::Error::new(
-        io::ErrorKind::InvalidData,
-        format!(
-            "a whole JSON document is read into memory, up to {} MiB, and this one is larger: split it (e.g. \
-             `jq -c '.Records[]'` gives one record per line, which is streamed)",
-            MAX_DOCUMENT_BYTES >> 20
-        ),
-    )
 }
 
 /// One replay of one input: decodes each line or record and feeds the engine.
@@ -426,87 +314,6 @@ impl Run<'_> {
 enum At {
     Line(u64),
     Index(u64),
-}
-
-/// Counts the bytes taken from the input, for progress (the file's size is its compressed size).
-struct Counting<'a> {
-    inner: &'a mut dyn BufRead,
-    consumed: &'a Cell<u64>,
-}
-
-impl Read for Counting<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.consumed.set(self.consumed.get() + n as u64);
-        Ok(n)
-    }
-}
-
-impl BufRead for Counting<'_> {
-    fn fill_buf(&mut self) -> io::Result<&[u8]> {
-        self.inner.fill_buf()
-    }
-
-    fn consume(&mut self, amount: usize) {
-        self.consumed.set(self.consumed.get() + amount as u64);
-        self.inner.consume(amount)
-    }
-}
-
-/// Keeps every byte read through it, up to [`MAX_DOCUMENT_BYTES`] (then `over`, and an error).
-struct Recorder<R> {
-    inner: R,
-    seen: Vec<u8>,
-    over: bool,
-}
-
-impl<R: BufRead> Read for Recorder<R> {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        let buf = self.inner.fill_buf()?;
-        let n = buf.len().min(out.len());
-        if self.seen.len() + n > MAX_DOCUMENT_BYTES {
-            self.over = true;
-            return Err(too_large_document());
-        }
-        out[..n].copy_from_slice(&buf[..n]);
-        self.seen.extend_from_slice(&buf[..n]);
-        self.inner.consume(n);
-        Ok(n)
-    }
-}
-
-/// Read through the next newline, keeping at most `max` bytes; returns the bytes consumed.
-fn read_line_bounded(input: &mut dyn BufRead, out: &mut Vec<u8>, max: usize) -> io::Result<usize> {
-    let mut consumed = 0;
-    let limit = out.len() + max;
-    loop {
-        let (done, used) = {
-            let buf = match input.fill_buf() {
-                Ok(buf) => buf,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
-            if buf.is_empty() {
-                return Ok(consumed);
-            }
-            let (done, used) = match memchr(b'\n', buf) {
-                Some(i) => (true, i + 1),
-                None => (false, buf.len()),
-            };
-            let room = limit.saturating_sub(out.len());
-            out.extend_from_slice(&buf[..used.min(room)]);
-            (done, used)
-        };
-        input.consume(used);
-        consumed += used;
-        if done {
-            return Ok(consumed);
-        }
-    }
-}
-
-fn memchr(needle: u8, haystack: &[u8]) -> Option<usize> {
-    haystack.iter().position(|&b| b == needle)
 }
 
 #[cfg(test)]
@@ -687,23 +494,5 @@ mod tests {
             &mut |_| {},
         );
         assert!(result.is_err());
-    }
-
-    #[test]
-    fn bounded_lines() {
-        let mut input = io::Cursor::new(b"abc\ndefgh\n\nxy".to_vec());
-        let mut out = Vec::new();
-        assert_eq!(read_line_bounded(&mut input, &mut out, 2).unwrap(), 4);
-        assert_eq!(out, b"ab");
-        out.clear();
-        assert_eq!(read_line_bounded(&mut input, &mut out, 100).unwrap(), 6);
-        assert_eq!(out, b"defgh\n");
-        out.clear();
-        assert_eq!(read_line_bounded(&mut input, &mut out, 100).unwrap(), 1);
-        out.clear();
-        assert_eq!(read_line_bounded(&mut input, &mut out, 100).unwrap(), 2);
-        assert_eq!(out, b"xy");
-        out.clear();
-        assert_eq!(read_line_bounded(&mut input, &mut out, 100).unwrap(), 0);
     }
 }
