@@ -1,4 +1,4 @@
-//! The pure core: event time ([`time`]), detector definitions ([`definition`], [`schedule`],
+//! The pure core: event time ([`time`]), detector definitions ([`definition`], their [`params`], [`schedule`],
 //! the shipped [`pack`] and the [`inline_test`]s inside definition files), what is normal per
 //! account and key ([`baseline`]; the terms an account used, [`terms`]) and in the month
 //! ([`calendar`]), the detector logic per category ([`detect`]), state, dedup and cooldown
@@ -19,6 +19,7 @@ pub mod engine;
 pub mod inline_test;
 pub mod key_users;
 pub mod pack;
+pub mod params;
 pub mod schedule;
 pub mod series;
 pub mod terms;
