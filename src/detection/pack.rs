@@ -19,6 +19,7 @@ pub const FILES: &[(&str, &str)] = &[
     ("detectors/public-sharing.toml", include_str!("../../detectors/public-sharing.toml")),
     ("detectors/revoked-key-use.toml", include_str!("../../detectors/revoked-key-use.toml")),
     ("detectors/secret-access.toml", include_str!("../../detectors/secret-access.toml")),
+    ("detectors/secret-read-rate.toml", include_str!("../../detectors/secret-read-rate.toml")),
     ("detectors/session-off-origin.toml", include_str!("../../detectors/session-off-origin.toml")),
     ("detectors/sign-in-without-mfa.toml", include_str!("../../detectors/sign-in-without-mfa.toml")),
     ("detectors/slow-exfiltration.toml", include_str!("../../detectors/slow-exfiltration.toml")),

@@ -221,6 +221,19 @@ pub struct RareActionParams {
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct CallRateParams {
+    /// The action class, patterns as in `select.actions`: the calls counted.
+    pub classes: Vec<String>,
+    /// The sliding window (at most 1h: what is usual is learned per clock hour).
+    pub window: Duration,
+    /// Fewest calls in the window that may fire.
+    pub min_calls: u32,
+    /// Fewest times the usual count (at least 1) that may fire.
+    pub min_ratio: f64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CredentialCreatedForOtherParams {
     /// Calls that give the principal named in `target.resource` a credential
     /// (`iam.CreateLoginProfile`); `credential.create` of a key owned by another principal

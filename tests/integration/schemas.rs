@@ -740,6 +740,7 @@ fn kind_type(kind: &DetectorKind) -> &'static str {
         DetectorKind::ForeignCredential(_) => "foreign_credential",
         DetectorKind::NewNetwork(_) => "new_network",
         DetectorKind::RareAction(_) => "rare_action",
+        DetectorKind::CallRate(_) => "call_rate",
         DetectorKind::CredentialCreatedForOther(_) => "credential_created_for_other",
         DetectorKind::SessionOrigin(_) => "session_origin",
         DetectorKind::MfaOmitted(_) => "mfa_omitted",

@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use crate::detection::params::{
-    ByteSize, CredentialCreatedForOtherParams, FailureBurstParams, ForeignCredentialParams, LongerWindow,
-    MfaOmittedParams, NewNetworkParams, NewTerm, OffHoursParams, PasswordSprayParams, RareActionParams,
+    ByteSize, CallRateParams, CredentialCreatedForOtherParams, FailureBurstParams, ForeignCredentialParams,
+    LongerWindow, MfaOmittedParams, NewNetworkParams, NewTerm, OffHoursParams, PasswordSprayParams, RareActionParams,
     RevokedCredentialParams, SessionOriginParams, SustainedExcessParams, SustainedVolumeParams, VolumeBurstParams,
 };
 use crate::detection::schedule::Schedule;
@@ -120,7 +120,7 @@ impl std::str::FromStr for Severity {
 }
 
 /// The detector types implemented in `src/detect`. Each reports one category, except
-/// `rare_action`, whose definition says what its new terms are a sign of.
+/// `rare_action` and `call_rate`, whose definitions say what their class is a sign of.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DetectorType {
@@ -134,6 +134,7 @@ pub enum DetectorType {
     ForeignCredential,
     NewNetwork,
     RareAction,
+    CallRate,
     CredentialCreatedForOther,
     SessionOrigin,
     MfaOmitted,
@@ -153,7 +154,7 @@ impl DetectorType {
             | DetectorType::NewNetwork
             | DetectorType::SessionOrigin
             | DetectorType::MfaOmitted => &[Category::CredentialMisuse],
-            DetectorType::RareAction => &[
+            DetectorType::RareAction | DetectorType::CallRate => &[
                 Category::DefenseEvasion,
                 Category::Persistence,
                 Category::Exfiltration,
@@ -231,6 +232,7 @@ pub enum DetectorKind {
     ForeignCredential(ForeignCredentialParams),
     NewNetwork(NewNetworkParams),
     RareAction(RareActionParams),
+    CallRate(CallRateParams),
     CredentialCreatedForOther(CredentialCreatedForOtherParams),
     SessionOrigin(SessionOriginParams),
     MfaOmitted(MfaOmittedParams),
@@ -477,6 +479,21 @@ fn build_kind(detector_type: DetectorType, params: toml::Value) -> Result<Detect
             }
             check(&mut problems, p.min_events >= 1, "min_events", "must be at least 1");
             DetectorKind::RareAction(p)
+        }
+        DetectorType::CallRate => {
+            let p: CallRateParams = typed(params)?;
+            check(&mut problems, !p.classes.is_empty(), "classes", "must name at least one action class");
+            check_patterns(&mut problems, "classes", &p.classes);
+            let window = p.window.millis();
+            check(
+                &mut problems,
+                window >= 12 * crate::detection::time::SECOND && window <= crate::detection::time::HOUR,
+                "window",
+                "must be from 12s to 1h (what is usual is learned per clock hour)",
+            );
+            check(&mut problems, p.min_calls >= 2, "min_calls", "must be at least 2 (one call is not a rate)");
+            check(&mut problems, p.min_ratio > 1.0, "min_ratio", "must be above 1");
+            DetectorKind::CallRate(p)
         }
         DetectorType::CredentialCreatedForOther => {
             let p: CredentialCreatedForOtherParams = typed(params)?;

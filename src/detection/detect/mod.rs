@@ -5,6 +5,7 @@
 //!
 //! Functions here are pure: they read event time from the [`Context`], never the clock.
 
+pub mod call_rate;
 pub mod created_for_other;
 pub mod credential;
 pub mod data_volume;

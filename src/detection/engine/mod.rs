@@ -29,12 +29,13 @@ use crate::detection::baseline::{country_code, AccountBaseline, CredentialProfil
 use crate::detection::calendar::{self, MonthlyCalendar};
 use crate::detection::catch_up::{self, CatchUp};
 use crate::detection::definition::{Category, Detector, DetectorKind};
+use crate::detection::detect::call_rate::CallRate;
 use crate::detection::detect::failed_auth::BurstCounter;
 use crate::detection::detect::spray::SprayCounter;
 use crate::detection::detect::sustained_excess::{self, ExcessCusum};
 use crate::detection::detect::{
-    created_for_other, credential, data_volume, failed_auth, mfa_omitted, off_hours, rare_action, session_origin,
-    spray, Context, Finding,
+    call_rate, created_for_other, credential, data_volume, failed_auth, mfa_omitted, off_hours, rare_action,
+    session_origin, spray, Context, Finding,
 };
 use crate::detection::terms::{AccountTerms, TermKind};
 use crate::detection::time::{self, Duration, Millis, DAY, HOUR};
@@ -125,6 +126,8 @@ struct AccountState {
     /// Burst counters of the detectors that saw this account fail, by detector index.
     /// Exactly as long as it must be (a `Vec` would add 8 bytes to every account).
     bursts: Box<[(u16, BurstCounter)]>,
+    /// Call rates of the `call_rate` detectors whose class it called, by detector index.
+    rates: Box<[(u16, CallRate)]>,
     /// The CUSUM of the (one) `sustained_excess` detector.
     excess: ExcessCusum,
     /// Terms of `rare_action` and principals of `credential_created_for_other` it used.
@@ -143,6 +146,7 @@ impl AccountState {
             baseline: AccountBaseline::new(t),
             partition: NO_PARTITION,
             bursts: Box::default(),
+            rates: Box::default(),
             excess: ExcessCusum::default(),
             terms: AccountTerms::default(),
             calendar: MonthlyCalendar::default(),
@@ -274,7 +278,8 @@ impl Engine {
             }
             state.partition = partition;
         }
-        let AccountState { baseline, bursts, excess, terms, calendar, catch_up: backlog, worked_hour, .. } = state;
+        let AccountState { baseline, bursts, rates, excess, terms, calendar, catch_up: backlog, worked_hour, .. } =
+            state;
         let t = event.time.max(baseline.last_seen);
         baseline.advance(t);
         baseline.count(
@@ -316,18 +321,7 @@ impl Engine {
 
             let finding = match &detector.kind {
                 DetectorKind::FailureBurst(p) if event.outcome == p.outcome => {
-                    let counter = match bursts.iter().position(|(i, _)| usize::from(*i) == index) {
-                        Some(at) => &mut bursts[at].1,
-                        None => {
-                            // Exact: most accounts that fail have one burst detector's counter.
-                            let mut grown = std::mem::take(bursts).into_vec();
-                            grown.reserve_exact(1);
-                            grown.push((index as u16, BurstCounter::default()));
-                            *bursts = grown.into_boxed_slice();
-                            &mut bursts.last_mut().expect("just pushed").1
-                        }
-                    };
-                    failed_auth::burst(&ctx, p, counter)
+                    failed_auth::burst(&ctx, p, slot(bursts, index))
                 }
                 DetectorKind::FailureBurst(_) => None,
                 DetectorKind::PasswordSpray(p) => match event.source.ip {
@@ -362,6 +356,12 @@ impl Engine {
                     learned.push((TermKind::Used, term.hash));
                     rare_action::check(&ctx, p, &term, terms)
                 }),
+                DetectorKind::CallRate(p) if call_rate::counts(event, p) => {
+                    let rate = slot(rates, index);
+                    let calls = rate.add(t, p.window.millis());
+                    call_rate::check(&ctx, p, calls, rate.usual(t), rate.hours())
+                }
+                DetectorKind::CallRate(_) => None,
                 DetectorKind::CredentialCreatedForOther(p) => created_for_other::target(event, p).and_then(|target| {
                     // The principal's account key: what erasure of that principal looks for.
                     let principal = key_of(&[tenant, target.principal.as_bytes()]);
@@ -603,6 +603,22 @@ fn shared_finding(finding: Finding, shared: &SharedCause, event: &AuditEvent) ->
         sql_filter: filter.join(" AND "),
         ..finding
     }
+}
+
+/// The state of detector `index` in an account's per-detector slots, made on first use. The
+/// slice grows one at a time: most accounts that have such state have it for one detector.
+fn slot<T: Default>(slots: &mut Box<[(u16, T)]>, index: usize) -> &mut T {
+    let at = match slots.iter().position(|(i, _)| usize::from(*i) == index) {
+        Some(at) => at,
+        None => {
+            let mut grown = std::mem::take(slots).into_vec();
+            grown.reserve_exact(1);
+            grown.push((index as u16, T::default()));
+            *slots = grown.into_boxed_slice();
+            slots.len() - 1
+        }
+    };
+    &mut slots[at].1
 }
 
 fn ip_bytes(ip: std::net::IpAddr) -> [u8; 16] {

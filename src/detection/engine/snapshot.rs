@@ -7,6 +7,7 @@ use crate::detection::baseline::{AccountBaseline, CredentialProfile};
 use crate::detection::calendar::MonthlyCalendar;
 use crate::detection::catch_up::CatchUp;
 use crate::detection::definition::Detector;
+use crate::detection::detect::call_rate::CallRate;
 use crate::detection::detect::failed_auth::BurstCounter;
 use crate::detection::detect::spray::SprayCounter;
 use crate::detection::detect::sustained_excess::ExcessCusum;
@@ -26,7 +27,8 @@ const FORMAT_TAG: u32 = u32::MAX;
 /// and monthly calendar marks (1 byte, plus 8 per mark), and the alert counters by category
 /// with their count (there are more than four). 7: an account's open catch-up window after
 /// an absence (1 byte, plus 12 when open) and the clock hour of its last successful call.
-pub const FORMAT: u32 = 7;
+/// 8: an account's call rates (`call_rate`), by detector.
+pub const FORMAT: u32 = 8;
 
 /// Categories counted before format 6.
 const CATEGORIES_BEFORE_6: usize = 4;
@@ -40,7 +42,11 @@ impl Engine {
         let bursts: usize = self
             .accounts
             .values()
-            .map(|a| a.bursts.len() * (std::mem::size_of::<(u16, BurstCounter)>() + 64) + a.terms.heap_bytes())
+            .map(|a| {
+                a.bursts.len() * (std::mem::size_of::<(u16, BurstCounter)>() + 64)
+                    + a.rates.len() * std::mem::size_of::<(u16, CallRate)>()
+                    + a.terms.heap_bytes()
+            })
             .sum();
         let credentials = self.credentials.capacity() * (8 + 8 + 1)
             + self.credentials.len() * (std::mem::size_of::<CredentialProfile>() + 24);
@@ -106,6 +112,13 @@ impl Engine {
             if format >= 7 {
                 CatchUp::save(state.catch_up.as_deref(), w);
                 w.u32(state.worked_hour);
+            }
+            if format >= 8 {
+                w.u32(state.rates.len() as u32);
+                for (index, rate) in state.rates.iter() {
+                    w.u16(*index);
+                    rate.save(w);
+                }
             }
         }
         w.u32(self.credentials.len() as u32);
@@ -196,8 +209,19 @@ impl Engine {
                 true => (CatchUp::load(r)?.map(Box::new), r.u32()?),
                 false => (None, time::hour_index(baseline.last_seen) as u32),
             };
-            let bursts = bursts.into_boxed_slice();
-            let state = AccountState { baseline, partition, bursts, excess, terms, calendar, catch_up, worked_hour };
+            let mut rates = Vec::new();
+            if format >= 8 {
+                for _ in 0..r.count(200)? {
+                    let index = r.u16()?;
+                    let rate = CallRate::load(r)?;
+                    if same_detectors {
+                        rates.push((index, rate));
+                    }
+                }
+            }
+            let (bursts, rates) = (bursts.into_boxed_slice(), rates.into_boxed_slice());
+            let state =
+                AccountState { baseline, partition, bursts, rates, excess, terms, calendar, catch_up, worked_hour };
             engine.accounts.insert(key, Box::new(state));
         }
         let n = r.count(100)?;
