@@ -6,6 +6,9 @@
 //! - [`cli`]: the `auditwatch` binary on files: replay with bad input mixed in, golden alerts
 //!   for a fixed generated scenario, detector checking and testing, detection quality on
 //!   generated traffic, CloudTrail records replayed with `--format`.
+//! - [`cloud_attacks`]: the cloud scenario (`tests/scenarios/cloud_attacks.py`) replayed as
+//!   gzip CloudTrail log files, OCSF and Okta, each also with `--format auto`: every attack
+//!   raises its alert, and the benign history at most one false alert per 100 account-days.
 //! - [`enrichment`]: IP enrichment through `replay`: MMDB files written by mmdb-writer at test
 //!   time fill ASN, organisation and country into CloudTrail records (GeoLite2 and ip-to-asn
 //!   layouts), AWS ranges mark the provider, `key-new-network` shows them (the service on the
@@ -42,6 +45,7 @@
 
 mod alerting;
 mod cli;
+mod cloud_attacks;
 mod delivery;
 mod e2e;
 mod email;
