@@ -222,7 +222,117 @@ def aws_scenario(rng):
             for n, (svc, op) in enumerate([("iam", "ListUsers"), ("iam", "ListRoles"), ("ec2", "DescribeVpcs"),
                                            ("s3", "ListBuckets"), ("lambda", "ListFunctions")] * 6)])
     calls.sort(key=lambda c: c.t)
-    return calls, attacks
+    actors = {"app": apps[0], "web": stolen, "admin": admin, "thief": thief}
+    return calls, attacks, actors
+
+
+def techniques(actors):
+    """Well-known AWS attack techniques (as catalogued by open-source attack simulators), each
+    made by an established service user's key from its usual address on day 19 at 11:00,
+    except where the technique is the network (instance credentials, a console sign-in). The
+    detector each should raise, or None where the pack does not catch it (the README says why)."""
+    app, ips = actors["app"]
+    ip = ips[0]
+    t0 = START + timedelta(days=19, hours=11)
+    arn = lambda kind, name: "arn:aws:%s:eu-west-1:%s:%s" % (kind, ACCOUNT_ID, name)
+
+    def calls(*specs, who=None, at=ip, error=None):
+        out = []
+        for n, spec in enumerate(specs):
+            service, op = spec[0], spec[1]
+            params = spec[2] if len(spec) > 2 else None
+            resource = spec[3] if len(spec) > 3 else None
+            out.append(Call(t0 + timedelta(seconds=2 * n), who or app, service, op, ip=at, params=params,
+                            resource=resource, error=error))
+        return out
+
+    secrets = [("secretsmanager", "GetSecretValue", {"secretId": "prod/%02d" % n}, arn("secretsmanager", "secret:prod/%02d" % n))
+               for n in range(20)]
+    listing = [("secretsmanager", "ListSecrets")]
+    return [
+        ("ec2-steal-instance-credentials", "credential access", "session-off-origin",
+         calls(("sts", "GetCallerIdentity"), ("s3", "ListBuckets"), who=actors["web"], at=actors["thief"])),
+        ("ec2-get-password-data", "credential access", "secret-access",
+         calls(*[("ec2", "GetPasswordData", {"instanceId": "i-0%d" % n}) for n in range(5)])),
+        ("secretsmanager-retrieve-secrets", "credential access", "secret-access", calls(*(listing + secrets))),
+        ("secretsmanager-batch-retrieve-secrets", "credential access", "secret-access",
+         calls(("secretsmanager", "ListSecrets"), ("secretsmanager", "BatchGetSecretValue", {"filters": [{"key": "tag-key", "values": ["env"]}]}))),
+        ("ssm-retrieve-securestring-parameters", "credential access", "secret-access",
+         calls(("ssm", "DescribeParameters"), ("ssm", "GetParameters", {"names": ["/app/db"], "withDecryption": True}))),
+        ("cloudtrail-delete", "defense evasion", "audit-log-tampering",
+         calls(("cloudtrail", "DeleteTrail", {"name": "org-trail"}, arn("cloudtrail", "trail/org-trail")))),
+        ("cloudtrail-event-selectors", "defense evasion", "audit-log-tampering",
+         calls(("cloudtrail", "PutEventSelectors", {"trailName": "org-trail"}, arn("cloudtrail", "trail/org-trail")))),
+        ("cloudtrail-lifecycle-rule", "defense evasion", "audit-log-tampering",
+         calls(("s3", "PutBucketLifecycle", {"bucketName": "org-trail-logs"}))),
+        ("cloudtrail-stop", "defense evasion", "audit-log-tampering",
+         calls(("cloudtrail", "StopLogging", {"name": "org-trail"}, arn("cloudtrail", "trail/org-trail")))),
+        ("dns-delete-logs", "defense evasion", "audit-log-tampering",
+         calls(("route53resolver", "DisassociateResolverQueryLogConfig"), ("route53resolver", "DeleteResolverQueryLogConfig"))),
+        ("organizations-leave", "defense evasion", "audit-log-tampering", calls(("organizations", "LeaveOrganization"))),
+        ("vpc-remove-flow-logs", "defense evasion", "audit-log-tampering",
+         calls(("ec2", "DeleteFlowLogs", {"flowLogIds": ["fl-0a1"]}))),
+        ("ec2-enumerate-from-instance", "discovery", None,
+         calls(("sts", "GetCallerIdentity"), ("iam", "ListRoles"), ("ec2", "DescribeInstances"), ("s3", "ListBuckets"),
+               ("ec2", "DescribeVpcs"), ("ec2", "DescribeSecurityGroups"))),
+        ("ec2-download-user-data", "discovery", "discovery-burst",
+         calls(*[("ec2", "DescribeInstanceAttribute", {"instanceId": "i-0%d" % n, "attribute": "userData"}) for n in range(15)])),
+        ("ses-enumerate", "discovery", None,
+         calls(("ses", "GetAccountSendingEnabled"), ("ses", "GetSendQuota"), ("ses", "ListIdentities"))),
+        ("ec2-launch-unusual-instances", "execution", None,
+         calls(*[("ec2", "RunInstances", {"instanceType": "p2.xlarge"})] * 3,
+               error=("Client.UnauthorizedOperation", "You are not authorized to perform this operation."))),
+        ("ec2-user-data", "execution", "remote-execution",
+         calls(("ec2", "StopInstances"), ("ec2", "ModifyInstanceAttribute", {"instanceId": "i-0a1", "userData": {}}),
+               ("ec2", "StartInstances"))),
+        ("ssm-send-command", "execution", "remote-execution",
+         calls(("ssm", "SendCommand", {"documentName": "AWS-RunShellScript", "instanceIds": ["i-0a1", "i-0b2"]}))),
+        ("ssm-start-session", "execution", "remote-execution", calls(("ssm", "StartSession", {"target": "i-0a1"}))),
+        ("ec2-security-group-open-port-22-ingress", "exfiltration", "public-sharing",
+         calls(("ec2", "AuthorizeSecurityGroupIngress", {"groupId": "sg-0a1", "ipPermissions": {"items": [{"fromPort": 22, "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}}]}}))),
+        ("ec2-share-ami", "exfiltration", "public-sharing",
+         calls(("ec2", "ModifyImageAttribute", {"imageId": "ami-0a1", "launchPermission": {"add": {"items": [{"userId": "999988887777"}]}}}))),
+        ("ec2-share-ebs-snapshot", "exfiltration", "public-sharing",
+         calls(("ec2", "ModifySnapshotAttribute", {"snapshotId": "snap-0a1", "createVolumePermission": {"add": {"items": [{"userId": "999988887777"}]}}}))),
+        ("rds-share-snapshot", "exfiltration", "public-sharing",
+         calls(("rds", "ModifyDBSnapshotAttribute", {"dBSnapshotIdentifier": "prod-db", "attributeName": "restore", "valuesToAdd": ["999988887777"]}))),
+        ("s3-backdoor-bucket-policy", "exfiltration", "public-sharing",
+         calls(("s3", "PutBucketPolicy", {"bucketName": "invoices"}))),
+        ("bedrock-invoke-model", "impact", "model-hijacking",
+         calls(*[("bedrock", "InvokeModel", {"modelId": "anthropic.claude-3-haiku"})] * 5)),
+        ("s3-ransomware-batch-deletion", "impact", "bulk-deletion-rate",
+         calls(*[("s3", "DeleteObjects", {"bucketName": "invoices"})] * 10)),
+        ("s3-ransomware-individual-deletion", "impact", "bulk-deletion-rate",
+         calls(*[("s3", "DeleteObject", {"bucketName": "invoices", "key": "2026/%03d.pdf" % n}) for n in range(60)])),
+        ("console-login-without-mfa", "initial access", "sign-in-without-mfa",
+         [Call(t0, actors["admin"], "signin", "ConsoleLogin", ip=actors["thief"], mfa=False)]),
+        ("ec2-instance-connect", "lateral movement", "remote-execution",
+         calls(("ec2-instance-connect", "SendSSHPublicKey", {"instanceId": "i-0a1", "instanceOSUser": "ec2-user"}))),
+        ("ec2-serial-console-send-ssh-public-key", "lateral movement", "remote-execution",
+         calls(("ec2", "EnableSerialConsoleAccess"), ("ec2-instance-connect", "SendSerialConsoleSSHPublicKey", {"instanceId": "i-0a1"}))),
+        ("iam-backdoor-role", "persistence", "iam-persistence",
+         calls(("iam", "UpdateAssumeRolePolicy", {"roleName": "ops"}))),
+        ("iam-backdoor-user", "persistence", "credential-for-other",
+         calls(("iam", "CreateAccessKey", {"userName": "ops-admin"}, None))),
+        ("iam-create-admin-user", "persistence", "iam-persistence",
+         calls(("iam", "CreateUser", {"userName": "helpdesk"}), ("iam", "AttachUserPolicy", {"userName": "helpdesk", "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"}))),
+        ("iam-create-backdoor-identity-provider", "persistence", "iam-persistence",
+         calls(("iam", "CreateSAMLProvider", {"name": "sso-backup"}))),
+        ("iam-create-user-login-profile", "persistence", "credential-for-other",
+         calls(("iam", "CreateLoginProfile", {"userName": "ops-admin"}))),
+        ("lambda-backdoor-function", "persistence", "public-sharing",
+         calls(("lambda", "AddPermission20150331v2", {"functionName": "invoice-render", "principal": "*"}))),
+        ("lambda-layer-extension", "persistence", "iam-persistence",
+         calls(("lambda", "PublishLayerVersion20181031", {"layerName": "ext"}), ("lambda", "UpdateFunctionConfiguration20150331v2", {"functionName": "invoice-render"}))),
+        ("lambda-overwrite-code", "persistence", "iam-persistence",
+         calls(("lambda", "UpdateFunctionCode20150331v2", {"functionName": "invoice-render"}))),
+        ("rolesanywhere-create-trust-anchor", "persistence", "iam-persistence",
+         calls(("rolesanywhere", "CreateTrustAnchor", {"name": "backup-anchor"}), ("rolesanywhere", "CreateProfile", {"name": "backup"}))),
+        ("sts-federation-token", "persistence", "iam-persistence",
+         calls(("sts", "GetFederationToken", {"name": "backup", "policyArns": [{"arn": "arn:aws:iam::aws:policy/AdministratorAccess"}]}))),
+        ("iam-update-user-login-profile", "privilege escalation", "credential-for-other",
+         calls(("iam", "UpdateLoginProfile", {"userName": "ops-admin"}))),
+    ]
 
 
 def event_id(rng):
@@ -403,7 +513,7 @@ def main():
     import os
 
     os.makedirs(os.path.join(out, "cloudtrail"), exist_ok=True)
-    calls, attacks = aws_scenario(rng)
+    calls, attacks, actors = aws_scenario(rng)
     ids = {id(c): event_id(rng) for c in calls}
     by_day = {}
     for c in calls:
@@ -415,6 +525,21 @@ def main():
     with open(os.path.join(out, "ocsf.jsonl"), "w") as f:
         for c in calls:
             f.write(json.dumps({k: v for k, v in ocsf(c, ids[id(c)]).items() if v is not None}) + "\n")
+    with open(os.path.join(out, "history.jsonl"), "w") as f:
+        for c in calls:
+            if not c.attack:
+                f.write(json.dumps(cloudtrail(c, ids[id(c)])) + "\n")
+    catalogue = []
+    for name, tactic, expect, made in techniques(actors):
+        records = []
+        for n, c in enumerate(made):
+            if c.op == "CreateAccessKey":
+                c.response = {"accessKey": {"accessKeyId": "AKIA2TECHNIQUEKEY%03d" % n, "status": "Active",
+                                            "userName": c.params["userName"]}}
+            records.append(cloudtrail(c, "tech-%s-%02d" % (name, n)))
+        catalogue.append({"name": name, "tactic": tactic, "expect": expect, "records": records})
+    with open(os.path.join(out, "techniques.json"), "w") as f:
+        json.dump(catalogue, f, indent=1)
     okta_events, okta_attacks = okta_scenario(rng)
     with open(os.path.join(out, "okta.jsonl"), "w") as f:
         for e in okta_events:

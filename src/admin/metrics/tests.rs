@@ -149,9 +149,9 @@ fn render_is_parseable_and_complete() {
     expect("auditwatch_provider_service_events_total", &[], 6.0);
     // The full label sets exist from the start: a cell per category and severity, 8 decode reasons.
     let cells = Category::ALL.len() * Severity::ALL.len();
-    assert_eq!(cells, 36);
+    assert_eq!(cells, 48);
     assert_eq!(samples.iter().filter(|s| s.0 == "auditwatch_alerts_total").count(), cells);
-    expect("auditwatch_alerts_total", &[("category", "privilege_change"), ("severity", "medium")], 0.0);
+    expect("auditwatch_alerts_total", &[("category", "discovery"), ("severity", "medium")], 0.0);
     assert_eq!(samples.iter().filter(|s| s.0 == "auditwatch_decode_errors_total").count(), 8);
 }
 

@@ -43,10 +43,16 @@ pub enum Category {
     SecretAccess,
     // A principal given another principal's credentials or rights.
     PrivilegeChange,
+    // Commands run on instances: SSM commands and sessions, SSH keys pushed, user data changed.
+    Execution,
+    // Destruction or hijacking: objects or backups deleted in bulk, paid models run.
+    Impact,
+    // Mapping the account: bursts of listing and describing calls.
+    Discovery,
 }
 
 impl Category {
-    pub const ALL: [Category; 9] = [
+    pub const ALL: [Category; 12] = [
         Category::FailedAuth,
         Category::DataVolume,
         Category::OffHours,
@@ -56,6 +62,9 @@ impl Category {
         Category::Exfiltration,
         Category::SecretAccess,
         Category::PrivilegeChange,
+        Category::Execution,
+        Category::Impact,
+        Category::Discovery,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -69,6 +78,9 @@ impl Category {
             Category::Exfiltration => "exfiltration",
             Category::SecretAccess => "secret_access",
             Category::PrivilegeChange => "privilege_change",
+            Category::Execution => "execution",
+            Category::Impact => "impact",
+            Category::Discovery => "discovery",
         }
     }
 
@@ -160,6 +172,9 @@ impl DetectorType {
                 Category::Exfiltration,
                 Category::SecretAccess,
                 Category::PrivilegeChange,
+                Category::Execution,
+                Category::Impact,
+                Category::Discovery,
             ],
             DetectorType::CredentialCreatedForOther => &[Category::PrivilegeChange],
         }
