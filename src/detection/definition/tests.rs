@@ -171,3 +171,39 @@ fn selection_globs() {
     assert!(glob_match("*", "anything"));
     assert!(glob_match("auth.login", "auth.login") && !glob_match("auth.login", "auth.login2"));
 }
+
+#[test]
+fn call_rate_definitions_name_every_bad_field() {
+    let text = r#"
+name = "secret-read-rate"
+category = "secret_access"
+type = "call_rate"
+severity = "high"
+description = "d"
+runbook = "r"
+warmup = "7d"
+cooldown = "1h"
+[params]
+classes = ["secretsmanager.GetSecretValue", "ssm.GetParameter*"]
+window = "5m"
+min_calls = 10
+min_ratio = 5.0
+"#;
+    let d = parse(Path::new("x.toml"), text).unwrap();
+    assert!(matches!(d.kind, DetectorKind::CallRate(ref p) if p.classes.len() == 2 && p.min_calls == 10));
+    assert!(parse(Path::new("x.toml"), &text.replace("secret_access", "impact")).is_ok());
+    let bad = text
+        .replace("category = \"secret_access\"", "category = \"off_hours\"")
+        .replace("\"ssm.GetParameter*\"", "\"ssm.*Parameter\"")
+        .replace("window = \"5m\"", "window = \"2h\"")
+        .replace("min_calls = 10", "min_calls = 1")
+        .replace("min_ratio = 5.0", "min_ratio = 1.0");
+    let found = problems(&bad);
+    for field in ["category", "params.classes[1]", "params.window", "params.min_calls", "params.min_ratio"] {
+        assert!(found.iter().any(|p| p.starts_with(&format!("x.toml: {field}:"))), "{field}: {found:#?}");
+    }
+    assert_eq!(found.len(), 5, "{found:#?}");
+    let found =
+        problems(&text.replace("classes = [\"secretsmanager.GetSecretValue\", \"ssm.GetParameter*\"]", "classes = []"));
+    assert!(found.len() == 1 && found[0].starts_with("x.toml: params.classes:"), "{found:?}");
+}
