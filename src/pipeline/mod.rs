@@ -542,14 +542,43 @@ impl<'a> Pipeline<'a> {
         }
     }
 
+    /// Commit what the final checkpoint covers. A group member stopping at the same time as
+    /// this one makes the group rebalance, and a commit during that is refused: poll (which
+    /// lets the rebalance finish, committing revoked partitions on their way out) and try
+    /// again until nothing is left or the deadline passes. Messages polled here are not
+    /// handled, so their offsets are never committed.
+    fn commit_final(&mut self, deadline: Instant) {
+        loop {
+            let pending = self.consumer.context().offsets().to_commit();
+            if pending.is_empty() {
+                return;
+            }
+            if Instant::now() >= deadline {
+                warn!(
+                    partitions = pending.len(),
+                    "final offsets not committed; the next start resumes from the checkpoint"
+                );
+                return;
+            }
+            match kafka::commit(&self.consumer, &pending, CommitMode::Sync) {
+                Ok(()) => self.consumer.context().offsets().committed(&pending),
+                Err(error) => {
+                    warn!(%error, "final offset commit refused; retrying");
+                    let _ = self.consumer.poll(IDLE_WAIT);
+                }
+            }
+        }
+    }
+
     fn finish(mut self) -> Result<RunSummary, ServiceError> {
         self.checkpoint_finished(true, CommitMode::Sync);
         let offsets = self.consumer.context().offsets().applied();
         self.barrier.begin(offsets.clone(), &mut self.state.participants(), unix_ms())?;
         self.checkpoint_finished(true, CommitMode::Sync);
+        let grace = Duration::from_millis(self.config.state.shutdown_timeout.millis() as u64 / 4);
+        self.commit_final(Instant::now() + grace);
         // Give the sinks a quarter of the shutdown time to deliver what is pending; the rest
         // stays in the outbox and goes out after the next start.
-        let grace = Duration::from_millis(self.config.state.shutdown_timeout.millis() as u64 / 4);
         let deadline = Instant::now() + grace;
         self.summary.sinks_drained =
             self.state.alerts.wait_drained(deadline) && self.state.dead_letters.wait_drained(deadline);
