@@ -22,7 +22,6 @@
 //! each input, so replaying an input again gives the same files and replaces them. A dead
 //! letter without an event time is filed under the day of the replay.
 
-use std::borrow::Cow;
 use std::cell::Cell;
 use std::io::{self, BufRead, Cursor, Read, Write};
 use std::sync::Arc;
@@ -32,7 +31,7 @@ use crate::detection::engine::Engine;
 use crate::input::dead_letter::{DeadLetter, Origin, Rejection};
 use crate::input::documents;
 use crate::input::enrich::Enricher;
-use crate::input::event::DecodeError;
+use crate::input::event::{AuditEvent, DecodeError};
 use crate::input::form::{self, read_form, read_line_bounded, Blank, Counting, Form, MAX_RAW_COPY};
 use crate::input::formats::{decode_as, InputFormat};
 use crate::store::{SourceId, SourceKind, Store};
@@ -243,13 +242,13 @@ impl Run<'_> {
                     }
                     self.summary.decoded += 1;
                     let outcome = self.engine.process(&event, &mut self.alerts).map_err(Rejection::Late);
-                    kept = Some((event.time, event.account));
+                    kept = Some(event);
                     outcome
                 }
                 Err(e) => Err(Rejection::Decode(e)),
             },
         };
-        self.retain(raw, at, kept, outcome.as_ref().err())?;
+        self.retain(raw, at, kept.as_ref(), outcome.as_ref().err())?;
         match outcome {
             Ok(()) => self.summary.events += 1,
             Err(rejection) => {
@@ -282,12 +281,12 @@ impl Run<'_> {
 
 impl Run<'_> {
     /// Keep the line or record in the store, if there is one; a full segment is written now.
-    /// `kept`: the time and account of the event the bytes decoded to.
+    /// `kept`: the event the bytes decoded to, as the engine saw it.
     fn retain(
         &mut self,
         raw: &[u8],
         at: At,
-        kept: Option<(i64, Cow<'_, str>)>,
+        kept: Option<&AuditEvent<'_>>,
         rejection: Option<&Rejection>,
     ) -> io::Result<()> {
         let Some((store, source)) = &mut self.store else { return Ok(()) };
@@ -299,8 +298,8 @@ impl Run<'_> {
             store.source(SourceKind::File { name: self.name.to_string(), records }, self.decoding.format)
         });
         match (rejection, kept) {
-            (None, Some((time, account))) => store.event(source, position, time, &account, raw),
-            (Some(rejection), kept) => store.dead_letter(source, position, kept.map(|(t, _)| t), rejection, raw),
+            (None, Some(event)) => store.event(source, position, event, raw),
+            (Some(rejection), kept) => store.dead_letter(source, position, kept.map(|e| e.time), rejection, raw),
             (None, None) => {}
         }
         if store.has_sealed() {

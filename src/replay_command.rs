@@ -78,10 +78,6 @@ pub(crate) fn replay_files(
         ),
         None => None,
     };
-    // The writer decodes each event again, and enriches it as the replay did.
-    if let Some(store) = &mut store {
-        store.enrich_with(decoding.enricher.cloned());
-    }
     let mut dead: Box<dyn DeadLetterSink> = match dead_letter {
         Some(path) => Box::new(JsonLinesDeadLetter(BufWriter::new(
             File::create(path).with_context(|| format!("creating {}", path.display()))?,

@@ -239,9 +239,7 @@ impl<'a> Pipeline<'a> {
                     roll_age: Duration::from_millis(config.store.roll_age.millis() as u64),
                     retention: config.store.retention.map(|r| Duration::from_millis(r.millis() as u64)),
                 };
-                let mut store = Store::open(dir, options).map_err(ServiceError::Store)?;
-                store.enrich_with(enricher.clone());
-                Some(store)
+                Some(Store::open(dir, options).map_err(ServiceError::Store)?)
             }
             None => None,
         };
@@ -371,25 +369,26 @@ impl<'a> Pipeline<'a> {
         touched: &mut HashMap<(usize, i32), i64>,
     ) -> Result<(), ServiceError> {
         let partition = message.partition();
-        // What the store needs of the event, which the engine consumes.
-        let kept = decoded.as_ref().ok().map(|event| (event.time, event.account.clone()));
-        let time = kept.as_ref().map(|(time, _)| *time);
-        let outcome = match decoded {
-            Ok(event) => self
-                .state
-                .engine
-                .engine
-                .process_from(&event, Some(partition as u32), &mut self.raised)
-                .map_err(Rejection::Late),
-            Err(e) => Err(Rejection::Decode(e)),
+        // The event is kept past the engine for the store.
+        let (event, outcome) = match decoded {
+            Ok(event) => {
+                let outcome = self
+                    .state
+                    .engine
+                    .engine
+                    .process_from(&event, Some(partition as u32), &mut self.raised)
+                    .map_err(Rejection::Late);
+                (Some(event), outcome)
+            }
+            Err(e) => (None, Err(Rejection::Decode(e))),
         };
+        let time = event.as_ref().map(|event| event.time);
         match outcome {
             Ok(()) => {
                 self.metrics.event(topic_index);
                 self.summary.events += 1;
-                if let (Some((store, source)), Some((time, account))) = (self.store_source(topic_index, message), &kept)
-                {
-                    store.event(source, message.offset(), *time, account, message.payload().unwrap_or(&[]));
+                if let (Some((store, source)), Some(event)) = (self.store_source(topic_index, message), &event) {
+                    store.event(source, message.offset(), event, message.payload().unwrap_or(&[]));
                 }
             }
             Err(rejection) => {

@@ -7,13 +7,14 @@
 //! STORE/alerts/dt=YYYY-MM-DD/<source>-<first>-<last>.parquet        (schema::alerts)
 //! ```
 //!
-//! The pipeline thread only copies each message's bytes into the segment of its source
-//! (a Kafka partition or an input file) and day, and numbers its account, so the writer sorts
-//! on integers ([`Store::event`], [`Store::dead_letter`]);
+//! The pipeline thread appends each event, as the engine saw it, to the columns of the segment
+//! of its source (a Kafka partition or an input file) and day, with its message, and numbers its
+//! account, so the writer sorts on integers ([`Store::event`]); a dead letter is kept as its
+//! bytes ([`Store::dead_letter`]);
 //! an alert, rare, is kept as its JSON under the position of the event that raised it
 //! ([`Store::alert`]).
 //! In the service the store is a checkpoint participant: capture moves the segments out, and
-//! the writer thread decodes them again, sorts, encodes (Arrow, Parquet, zstd) and writes each
+//! the writer thread sorts them, encodes (Arrow, Parquet, zstd) and writes each
 //! as one file (temporary name, fsync, rename: `file`), so an offset is committed only once
 //! its event is in a durable file. A file is cut at every checkpoint, and sooner when its
 //! segment reaches `roll_bytes`; the store asks for an early checkpoint when it holds
@@ -28,6 +29,7 @@
 //! at or after that position are removed before anything new is written ([`Claim`]). A replay
 //! of an input thus replaces that input's files, and a restart leaves each event once.
 
+mod columns;
 mod file;
 pub mod forget;
 mod naming;
@@ -44,7 +46,7 @@ use std::time::{Duration, Instant};
 use crate::detection::alert::Alert;
 use crate::detection::time::Millis;
 use crate::input::dead_letter::Rejection;
-use crate::input::enrich::Enricher;
+use crate::input::event::AuditEvent;
 use crate::input::formats::InputFormat;
 use crate::pipeline::barrier::{MakeDurable, Participant};
 
@@ -73,7 +75,8 @@ impl Table {
 /// When files are cut, besides every checkpoint.
 #[derive(Clone, Copy, Debug)]
 pub struct StoreOptions {
-    /// A segment of this many bytes of input is cut into its own file.
+    /// A segment of this many bytes of input is cut into its own file (an event's columns take
+    /// about as much memory again as its message).
     pub roll_bytes: usize,
     /// The longest a row waits in memory before the store asks for a checkpoint.
     pub roll_age: Duration,
@@ -111,8 +114,6 @@ pub struct Source {
     /// The source part of its file names.
     name: String,
     format: InputFormat,
-    /// What the pipeline enriched its events with, so the writer fills the same columns.
-    enricher: Option<Arc<Enricher>>,
 }
 
 /// A handle on a registered source.
@@ -120,7 +121,7 @@ pub struct Source {
 pub struct SourceId(u32);
 
 /// One row: where it came from, its time, its account (an event's, as a segment-local id), and
-/// its bytes in the segment.
+/// its bytes in the segment (a dead letter's or an alert's; an event's are in its columns).
 struct Row {
     position: i64,
     time: Millis,
@@ -148,11 +149,24 @@ pub struct Segment {
     rows: Vec<Row>,
     /// The distinct accounts of the rows, numbered as they came.
     accounts: HashMap<Box<str>, u32>,
+    /// Bytes of input held (the messages of its rows).
+    bytes: usize,
+    /// Events: their columns while rows arrive, finished when the segment is handed over.
+    building: Option<Box<columns::EventColumns>>,
+    finished: Vec<arrow::array::ArrayRef>,
 }
 
 impl Segment {
     fn raw(&self, row: &Row) -> &[u8] {
         &self.raw[row.raw.clone()]
+    }
+
+    /// Finish the event columns: no row is added once a segment is handed over.
+    fn seal(mut self) -> Segment {
+        if let Some(mut building) = self.building.take() {
+            self.finished = building.finish();
+        }
+        self
     }
 
     fn account_id(&mut self, account: &str) -> u32 {
@@ -212,7 +226,6 @@ struct Pending {
 pub struct Store {
     dir: PathBuf,
     options: StoreOptions,
-    enricher: Option<Arc<Enricher>>,
     sources: Vec<(Arc<Source>, bool)>,
     open: HashMap<(SourceId, Table, i64), Segment>,
     sealed: Vec<Segment>,
@@ -236,7 +249,6 @@ impl Store {
         Ok(Store {
             dir: dir.to_path_buf(),
             options,
-            enricher: None,
             sources: Vec::new(),
             open: HashMap::new(),
             sealed: Vec::new(),
@@ -246,12 +258,6 @@ impl Store {
             pending: Arc::default(),
             expiry: Arc::new(Mutex::new((Instant::now(), expired))),
         })
-    }
-
-    /// Enrich events as the pipeline does (the writer decodes them again from their bytes);
-    /// applies to the sources registered after it.
-    pub fn enrich_with(&mut self, enricher: Option<Arc<Enricher>>) {
-        self.enricher = enricher;
     }
 
     /// Day partitions deleted by the retention limit since the store was opened.
@@ -268,20 +274,15 @@ impl Store {
             SourceKind::Kafka { topic, partition } => naming::kafka_source(topic, *partition),
             SourceKind::File { name, .. } => naming::file_source(name),
         };
-        let enricher = self.enricher.clone();
-        self.sources.push((Arc::new(Source { kind, name, format, enricher }), false));
+        self.sources.push((Arc::new(Source { kind, name, format }), false));
         SourceId(self.sources.len() as u32 - 1)
     }
 
-    /// Keep a decoded event: its position in its source, its time and account, its bytes.
-    pub fn event(&mut self, source: SourceId, position: i64, time: Millis, account: &str, raw: &[u8]) {
-        self.push(
-            Table::Events,
-            source,
-            Row { position, time, account: 0, raw: 0..0, rejected: None },
-            Some(account),
-            raw,
-        );
+    /// Keep a decoded event (as the engine saw it, enriched) at its position in its source, with
+    /// the message it came from.
+    pub fn event(&mut self, source: SourceId, position: i64, event: &AuditEvent<'_>, raw: &[u8]) {
+        let row = Row { position, time: event.time, account: 0, raw: 0..0, rejected: None };
+        self.push(Table::Events, source, row, Some(event), raw);
     }
 
     /// Keep a dead letter. Its day is that of `time` (its event's time, or when it arrived),
@@ -318,7 +319,7 @@ impl Store {
         self.push(Table::Alerts, source, row, None, &body);
     }
 
-    fn push(&mut self, table: Table, source: SourceId, mut row: Row, account: Option<&str>, raw: &[u8]) {
+    fn push(&mut self, table: Table, source: SourceId, mut row: Row, event: Option<&AuditEvent<'_>>, raw: &[u8]) {
         let (info, claimed) = &mut self.sources[source.0 as usize];
         if !*claimed {
             *claimed = true;
@@ -334,21 +335,30 @@ impl Store {
             raw: Vec::new(),
             rows: Vec::new(),
             accounts: HashMap::new(),
+            bytes: 0,
+            building: None,
+            finished: Vec::new(),
         });
-        if let Some(account) = account {
-            row.account = segment.account_id(account);
+        match event {
+            Some(event) => {
+                row.account = segment.account_id(&event.account);
+                segment.building.get_or_insert_with(|| Box::new(columns::EventColumns::new())).push(event, raw);
+            }
+            None => {
+                let start = segment.raw.len();
+                segment.raw.extend_from_slice(raw);
+                row.raw = start..segment.raw.len();
+            }
         }
-        let start = segment.raw.len();
-        segment.raw.extend_from_slice(raw);
-        row.raw = start..segment.raw.len();
+        segment.bytes += raw.len();
         segment.first = segment.first.min(row.position);
         segment.last = segment.last.max(row.position);
         segment.rows.push(row);
         self.bytes += raw.len();
         self.oldest.get_or_insert_with(Instant::now);
-        if segment.raw.len() >= self.options.roll_bytes {
+        if segment.bytes >= self.options.roll_bytes {
             if let Some(full) = self.open.remove(&(source, table, day)) {
-                self.sealed.push(full);
+                self.sealed.push(full.seal());
             }
         }
     }
@@ -376,9 +386,9 @@ impl Store {
             pending.claims.append(&mut self.claims);
             pending.segments.append(&mut self.sealed);
             if all {
-                pending.segments.extend(self.open.drain().map(|(_, segment)| segment));
+                pending.segments.extend(self.open.drain().map(|(_, segment)| segment.seal()));
             }
-            self.bytes = self.open.values().map(|s| s.raw.len()).sum();
+            self.bytes = self.open.values().map(|s| s.bytes).sum();
             if self.open.is_empty() {
                 self.oldest = None;
             }

@@ -1,6 +1,6 @@
-//! The tables' columns, and the Arrow record batches of a segment. Runs on the writer thread:
-//! events are decoded again from their original bytes here (the decoder is deterministic), one
-//! row at a time in the order they are written, so the pipeline thread only copies bytes.
+//! The tables' columns, and the Arrow record batches of a segment, in the order they are
+//! written. Runs on the writer thread, which takes the rows of a row group out of a segment's
+//! event columns (`columns`, appended by the pipeline thread) in account and time order.
 //!
 //! `events`: the normalized fields of [`AuditEvent`](crate::input::event::AuditEvent),
 //! `attributes` as the JSON text the producer wrote (native input only; the other formats have
@@ -21,14 +21,13 @@
 use std::sync::{Arc, OnceLock};
 
 use arrow::array::{
-    ArrayRef, BinaryBuilder, BooleanBuilder, Float64Builder, RecordBatch, StringBuilder, TimestampMillisecondBuilder,
-    UInt32Builder, UInt64Builder,
+    ArrayRef, AsArray, BinaryBuilder, Float64Builder, RecordBatch, StringArray, StringBuilder,
+    TimestampMillisecondBuilder, UInt32Array,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use parquet::file::metadata::SortingColumn;
 
 use super::{Segment, SourceKind, Table};
-use crate::input::formats::decode_as;
 
 fn time_field(nullable: bool) -> Field {
     timestamp("time", nullable)
@@ -177,100 +176,29 @@ impl std::fmt::Display for Origin<'_> {
     }
 }
 
-/// Rows are decoded again here, one at a time in the order they are written, straight into the
-/// column builders: no decoded copy of the segment is held.
+/// The rows `order` of the segment's finished columns, with each row's `origin`, and `raw` as
+/// text: one UTF-8 check over the group's bytes (the decoder already accepted each message).
 fn events_batch(segment: &Segment, order: &[u32]) -> Result<RecordBatch, String> {
-    let format = segment.source.format;
-    let n = order.len();
-    let raw_len = order.iter().map(|&i| segment.rows[i as usize].raw.len()).sum();
-    let text = || StringBuilder::with_capacity(n, n * 16);
-    let (mut account, mut tenant, mut action, mut outcome) = (text(), text(), text(), text());
-    let (mut credential_id, mut credential_kind, mut credential_owner) = (text(), text(), text());
-    let (mut session_name, mut session_instance, mut invoked_by) = (text(), text(), text());
-    let (mut source_ip, mut source_country, mut user_agent) = (text(), text(), text());
-    let (mut source_as_org, mut source_provider) = (text(), text());
-    let (mut target_system, mut target_resource, mut reason, mut attributes) = (text(), text(), text(), text());
-    let (mut id, mut origins, mut raw) = (text(), text(), StringBuilder::with_capacity(n, raw_len));
-    let mut time = TimestampMillisecondBuilder::with_capacity(n);
-    let mut source_asn = UInt32Builder::with_capacity(n);
-    let mut mfa = BooleanBuilder::with_capacity(n);
-    let (mut bytes, mut records) = (UInt64Builder::with_capacity(n), UInt64Builder::with_capacity(n));
+    let indices = UInt32Array::from(order.to_vec());
+    let mut columns = segment
+        .finished
+        .iter()
+        .map(|column| arrow::compute::take(column, &indices, None))
+        .collect::<Result<Vec<ArrayRef>, _>>()
+        .map_err(|e| e.to_string())?;
+    let raw = columns.pop().ok_or("an events segment without its columns")?;
+    let raw = StringArray::try_from_binary(raw.as_binary::<i32>().clone()).map_err(|e| format!("raw: {e}"))?;
+    let mut origins = StringBuilder::with_capacity(order.len(), order.len() * 24);
     for &i in order {
-        let row = &segment.rows[i as usize];
-        let original = segment.raw(row);
-        let mut event = decode_as(format, original, usize::MAX)
-            .map_err(|e| format!("{} no longer decodes: {e}", Origin(&segment.source.kind, row.position)))?;
-        if let Some(enricher) = &segment.source.enricher {
-            enricher.enrich(&mut event);
-        }
-        time.append_value(event.time);
-        account.append_value(&event.account);
-        tenant.append_option(event.tenant.as_deref());
-        action.append_value(&event.action);
-        outcome.append_value(event.outcome.as_str());
-        let credential = event.credential.as_ref();
-        credential_id.append_option(credential.map(|c| &c.id));
-        credential_kind.append_option(credential.and_then(|c| c.kind.as_deref()));
-        credential_owner.append_option(credential.and_then(|c| c.owner.as_deref()));
-        let session = event.session.as_ref();
-        session_name.append_option(session.map(|s| &s.name));
-        session_instance.append_option(session.and_then(|s| s.instance.as_deref()));
-        invoked_by.append_option(event.invoked_by.as_deref());
-        mfa.append_option(event.mfa);
-        match event.source.ip {
-            Some(ip) => append_display(&mut source_ip, ip),
-            None => source_ip.append_null(),
-        }
-        source_country.append_option(event.source.country.as_deref());
-        source_asn.append_option(event.source.asn);
-        source_as_org.append_option(event.source.as_org.as_deref());
-        source_provider.append_option(event.source.provider.as_deref());
-        user_agent.append_option(event.source.user_agent.as_deref());
-        target_system.append_option(event.target.system.as_deref());
-        target_resource.append_option(event.target.resource.as_deref());
-        bytes.append_option(event.bytes);
-        records.append_option(event.records);
-        reason.append_option(event.reason.as_deref());
-        attributes.append_option(event.attributes);
-        id.append_value(&event.id);
-        append_display(&mut origins, Origin(&segment.source.kind, row.position));
-        // The decoder accepted these bytes, so they are UTF-8.
-        raw.append_value(std::str::from_utf8(original).map_err(|e| e.to_string())?);
+        append_display(&mut origins, Origin(&segment.source.kind, segment.rows[i as usize].position));
     }
-    let columns: Vec<ArrayRef> = vec![
-        Arc::new(time.finish().with_timezone("UTC")),
-        Arc::new(account.finish()),
-        Arc::new(tenant.finish()),
-        Arc::new(action.finish()),
-        Arc::new(outcome.finish()),
-        Arc::new(credential_id.finish()),
-        Arc::new(credential_kind.finish()),
-        Arc::new(credential_owner.finish()),
-        Arc::new(session_name.finish()),
-        Arc::new(session_instance.finish()),
-        Arc::new(invoked_by.finish()),
-        Arc::new(mfa.finish()),
-        Arc::new(source_ip.finish()),
-        Arc::new(source_country.finish()),
-        Arc::new(source_asn.finish()),
-        Arc::new(source_as_org.finish()),
-        Arc::new(source_provider.finish()),
-        Arc::new(user_agent.finish()),
-        Arc::new(target_system.finish()),
-        Arc::new(target_resource.finish()),
-        Arc::new(bytes.finish()),
-        Arc::new(records.finish()),
-        Arc::new(reason.finish()),
-        Arc::new(attributes.finish()),
-        Arc::new(id.finish()),
-        Arc::new(origins.finish()),
-        Arc::new(raw.finish()),
-    ];
+    columns.push(Arc::new(origins.finish()));
+    columns.push(Arc::new(raw));
     RecordBatch::try_new(events(), columns).map_err(|e| e.to_string())
 }
 
 /// Append `value` as text without an intermediate `String` (the builder is a `fmt::Write`).
-fn append_display(builder: &mut StringBuilder, value: impl std::fmt::Display) {
+pub(super) fn append_display(builder: &mut StringBuilder, value: impl std::fmt::Display) {
     use std::fmt::Write;
     // Writing to an in-memory builder cannot fail.
     let _ = write!(builder, "{value}");

@@ -27,7 +27,13 @@ fn kafka(store: &mut Store, partition: i32) -> SourceId {
 }
 
 fn push(store: &mut Store, source: SourceId, offset: i64, id: &str, time: &str, account: &str, bytes: u64) {
-    store.event(source, offset, millis(time), account, &event(id, time, account, bytes));
+    keep(store, source, offset, InputFormat::Native, &event(id, time, account, bytes));
+}
+
+/// Keep a message as the pipeline does: decoded in `format`, then handed over with its bytes.
+fn keep(store: &mut Store, source: SourceId, position: i64, format: InputFormat, raw: &[u8]) {
+    let event = crate::input::formats::decode_as(format, raw, usize::MAX).unwrap();
+    store.event(source, position, &event, raw);
 }
 
 /// Run a checkpoint's work, as the writer thread does.
@@ -107,19 +113,21 @@ fn a_checkpoint_writes_a_day_file_per_source_sorted_by_account_then_time() {
 }
 
 #[test]
-fn an_enriched_source_fills_the_columns_the_pipeline_filled() {
+fn an_enriched_event_is_kept_as_the_engine_saw_it() {
     let dir = tempfile::tempdir().unwrap();
     let ranges = dir.path().join("ip-ranges.json");
     std::fs::write(&ranges, r#"{"prefixes":[{"ip_prefix":"203.0.113.0/24","region":"eu-test-1","service":"EC2"}]}"#)
         .unwrap();
     let mut builder = crate::input::enrich::Enricher::builder();
     builder.provider_ranges(crate::input::enrich::Provider::Aws, "aws_ranges", &ranges);
+    let enricher = builder.build().unwrap();
     let mut store = store(&dir.path().join("store"), 1 << 20);
-    let plain = kafka(&mut store, 0);
-    store.enrich_with(Some(Arc::new(builder.build().unwrap())));
-    let enriched = kafka(&mut store, 1);
+    let (plain, enriched) = (kafka(&mut store, 0), kafka(&mut store, 1));
     push(&mut store, plain, 1, "e1", "2026-01-19T10:00:00Z", "svc-a", 1);
-    push(&mut store, enriched, 1, "e2", "2026-01-19T10:00:00Z", "svc-a", 1);
+    let raw = event("e2", "2026-01-19T10:00:00Z", "svc-a", 1);
+    let mut decoded = crate::input::formats::decode_as(InputFormat::Native, &raw, usize::MAX).unwrap();
+    enricher.enrich(&mut decoded);
+    store.event(enriched, 1, &decoded, &raw);
     store.write_all().unwrap();
     let written = files(&dir.path().join("store"), "events");
     let provider = |file: &String| {
@@ -127,7 +135,7 @@ fn an_enriched_source_fills_the_columns_the_pipeline_filled() {
         strings(&batch, "source_provider")[0].clone()
     };
     assert_eq!(written.len(), 2);
-    assert_eq!(provider(&written[0]), None, "registered before the enricher");
+    assert_eq!(provider(&written[0]), None, "not enriched");
     assert_eq!(provider(&written[1]).as_deref(), Some("aws"), "203.0.113.7 is in the AWS ranges");
 }
 
@@ -161,7 +169,7 @@ fn attributes_are_kept_as_the_producer_wrote_them() {
     let mut store = store(dir.path(), 1 << 20);
     let p0 = kafka(&mut store, 0);
     let line = r#"{"time":"2026-01-19T10:00:00Z","account":"svc-a","action":"a","outcome":"success","attributes": { "z": 1, "a" : [true] }}"#;
-    store.event(p0, 1, millis("2026-01-19T10:00:00Z"), "svc-a", line.as_bytes());
+    keep(&mut store, p0, 1, InputFormat::Native, line.as_bytes());
     store.write_all().unwrap();
     let (batch, _) = read(&dir.path().join("events").join(&files(dir.path(), "events")[0]));
     assert_eq!(strings(&batch, "attributes")[0].as_deref(), Some(r#"{ "z": 1, "a" : [true] }"#));
@@ -195,8 +203,8 @@ fn a_source_in_format_auto_keeps_the_attributes_of_its_native_rows() {
     let okta: serde_json::Value =
         serde_json::from_str(include_str!("../../tests/fixtures/okta/login-failure.json")).unwrap();
     let okta = okta.to_string();
-    store.event(mixed, 1, millis("2026-01-19T03:20:11.402Z"), "00u8f2kq1vEXAMPLE697", okta.as_bytes());
-    store.event(mixed, 2, millis("2026-01-19T10:00:00Z"), "svc-a", &event("e1", "2026-01-19T10:00:00Z", "svc-a", 1));
+    keep(&mut store, mixed, 1, InputFormat::Auto, okta.as_bytes());
+    keep(&mut store, mixed, 2, InputFormat::Auto, &event("e1", "2026-01-19T10:00:00Z", "svc-a", 1));
     store.write_all().unwrap();
     let written = files(dir.path(), "events");
     let (batch, _) = read(&dir.path().join("events").join(&written[0]));
