@@ -5,7 +5,9 @@
 //! ≥ 600k events/s. The `formats` group measures decoding alone for each input format, on the
 //! sample records in `tests/fixtures/` (CloudTrail, OCSF and Okta records are 1-3 kB, native
 //! lines about 400 bytes), and `auto` on a mix of native lines and the fixtures of each foreign
-//! format (detection is a second pass over each message).
+//! format (detection is a second pass over each message). `formats/json_floor/<format>` is
+//! serde_json checking the same records' syntax and reading nothing: no decoder of serde_json
+//! can be faster, so it shows what a format's record size alone costs.
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use serde::Deserialize;
@@ -152,6 +154,10 @@ fn formats(c: &mut Criterion) {
         group.throughput(Throughput::Elements(records.len() as u64));
         group.bench_function(format.to_string(), |b| {
             b.iter(|| records.iter().filter(|r| decode_as(format, r, DEFAULT_MAX_EVENT_BYTES).is_ok()).count())
+        });
+        // The floor: serde_json only checking the same records' syntax, reading nothing.
+        group.bench_function(format!("json_floor/{format}"), |b| {
+            b.iter(|| records.iter().filter(|r| serde_json::from_slice::<serde::de::IgnoredAny>(r).is_ok()).count())
         });
     }
     group.finish();
