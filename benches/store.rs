@@ -58,7 +58,7 @@ fn write_store(dir: &Path, events: usize) -> (Duration, Duration) {
         }
         appending += started.elapsed();
         // Cut a file per million events, as a checkpoint would.
-        if end % 1_000_000 == 0 || end == events {
+        if end.is_multiple_of(1_000_000) || end == events {
             let started = Instant::now();
             store.write_all().expect("write");
             writing += started.elapsed();

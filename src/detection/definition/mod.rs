@@ -502,7 +502,7 @@ fn build_kind(detector_type: DetectorType, params: toml::Value) -> Result<Detect
             let window = p.window.millis();
             check(
                 &mut problems,
-                window >= 12 * crate::detection::time::SECOND && window <= crate::detection::time::HOUR,
+                (12 * crate::detection::time::SECOND..=crate::detection::time::HOUR).contains(&window),
                 "window",
                 "must be from 12s to 1h (what is usual is learned per clock hour)",
             );
