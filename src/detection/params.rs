@@ -217,6 +217,10 @@ pub struct RareActionParams {
     pub term: NewTerm,
     /// Events the account must have had before it may fire (besides the top-level `warmup`).
     pub min_events: u64,
+    /// Whether a denied call counts too, in the history and as new: for calls whose attempt
+    /// alone is the signal (a key that never launched an instance trying to launch GPUs).
+    #[serde(default)]
+    pub attempts: bool,
 }
 
 #[derive(Clone, Debug, Deserialize)]

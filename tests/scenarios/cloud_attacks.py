@@ -229,8 +229,8 @@ def aws_scenario(rng):
 def techniques(actors):
     """Well-known AWS attack techniques (as catalogued by open-source attack simulators), each
     made by an established service user's key from its usual address on day 19 at 11:00,
-    except where the technique is the network (instance credentials, a console sign-in). The
-    detector each should raise, or None where the pack does not catch it (the README says why)."""
+    except where the technique is the network (instance credentials, a console sign-in), and the
+    detector each should raise."""
     app, ips = actors["app"]
     ip = ips[0]
     t0 = START + timedelta(days=19, hours=11)
@@ -272,14 +272,14 @@ def techniques(actors):
         ("organizations-leave", "defense evasion", "audit-log-tampering", calls(("organizations", "LeaveOrganization"))),
         ("vpc-remove-flow-logs", "defense evasion", "audit-log-tampering",
          calls(("ec2", "DeleteFlowLogs", {"flowLogIds": ["fl-0a1"]}))),
-        ("ec2-enumerate-from-instance", "discovery", None,
+        ("ec2-enumerate-from-instance", "discovery", "reconnaissance",
          calls(("sts", "GetCallerIdentity"), ("iam", "ListRoles"), ("ec2", "DescribeInstances"), ("s3", "ListBuckets"),
                ("ec2", "DescribeVpcs"), ("ec2", "DescribeSecurityGroups"))),
         ("ec2-download-user-data", "discovery", "discovery-burst",
          calls(*[("ec2", "DescribeInstanceAttribute", {"instanceId": "i-0%d" % n, "attribute": "userData"}) for n in range(15)])),
-        ("ses-enumerate", "discovery", None,
+        ("ses-enumerate", "discovery", "reconnaissance",
          calls(("ses", "GetAccountSendingEnabled"), ("ses", "GetSendQuota"), ("ses", "ListIdentities"))),
-        ("ec2-launch-unusual-instances", "execution", None,
+        ("ec2-launch-unusual-instances", "execution", "compute-hijacking",
          calls(*[("ec2", "RunInstances", {"instanceType": "p2.xlarge"})] * 3,
                error=("Client.UnauthorizedOperation", "You are not authorized to perform this operation."))),
         ("ec2-user-data", "execution", "remote-execution",

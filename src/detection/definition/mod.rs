@@ -315,7 +315,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Detector, Vec<Problem>> {
         // It follows the account's clock hours: an event it did not see would hide an hour.
         DetectorType::SustainedExcess => Some("looks at every event of an account"),
         // Their parameters pick the events; a `select` would also hide them from the history.
-        DetectorType::RareAction => Some("judges the successful calls that match `params.classes`"),
+        DetectorType::RareAction => Some("judges the calls that match `params.classes`"),
         DetectorType::CredentialCreatedForOther => {
             Some("judges `credential.create` and the calls of `params.target_actions`")
         }

@@ -7,7 +7,8 @@
 //! that does such things every day has them in its history and stays quiet, and a key stolen
 //! from an integration that never touched CloudTrail fires the first time it stops a trail.
 //! Only successful calls count: a denied attempt did not do the thing (and a run of denials is
-//! `denied-burst`'s), and a failed authentication was not the account at all.
+//! `denied-burst`'s), and a failed authentication was not the account at all. A definition
+//! with `attempts` counts denied calls too, for calls whose attempt alone is the signal.
 //!
 //! It waits until the account has been seen for the definition's `warmup` and has `min_events`
 //! events, so a brand-new account does not fire on everything it does first. The terms are
@@ -32,9 +33,15 @@ pub struct Term<'a> {
     pub hash: u64,
 }
 
-/// The term of `event`, when it is a successful call of one of the classes.
+/// The term of `event`, when it is a successful call of one of the classes (or a denied one,
+/// with `attempts`).
 pub fn term<'a>(event: &'a AuditEvent<'_>, params: &'a RareActionParams) -> Option<Term<'a>> {
-    if event.outcome != Outcome::Success {
+    let counted = match event.outcome {
+        Outcome::Success => true,
+        Outcome::Denied => params.attempts,
+        Outcome::Failure => false,
+    };
+    if !counted {
         return None;
     }
     let action = event.action.as_ref();
@@ -68,6 +75,8 @@ pub fn check(ctx: &Context, params: &RareActionParams, term: &Term, terms: &Acco
         NewTerm::Service => format!("its first call to {} of class {} in {history}", term.value, term.class),
     };
     let on = ctx.event.target.resource.as_deref().map(|r| format!(" on {r}")).unwrap_or_default();
+    let (called, denied) =
+        if ctx.event.outcome == Outcome::Denied { ("tried to call", " and was denied") } else { ("called", "") };
     Some(Finding {
         subject: ctx.account_subject(),
         observed: 1.0,
@@ -76,7 +85,7 @@ pub fn check(ctx: &Context, params: &RareActionParams, term: &Term, terms: &Acco
         window_start: ctx.event.time - HOUR,
         window_end: ctx.event.time,
         summary: format!(
-            "{account} called {action}{on}, {first}. Confirm with its owner that the change was planned; if not, undo it and treat the account's credentials as stolen."
+            "{account} {called} {action}{on}{denied}, {first}. Confirm with its owner that the change was planned; if not, undo it and treat the account's credentials as stolen."
         ),
         baseline: facts([
             ("term", json!(params.term.as_str())),
@@ -106,6 +115,7 @@ mod tests {
             classes: vec!["cloudtrail.Stop*".into(), "cloudtrail.DeleteTrail".into(), "ec2.DeleteFlowLogs".into()],
             term,
             min_events: 10,
+            attempts: false,
         }
     }
 
@@ -170,11 +180,23 @@ mod tests {
     }
 
     #[test]
-    fn only_successful_calls_are_terms() {
-        let p = params(NewTerm::Action);
+    fn only_successful_calls_are_terms_unless_attempts_count() {
+        let mut p = params(NewTerm::Action);
         for outcome in ["denied", "failure"] {
             let text = line("cloudtrail.StopLogging", outcome);
             assert!(super::term(&decode(text.as_bytes(), 1 << 20).unwrap(), &p).is_none(), "{outcome}");
         }
+        p.attempts = true;
+        let text = line("cloudtrail.StopLogging", "denied");
+        let denied = decode(text.as_bytes(), 1 << 20).unwrap();
+        let term = super::term(&denied, &p).expect("a denied attempt is a term");
+        let mut account = AccountBaseline::new(denied.time - 9 * DAY);
+        account.events = 500;
+        let ctx = Context { event: &denied, t: denied.time, account: &account, warmed_up: true };
+        let found = check(&ctx, &p, &term, &AccountTerms::default()).expect("a new attempt fires");
+        assert!(found.summary.contains("tried to call cloudtrail.StopLogging on arn:aws:cloudtrail:eu-west-1:111122223333:trail/main and was denied, an action it never made"), "{}", found.summary);
+        // A failed authentication is not the account's attempt.
+        let text = line("cloudtrail.StopLogging", "failure");
+        assert!(super::term(&decode(text.as_bytes(), 1 << 20).unwrap(), &p).is_none());
     }
 }
