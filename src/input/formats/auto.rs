@@ -99,12 +99,13 @@ impl Keys {
         if self.records.is_some() || in_envelope {
             return Ok(InputFormat::Cloudtrail);
         }
+        if let Some((format, _)) = candidates.iter().find(|(_, fields)| fields.iter().all(|(_, present)| *present)) {
+            return Ok(*format);
+        }
+        // None fits: say what each lacks (built only now, off the common path).
         let mut lacks = Vec::with_capacity(candidates.len());
         for (format, fields) in candidates {
             let missing = absent(fields);
-            if missing.is_empty() {
-                return Ok(format);
-            }
             let envelope = match format {
                 InputFormat::Cloudtrail => " (at the top, or in the `detail` of an EventBridge event)",
                 _ => "",
