@@ -207,6 +207,19 @@ impl Path<'_> {
         }
     }
 
+    /// [`Path::text`] for a field whose name must be built (an array index): built only when
+    /// the value is wrong, not for every record.
+    pub fn text_named<'a>(
+        self,
+        value: Option<Scalar<'a>>,
+        field: impl FnOnce() -> String,
+    ) -> Result<Option<Cow<'a, str>>, DecodeError> {
+        match value {
+            None | Some(Scalar::Str(_)) => self.text(value, ""),
+            Some(other) => Err(self.wrong_type(&field(), "a string", other.kind())),
+        }
+    }
+
     /// An account or action name: at most [`event::MAX_NAME_CHARS`] characters, like native.
     pub fn name_value<'a>(self, value: Cow<'a, str>, field: &str) -> Result<Cow<'a, str>, DecodeError> {
         if value.len() > event::MAX_NAME_CHARS && value.chars().count() > event::MAX_NAME_CHARS {

@@ -241,13 +241,17 @@ struct UserFields<'a> {
     credential_uid: Option<Cow<'a, str>>,
 }
 
-fn user_fields<'a>(user: User<'a>, at: Path, prefix: &str) -> Result<UserFields<'a>, DecodeError> {
-    let field = |name: &str| format!("{prefix}.{name}");
+/// The paths of a user object's fields (`uid`, `name`, `type`, `credential_uid`), written out so
+/// that reading a user builds no names.
+const ACTOR_USER: [&str; 4] = ["actor.user.uid", "actor.user.name", "actor.user.type", "actor.user.credential_uid"];
+const USER: [&str; 4] = ["user.uid", "user.name", "user.type", "user.credential_uid"];
+
+fn user_fields<'a>(user: User<'a>, at: Path, paths: &[&str; 4]) -> Result<UserFields<'a>, DecodeError> {
     Ok(UserFields {
-        uid: at.text(user.uid, &field("uid"))?,
-        name: at.text(user.name, &field("name"))?,
-        kind: at.text(user.kind, &field("type"))?,
-        credential_uid: at.text(user.credential_uid, &field("credential_uid"))?,
+        uid: at.text(user.uid, paths[0])?,
+        name: at.text(user.name, paths[1])?,
+        kind: at.text(user.kind, paths[2])?,
+        credential_uid: at.text(user.credential_uid, paths[3])?,
     })
 }
 
@@ -270,7 +274,7 @@ fn map_event(e: Event<'_>) -> Result<AuditEvent<'_>, DecodeError> {
     let (actor_user, session) = match at.object(e.actor, "actor")? {
         Some(actor) => (
             match at.object(actor.user, "actor.user")? {
-                Some(user) => Some(user_fields(user, at, "actor.user")?),
+                Some(user) => Some(user_fields(user, at, &ACTOR_USER)?),
                 None => None,
             },
             at.object(actor.session, "actor.session")?,
@@ -293,7 +297,7 @@ fn map_event(e: Event<'_>) -> Result<AuditEvent<'_>, DecodeError> {
     };
     let subject = match is_authentication || is_account_change {
         true => match at.object(e.user, "user")? {
-            Some(user) => Some(user_fields(user, at, "user")?),
+            Some(user) => Some(user_fields(user, at, &USER)?),
             None => None,
         },
         false => None,

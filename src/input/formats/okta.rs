@@ -186,8 +186,8 @@ fn targets<'a>(value: Option<List<Obj<LogTarget<'a>>>>, at: Path) -> Result<Vec<
             }
         };
         out.push(TargetFields {
-            id: at.text(target.id, &format!("target[{i}].id"))?,
-            kind: at.text(target.kind, &format!("target[{i}].type"))?,
+            id: at.text_named(target.id, || format!("target[{i}].id"))?,
+            kind: at.text_named(target.kind, || format!("target[{i}].type"))?,
         });
     }
     Ok(out)
